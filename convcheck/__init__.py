@@ -1,0 +1,1 @@
+"""convcheck: verify the convergence theory of communication-compressed distributed optimization."""
