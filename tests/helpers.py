@@ -1,0 +1,48 @@
+"""Small problems and finite differences shared by the tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from convcheck.data import Dataset, Split
+from convcheck.objectives import make_objective
+
+
+def small_problem(
+    family: str,
+    lam: float,
+    lam_nc: float,
+    *,
+    sizes=(40, 25, 33),
+    d=6,
+    zeros=False,
+    sparse=False,
+    seed=0,
+):
+    """Heterogeneous workers (each worker's features shifted differently), shards as given;
+    ``zeros`` sets half the entries to 0, ``sparse`` stores the matrix as CSR."""
+    rng = np.random.default_rng(seed)
+    n = sum(sizes)
+    owner = np.repeat(np.arange(len(sizes)), sizes)
+    X = rng.normal(size=(n, d)) * rng.uniform(0.5, 2.0, size=d) + 0.5 * owner[:, None]
+    if zeros or sparse:
+        X[rng.random(X.shape) < 0.5] = 0.0
+    if sparse:
+        X = sp.csr_matrix(X)
+    y = np.where(rng.random(n) < 0.5, -1.0, 1.0)
+    permutation = rng.permutation(n)  # shards are not contiguous row ranges
+    shards = tuple(np.sort(permutation[owner == m]) for m in range(len(sizes)))
+    dataset = Dataset("toy", X, y, "classification", "test")
+    return make_objective(family, dataset, Split(shards, "test"), lam=lam, lam_nc=lam_nc)
+
+
+def finite_difference_gradient(fun, theta, h=1e-6):
+    eye = np.eye(theta.size)
+    return np.array([(fun(theta + h * e) - fun(theta - h * e)) / (2 * h) for e in eye])
+
+
+def finite_difference_jacobian(fun, theta, h=1e-6):
+    """Columns ``(fun(θ + h e_j) − fun(θ − h e_j)) / 2h``; ``fun`` may return (d,) or (M, d)."""
+    eye = np.eye(theta.size)
+    return np.stack([(fun(theta + h * e) - fun(theta - h * e)) / (2 * h) for e in eye], axis=-1)

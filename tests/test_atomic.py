@@ -1,0 +1,32 @@
+"""Atomic writes leave either the old or the complete new file, never a partial one."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from convcheck.atomic import write_atomic
+
+
+def test_writes_text_and_bytes_and_creates_folders(tmp_path):
+    target = tmp_path / "a" / "b" / "out.json"
+    write_atomic(target, "{}\n")
+    assert target.read_text() == "{}\n"
+    write_atomic(target, b"\x00\x01")
+    assert target.read_bytes() == b"\x00\x01"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["out.json"]
+
+
+def test_interrupted_write_keeps_the_old_file(tmp_path, monkeypatch):
+    target = tmp_path / "report.md"
+    target.write_text("old")
+
+    def interrupted(src, dst):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_atomic(target, "new")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["report.md"]

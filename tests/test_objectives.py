@@ -1,0 +1,218 @@
+"""Objectives: gradients against finite differences, constants against brute-force Hessians."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from convcheck.data import Dataset, Split
+from convcheck.errors import InputError
+from convcheck.objectives import make_objective
+from convcheck.shards import BlockShards, PaddedShards
+from tests.helpers import finite_difference_gradient, finite_difference_jacobian, small_problem
+
+FAMILIES = [
+    ("ridge", 0.0, 0.0),
+    ("ridge", 0.3, 0.0),
+    ("logistic", 0.0, 0.0),
+    ("logistic", 0.05, 0.0),
+    ("nonconvex-logistic", 0.0, 0.2),
+    ("nonconvex-logistic", 0.01, 0.2),
+]
+
+
+@pytest.mark.parametrize(("family", "lam", "lam_nc"), FAMILIES)
+@pytest.mark.parametrize("sparse", [False, True])
+def test_gradient_matches_finite_differences(family, lam, lam_nc, sparse):
+    objective = small_problem(family, lam, lam_nc, sparse=sparse)
+    theta = np.random.default_rng(1).normal(size=objective.dim)
+    expected = finite_difference_gradient(objective.value, theta)
+    np.testing.assert_allclose(objective.gradient(theta), expected, rtol=1e-6, atol=1e-8)
+    # per worker: each row is the finite-difference gradient of f_m
+    per_worker = finite_difference_jacobian(objective.worker_values, theta)
+    np.testing.assert_allclose(objective.worker_gradients(theta), per_worker, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize(("family", "lam", "lam_nc"), FAMILIES)
+def test_worker_gradients_average_to_global_and_match_single_worker_objectives(family, lam, lam_nc):
+    objective = small_problem(family, lam, lam_nc)
+    rng = np.random.default_rng(2)
+    thetas = rng.normal(size=(objective.n_workers, objective.dim))
+    grads = objective.worker_gradients(thetas)
+    # an independent computation: one single-worker objective per shard
+    for m in range(objective.n_workers):
+        rows = objective.shards.worker_rows(m)
+        labels = objective.shards.labels[m, : rows.shape[0]]
+        single = make_objective(
+            "ridge" if family == "ridge" else "logistic",
+            Dataset("w", rows, labels, "classification", "test"),
+            Split((np.arange(rows.shape[0]),), "single"),
+            lam=lam,
+        )
+        expected = single.gradient(thetas[m])
+        if lam_nc:
+            expected = expected + lam_nc * 2 * thetas[m] / (1 + thetas[m] ** 2) ** 2
+        np.testing.assert_allclose(grads[m], expected, rtol=1e-12, atol=1e-14)
+    shared = rng.normal(size=objective.dim)
+    np.testing.assert_allclose(
+        objective.worker_gradients(shared).mean(axis=0), objective.gradient(shared), rtol=1e-14
+    )
+    np.testing.assert_allclose(
+        objective.worker_gradients(np.tile(shared, (objective.n_workers, 1))),
+        objective.worker_gradients(shared),
+        rtol=1e-13,
+        atol=1e-15,
+    )
+
+
+@pytest.mark.parametrize(
+    ("sizes", "dense_layout"), [((30, 30, 30), PaddedShards), ((80, 3, 2), BlockShards)]
+)
+def test_layouts_agree(sizes, dense_layout):
+    """Dense data (padded, or block when shards are very unequal) and the same data stored
+    sparse (block layout) give the same values, gradients and constants."""
+    dense = small_problem("logistic", 0.1, 0.0, sizes=sizes, zeros=True)
+    sparse = small_problem("logistic", 0.1, 0.0, sizes=sizes, zeros=True, sparse=True)
+    assert isinstance(dense.shards, dense_layout) and isinstance(sparse.shards, BlockShards)
+    theta = np.random.default_rng(3).normal(size=(dense.n_workers, dense.dim))
+    np.testing.assert_allclose(
+        sparse.worker_gradients(theta), dense.worker_gradients(theta), rtol=1e-12
+    )
+    np.testing.assert_allclose(sparse.worker_values(theta), dense.worker_values(theta), rtol=1e-12)
+    np.testing.assert_allclose(sparse.hessian(theta[0]), dense.hessian(theta[0]), rtol=1e-12)
+    np.testing.assert_allclose(sparse.constants.L_workers, dense.constants.L_workers, rtol=1e-10)
+    assert sparse.constants.L == pytest.approx(dense.constants.L, rel=1e-10)
+
+
+def _contiguous_shards(sizes):
+    edges = np.concatenate(([0], np.cumsum(sizes)))
+    return tuple(np.arange(edges[m], edges[m + 1]) for m in range(len(sizes)))
+
+
+@pytest.mark.parametrize(("family", "lam", "lam_nc"), FAMILIES)
+def test_hessian_matches_finite_differences_and_hvp(family, lam, lam_nc):
+    objective = small_problem(family, lam, lam_nc)
+    theta = np.random.default_rng(4).normal(size=objective.dim)
+    fd = finite_difference_jacobian(objective.gradient, theta)
+    np.testing.assert_allclose(objective.hessian(theta), fd, rtol=1e-5, atol=1e-7)
+    v = np.random.default_rng(5).normal(size=objective.dim)
+    np.testing.assert_allclose(
+        objective.hessian_vector(theta, v), objective.hessian(theta) @ v, rtol=1e-12
+    )
+
+
+@pytest.mark.parametrize(("family", "lam", "lam_nc"), FAMILIES)
+@pytest.mark.parametrize("sparse", [False, True])
+def test_constants_equal_extreme_eigenvalues_of_finite_difference_hessian(
+    family, lam, lam_nc, sparse
+):
+    """At θ = 0 the logistic curvature is exactly 1/4 and r'' = 2λ_nc, so L and every L_m are
+    attained there; for ridge L and μ are attained everywhere. Elsewhere the FD Hessian's
+    spectrum lies inside [curvature_lower, L]."""
+    objective = small_problem(family, lam, lam_nc, sparse=sparse)
+    constants = objective.constants
+    zero = np.zeros(objective.dim)
+    global_fd = finite_difference_jacobian(objective.gradient, zero)
+    eigenvalues = np.linalg.eigvalsh((global_fd + global_fd.T) / 2)
+    assert eigenvalues[-1] == pytest.approx(constants.L, rel=1e-6)
+    if family == "ridge":
+        assert eigenvalues[0] == pytest.approx(constants.mu, rel=1e-6)
+    worker_fd = finite_difference_jacobian(objective.worker_gradients, zero)  # (M, d, d)
+    worker_max = np.linalg.eigvalsh((worker_fd + worker_fd.transpose(0, 2, 1)) / 2)[:, -1]
+    np.testing.assert_allclose(worker_max, constants.L_workers, rtol=1e-6)
+    assert constants.L_tilde == pytest.approx(np.sqrt(np.mean(worker_max**2)), rel=1e-6)
+    assert constants.L_max == pytest.approx(worker_max.max(), rel=1e-6)
+    rng = np.random.default_rng(6)
+    for _ in range(5):
+        theta = rng.normal(scale=2.0, size=objective.dim)
+        fd = finite_difference_jacobian(objective.gradient, theta)
+        spectrum = np.linalg.eigvalsh((fd + fd.T) / 2)
+        assert spectrum[-1] <= constants.L * (1 + 1e-6)
+        assert spectrum[0] >= constants.curvature_lower - 1e-6 * constants.L
+
+
+def test_nonconvex_lower_curvature_is_attained():
+    """With zero features, ∇²f = diag(r''), and r''(±1) = λ − λ_nc/2 = curvature_lower."""
+    dataset = Dataset("zeros", np.zeros((4, 3)), np.array([1, -1, 1, -1]), "classification", "t")
+    objective = make_objective(
+        "nonconvex-logistic", dataset, Split((np.arange(4),), "t"), lam=0.01, lam_nc=0.4
+    )
+    hessian = objective.hessian(np.array([1.0, -1.0, 1.0]))
+    np.testing.assert_allclose(np.diag(hessian), objective.constants.curvature_lower, rtol=1e-14)
+    assert objective.constants.problem_class == "nonconvex"
+
+
+def test_classes():
+    assert small_problem("ridge", 0.0, 0.0).constants.problem_class == "strongly convex"
+    assert small_problem("logistic", 0.0, 0.0).constants.problem_class == "convex"
+    assert small_problem("logistic", 0.1, 0.0).constants.problem_class == "strongly convex"
+    # fewer samples than features: H is singular, least squares is only convex
+    wide = small_problem("ridge", 0.0, 0.0, sizes=(3, 2), d=10)
+    assert wide.constants.mu == 0.0 and wide.constants.problem_class == "convex"
+    # λ > λ_nc/2 makes the nonconvex family strongly convex, and the constants say so
+    convexified = small_problem("nonconvex-logistic", 0.2, 0.2)
+    assert convexified.constants.mu == pytest.approx(0.1)
+
+
+def test_stochastic_gradients_are_unbiased_seeded_and_local():
+    objective = small_problem("logistic", 0.05, 0.0)
+    theta = np.random.default_rng(7).normal(size=objective.dim)
+    rng = np.random.default_rng(8)
+    draws = np.stack([objective.stochastic_worker_gradients(theta, 4, rng) for _ in range(4000)])
+    mean, sd = draws.mean(axis=0), draws.std(axis=0, ddof=1)
+    z = np.abs(mean - objective.worker_gradients(theta)) / (sd / np.sqrt(len(draws)))
+    assert z.max() < 5.0  # Bonferroni over 18 coordinates at confidence 1 − 1e-5
+    a = objective.stochastic_worker_gradients(theta, 4, np.random.default_rng(9))
+    b = objective.stochastic_worker_gradients(theta, 4, np.random.default_rng(9))
+    c = objective.stochastic_worker_gradients(theta, 4, np.random.default_rng(10))
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_stochastic_gradients_use_only_the_workers_own_rows(sparse):
+    """Worker m's rows live on coordinate m only, so its minibatch gradient does too."""
+    M, rows_per_worker = 3, 5
+    X = np.zeros((M * rows_per_worker, M))
+    X[np.arange(M * rows_per_worker), np.repeat(np.arange(M), rows_per_worker)] = 1.0 + np.arange(
+        M * rows_per_worker
+    )
+    X = sp.csr_matrix(X) if sparse else X
+    y = np.tile([1.0, -1.0, 1.0, 1.0, -1.0], M)
+    objective = make_objective(
+        "logistic",
+        Dataset("diag", X, y, "classification", "t"),
+        Split(_contiguous_shards([rows_per_worker] * M), "t"),
+    )
+    grads = objective.stochastic_worker_gradients(np.ones(M), 7, np.random.default_rng(0))
+    off_diagonal = grads[~np.eye(M, dtype=bool)]
+    assert np.all(off_diagonal == 0.0) and np.all(np.diag(grads) != 0.0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"family": "logistic", "lam": -1.0}, "lam"),
+        ({"family": "huber"}, "problem"),
+        ({"family": "ridge", "lam_nc": 0.1}, "lam_nc"),
+        ({"family": "nonconvex-logistic", "lam_nc": 0.0}, "lam_nc"),
+    ],
+)
+def test_bad_parameters_name_the_field(kwargs, field):
+    dataset = Dataset("toy", np.eye(3), np.array([1, -1, 1]), "classification", "t")
+    family = kwargs.pop("family")
+    with pytest.raises(InputError) as error:
+        make_objective(family, dataset, Split((np.arange(3),), "t"), **kwargs)
+    assert error.value.field == field and "allowed" in str(error.value)
+
+
+def test_logistic_needs_classification_and_split_must_cover_rows():
+    regression = Dataset("reg", np.eye(3), np.array([0.1, 2.0, 3.0]), "regression", "t")
+    with pytest.raises(InputError, match="'dataset'"):
+        make_objective("logistic", regression, Split((np.arange(3),), "t"))
+    with pytest.raises(InputError, match="'split'"):
+        make_objective("ridge", regression, Split((np.arange(2),), "t"))
+    objective = make_objective("ridge", regression, Split((np.arange(3),), "t"))
+    with pytest.raises(InputError, match="'batch_size'"):
+        objective.stochastic_worker_gradients(np.zeros(3), 0, np.random.default_rng(0))
