@@ -11,8 +11,8 @@ import json
 import sys
 from collections.abc import Sequence
 
-from convcheck.errors import ConvcheckError, InputError
 from convcheck.atomic import write_atomic
+from convcheck.errors import ConvcheckError, InputError
 
 
 def parse_assignments(items: Sequence[str]) -> dict:
@@ -76,7 +76,8 @@ def _format_inspection(description: dict) -> str:
     constants, optimum = description["constants"], description["optimum"]
     sizes = objective["samples_per_worker"]
     lines = [
-        f"problem    {settings['problem']} (lam={settings['lam']:g}, lam_nc={settings['lam_nc']:g})",
+        f"problem    {settings['problem']} "
+        f"(lam={settings['lam']:g}, lam_nc={settings['lam_nc']:g})",
         f"data       {settings['source']}",
         f"split      {settings['split']} over {objective['workers']} workers, "
         f"{min(sizes)}..{max(sizes)} samples each, d = {objective['dim']}",
@@ -99,7 +100,8 @@ def _format_inspection(description: dict) -> str:
     if check is not None:
         verdict = "agrees" if check["agrees"] else "DISAGREES"
         lines.append(
-            f"cvxpy      {check['solver']} {check['status']}: {verdict}, f(theta_cvx) − f(theta_hat) = "
+            f"cvxpy      {check['solver']} {check['status']}: {verdict}, "
+            f"f(theta_cvx) − f(theta_hat) = "
             f"{check['value_difference']:.3g} (tolerance {check['tolerance']:.1g}), "
             f"‖theta_cvx − theta_hat‖ = {check['distance']:.3g}, {check['seconds']:.2f} s"
         )

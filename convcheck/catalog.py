@@ -1,0 +1,46 @@
+"""What convcheck offers, as plain data for ``convcheck list``."""
+
+from __future__ import annotations
+
+from convcheck.compressors import COMPRESSORS
+from convcheck.data import DATASETS, SCALINGS, SPLITS, find_data_dir
+from convcheck.errors import DataFileError
+from convcheck.objectives import FAMILIES
+
+
+def catalog(data_dir: str | None = None) -> dict:
+    """Objectives, compressors (with their guarantee), datasets (with availability), splits."""
+    try:
+        shared = str(find_data_dir(data_dir))
+    except DataFileError:
+        shared = None
+    return {
+        "objectives": list(FAMILIES),
+        "compressors": {
+            name: cls.__doc__.strip().splitlines()[0] for name, cls in COMPRESSORS.items()
+        },
+        "datasets": {
+            name: {
+                "task": info.task,
+                "description": info.description,
+                "available": (not info.needs_data_dir) or shared is not None,
+            }
+            for name, info in DATASETS.items()
+        },
+        "data_dir": shared,
+        "splits": list(SPLITS),
+        "scalings": list(SCALINGS),
+    }
+
+
+def format_catalog(entries: dict) -> str:
+    """Human-readable listing."""
+    lines = ["objectives: " + ", ".join(entries["objectives"]), "", "compressors:"]
+    lines += [f"  {name:12s} {text}" for name, text in entries["compressors"].items()]
+    lines += ["", f"datasets (data dir: {entries['data_dir'] or 'not found'}):"]
+    for name, info in entries["datasets"].items():
+        mark = "" if info["available"] else "  [files not found]"
+        lines.append(f"  {name:26s} {info['task']:14s} {info['description']}{mark}")
+    lines += ["", "splits: " + ", ".join(entries["splits"])]
+    lines += ["scalings: " + ", ".join(entries["scalings"])]
+    return "\n".join(lines)
