@@ -1,7 +1,8 @@
 """The ``convcheck`` command.
 
-Subcommands: ``list`` (what is available) and ``inspect`` (one problem's constants and certified
-optimum). Errors on bad input print one line naming the field and exit with status 2.
+Subcommands: ``list`` (what is available), ``inspect`` (one problem's constants and certified
+optimum) and ``run`` (one run of an algorithm and its trace). Errors on bad input print one
+line naming the field and exit with status 2.
 """
 
 from __future__ import annotations
@@ -46,29 +47,80 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _inspect(args: argparse.Namespace) -> int:
+def _problem_from(args: argparse.Namespace):
+    """The :class:`~convcheck.problem.Problem` the problem options describe."""
     from convcheck.problem import build_problem
 
-    problem = build_problem(
+    return build_problem(
         args.problem,
         args.dataset,
         workers=args.workers,
         split=args.split,
-        alpha=args.alpha,
+        alpha=args.dirichlet_alpha,
         lam=args.lam,
         lam_nc=args.lam_nc,
         scaling=args.scaling,
         intercept=args.intercept,
-        seed=args.seed,
+        seed=args.split_seed if args.split_seed is not None else args.seed,
         data_dir=args.data_dir,
-        dataset_params=parse_assignments(args.set),
+        dataset_params=parse_assignments(args.dataset_param),
         cross_check=args.cross_check,
     )
-    description = problem.describe()
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    description = _problem_from(args).describe()
     if args.out:
         write_atomic(args.out, json.dumps(description, indent=2) + "\n")
     print(_format_inspection(description))
     return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from convcheck.algorithms import make_algorithm
+    from convcheck.engine import run, write_run
+
+    problem = _problem_from(args)
+    algorithm = make_algorithm(args.algorithm, problem.constants, **parse_assignments(args.set))
+    result = run(
+        algorithm,
+        problem,
+        args.iters,
+        seed=args.seed,
+        target=args.target,
+        target_metric=args.target_metric,
+        stop_at_target=args.stop_at_target,
+        progress=args.progress,
+    )
+    if args.out:
+        write_run(result, args.out)
+    print(_format_run(result))
+    return 0
+
+
+def _format_run(result) -> str:
+    summary, final = result.summary, result.summary["final"]
+    algorithm = result.meta["algorithm"]
+    lines = [
+        f"algorithm  {algorithm['name']} {json.dumps(algorithm['params'])}",
+        f"status     {result.status}: {result.reason}",
+        f"final      f − f_ref = {final['suboptimality']:.6g}, "
+        f"‖∇f‖² = {final['grad_norm_sq']:.6g}, ‖θ − θ*‖² = {final['dist_sq']:.6g}",
+        f"bits       up {final['bits_up_total']:,}, down {final['bits_down_total']:,} "
+        f"(all workers, {summary['iterations']} rounds)",
+    ]
+    if summary["target"] is not None:
+        where = summary["target_iteration"]
+        lines.append(
+            f"target     {summary['target_metric']} <= {summary['target']:g}: "
+            + (
+                f"iteration {where}, bits up {summary['bits_up_to_target']:,}, "
+                f"down {summary['bits_down_to_target']:,}"
+                if where is not None
+                else "not reached"
+            )
+        )
+    return "\n".join(lines)
 
 
 def _format_inspection(description: dict) -> str:
@@ -110,10 +162,53 @@ def _format_inspection(description: dict) -> str:
     return "\n".join(lines)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``convcheck`` command."""
+def _add_problem_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options that build a problem (``inspect`` and ``run``)."""
     from convcheck.data import SCALINGS, SPLITS
     from convcheck.objectives import FAMILIES
+
+    parser.add_argument("--problem", required=True, choices=FAMILIES)
+    parser.add_argument(
+        "--dataset", default="breast-cancer", help="name, svmlight:PATH or idx:DIR (breast-cancer)"
+    )
+    parser.add_argument("--workers", type=int, default=10, help="number of workers M (10)")
+    parser.add_argument("--split", default="iid", choices=SPLITS, help="row split (iid)")
+    parser.add_argument(
+        "--dirichlet-alpha", type=float, help="Dirichlet concentration (split=dirichlet)"
+    )
+    parser.add_argument("--lam", type=float, help="L2 weight (logistic 1e-3, others 0)")
+    parser.add_argument("--lam-nc", type=float, help="nonconvex weight (0.1)")
+    parser.add_argument("--scaling", default="maxabs", choices=SCALINGS, help="(maxabs)")
+    parser.add_argument("--intercept", action="store_true", help="append a constant feature")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the run, the split and the generators (0)"
+    )
+    parser.add_argument(
+        "--split-seed", type=int, help="seed of the split and generators (default: --seed)"
+    )
+    parser.add_argument("--data-dir", help="folder of the real datasets (default: ../shared/data)")
+    parser.add_argument(
+        "--dataset-param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="dataset loader parameter, e.g. n_features=50",
+    )
+    check = parser.add_mutually_exclusive_group()
+    check.add_argument(
+        "--cross-check",
+        dest="cross_check",
+        action="store_true",
+        default=None,
+        help="run the cvxpy cross-check of the optimum",
+    )
+    check.add_argument("--no-cross-check", dest="cross_check", action="store_false")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``convcheck`` command."""
+    from convcheck.algorithms import ALGORITHMS
+    from convcheck.engine import TARGET_METRICS
 
     parser = argparse.ArgumentParser(
         prog="convcheck",
@@ -129,25 +224,34 @@ def build_parser() -> argparse.ArgumentParser:
     inspect = commands.add_parser(
         "inspect", help="constants and certified optimum of one problem on one dataset"
     )
-    inspect.add_argument("--problem", required=True, choices=FAMILIES)
-    inspect.add_argument("--dataset", required=True, help="name, svmlight:PATH or idx:DIR")
-    inspect.add_argument("--workers", type=int, default=10, help="number of workers M (10)")
-    inspect.add_argument("--split", default="iid", choices=SPLITS, help="row split (iid)")
-    inspect.add_argument("--alpha", type=float, help="Dirichlet concentration (split=dirichlet)")
-    inspect.add_argument("--lam", type=float, help="L2 weight (logistic 1e-3, others 0)")
-    inspect.add_argument("--lam-nc", type=float, help="nonconvex weight (0.1)")
-    inspect.add_argument("--scaling", default="maxabs", choices=SCALINGS, help="(maxabs)")
-    inspect.add_argument("--intercept", action="store_true", help="append a constant feature")
-    inspect.add_argument("--seed", type=int, default=0, help="seed of the split and generators")
-    inspect.add_argument("--data-dir", help="folder of the real datasets (default: ../shared/data)")
-    inspect.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="dataset parameter"
-    )
-    check = inspect.add_mutually_exclusive_group()
-    check.add_argument("--cross-check", dest="cross_check", action="store_true", default=None)
-    check.add_argument("--no-cross-check", dest="cross_check", action="store_false")
+    _add_problem_arguments(inspect)
     inspect.add_argument("--out", help="also write the description as JSON to this file")
     inspect.set_defaults(handler=_inspect)
+
+    run = commands.add_parser("run", help="one run of an algorithm; writes its trace")
+    run.add_argument("--algorithm", required=True, choices=list(ALGORITHMS))
+    _add_problem_arguments(run)
+    run.add_argument("--iters", type=int, required=True, help="number of rounds T")
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="algorithm or compressor parameter, e.g. alpha=1/L, xi=0.1, compressor=top-k, k=5",
+    )
+    run.add_argument("--target", type=float, help="target accuracy (records bits to reach it)")
+    run.add_argument(
+        "--target-metric", choices=TARGET_METRICS, help="(suboptimality; nonconvex: grad_norm_sq)"
+    )
+    run.add_argument(
+        "--no-stop-at-target",
+        dest="stop_at_target",
+        action="store_false",
+        help="keep running after the target is reached",
+    )
+    run.add_argument("--progress", action="store_true", help="show a progress bar")
+    run.add_argument("--out", help="trace file: .json (everything), .csv or .parquet (columns)")
+    run.set_defaults(handler=_run)
     return parser
 
 

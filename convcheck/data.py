@@ -710,6 +710,29 @@ def _load_shared_idx(kind: str, *, data_dir: str | Path | None = None,
     return load_idx_dataset(folder, kind=kind, part=part)
 
 
+def make_bidir_toy(dim: int = 100, centers: tuple[float, ...] = (1.0, 5.0, 10.0)) -> Dataset:
+    """The [BIDIR] toy: ``F(x) = (1/G) Σ_g ½‖x − c_g·1‖²`` as least squares over ``G`` groups.
+
+    Group ``g`` has the rows ``√d·I`` with targets ``√d·c_g``, so that its ridge objective
+    ``(1/d) Σ_i ½(√d x_i − √d c_g)²`` equals ``½‖x − c_g·1‖²`` exactly. Use it with
+    ``split="natural"``, ``scaling="none"``, one worker per center, ``lam=0``; then
+    ``F* = (d/2)·(mean of c_g²  − (mean of c_g)²)`` (``6100/9`` for the defaults).
+    """
+    dim = check_int("dim", dim, 1)
+    values = np.asarray(centers, dtype=np.float64)
+    if values.ndim != 1 or values.size < 1 or not np.all(np.isfinite(values)):
+        raise InputError("centers", centers, "a non-empty list of finite reals")
+    root = np.sqrt(dim)
+    X = np.tile(root * np.eye(dim), (values.size, 1))
+    y = np.repeat(root * values, dim)
+    groups = np.repeat(np.arange(values.size), dim)
+    f_star = 0.5 * dim * float(np.mean(values**2) - np.mean(values) ** 2)
+    source = f"[BIDIR] toy, d={dim}, centers={values.tolist()}"
+    return make_dataset(
+        "bidir-toy", X, y, task="regression", source=source, groups=groups, meta={"f_star": f_star}
+    )
+
+
 _SYNTHETIC_DEFAULTS = {"n_samples": 1000, "n_features": 20}
 # Checked by LP in tests/test_data.py, for the ±1 labels of Dataset.binary_labels().
 _SEPARABLE = "; binary labels linearly separable: unregularized logistic loss has no minimizer"
@@ -725,6 +748,9 @@ DATASETS: dict[str, DatasetInfo] = {
         partial(make_synthetic_classification, **_SYNTHETIC_DEFAULTS),
         "seeded logistic labels ±1 on the same design (default 1000 × 20)",
         "classification", False),
+    "bidir-toy": DatasetInfo(make_bidir_toy,
+                             "[BIDIR] toy: 3 quadratics ½‖x − c·1‖², d = 100, c = (1, 5, 10); "
+                             "use split='natural', scaling='none', 3 workers", "regression", False),
     "digits": DatasetInfo(partial(load_sklearn, "digits"),
                           "scikit-learn digits, 1797 × 64, 10 classes" + _QUASI,
                           "classification", False),

@@ -152,6 +152,14 @@ class Objective:
         reg, _ = self._regularizer(theta)
         return shards.worker_sum(shards.weights * loss) + reg
 
+    def worker_values_and_gradients(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(f_m(θ_m))_m`` ``(M,)`` and ``(∇f_m(θ_m))_m`` ``(M, d)`` from one forward pass."""
+        shards = self.shards
+        loss, slope = self._loss(shards.forward(theta), shards.labels)
+        reg, reg_grad = self._regularizer(theta)
+        values = shards.worker_sum(shards.weights * loss) + reg
+        return values, shards.backward(shards.weights * slope) + reg_grad
+
     def worker_gradients(self, theta: np.ndarray) -> np.ndarray:
         """``(M, d)`` array of ``∇f_m(θ_m)``; ``theta`` shared ``(d,)`` or per worker ``(M, d)``."""
         return self._gradients_on(self.shards, theta)

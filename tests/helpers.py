@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -46,3 +48,37 @@ def finite_difference_jacobian(fun, theta, h=1e-6):
     """Columns ``(fun(θ + h e_j) − fun(θ − h e_j)) / 2h``; ``fun`` may return (d,) or (M, d)."""
     eye = np.eye(theta.size)
     return np.stack([(fun(theta + h * e) - fun(theta - h * e)) / (2 * h) for e in eye], axis=-1)
+
+
+@functools.cache
+def engine_problem(
+    family: str = "logistic",
+    split: str = "sorted",
+    workers: int = 5,
+    n_samples: int = 300,
+    n_features: int = 8,
+    lam: float | None = None,
+):
+    """A small certified :class:`~convcheck.problem.Problem` on synthetic data (cached)."""
+    from convcheck.problem import build_problem
+
+    dataset = "synthetic-regression" if family == "ridge" else "synthetic-classification"
+    return build_problem(
+        family,
+        dataset,
+        workers=workers,
+        split=split,
+        lam=lam,
+        dataset_params={"n_samples": n_samples, "n_features": n_features},
+        cross_check=False,
+    )
+
+
+def bidir_toy_problem():
+    """The [BIDIR] toy: three quadratics ½‖x − c·1‖², d = 100, c = (1, 5, 10)."""
+    from convcheck.problem import build_problem
+
+    return build_problem(
+        "ridge", "bidir-toy", workers=3, split="natural", scaling="none", lam=0.0,
+        cross_check=False,
+    )

@@ -1,8 +1,10 @@
-"""The convcheck command: list, inspect, and one-line errors naming the field."""
+"""The convcheck command: list, inspect, run, and one-line errors naming the field."""
 
 from __future__ import annotations
 
 import json
+
+import pytest
 
 from convcheck.cli import main, parse_assignments
 
@@ -49,3 +51,89 @@ def test_parse_assignments():
         "s": True,
         "n": "x",
     }
+
+
+def test_run_writes_a_trace(tmp_path, capsys):
+    out = tmp_path / "trace.json"
+    argv = [
+        "run",
+        "--algorithm",
+        "gd-sec",
+        "--problem",
+        "logistic",
+        "--dataset",
+        "iris",
+        "--lam",
+        "0.01",
+        "--workers",
+        "3",
+        "--split",
+        "sorted",
+        "--iters",
+        "400",
+        "--set",
+        "alpha=1/L",
+        "--set",
+        "xi=0.2",
+        "--target",
+        "1e-4",
+        "--out",
+        str(out),
+    ]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "target reached" in printed and "bits" in printed
+    trace = json.loads(out.read_text())
+    assert trace["meta"]["algorithm"]["params"]["xi"] == 0.2
+    assert trace["summary"]["target_iteration"] == trace["summary"]["iterations"]
+
+
+def test_run_compressor_parameters_and_csv(tmp_path):
+    out = tmp_path / "trace.csv"
+    argv = [
+        "run",
+        "--algorithm",
+        "ef",
+        "--problem",
+        "ridge",
+        "--dataset",
+        "diabetes",
+        "--iters",
+        "5",
+        "--set",
+        "compressor=top-k",
+        "--set",
+        "k=3",
+        "--out",
+        str(out),
+    ]
+    assert main(argv) == 0
+    assert out.read_text().startswith("iteration,value,suboptimality")
+
+
+@pytest.mark.parametrize(
+    "extra, field",
+    [(["--set", "alpha=-1"], "alpha"), (["--set", "beta=2"], "beta"), (["--set", "xi"], "--set")],
+)
+def test_run_bad_parameters_exit_2(extra, field, capsys):
+    argv = [
+        "run",
+        "--algorithm",
+        "gd-sec",
+        "--problem",
+        "ridge",
+        "--dataset",
+        "diabetes",
+        "--iters",
+        "5",
+        *extra,
+    ]
+    assert main(argv) == 2
+    assert field in capsys.readouterr().err
+
+
+def test_run_unknown_algorithm_exits_2(capsys):
+    with pytest.raises(SystemExit) as raised:
+        main(["run", "--algorithm", "sgd", "--problem", "ridge", "--iters", "5"])
+    assert raised.value.code == 2
+    assert "--algorithm" in capsys.readouterr().err

@@ -1,0 +1,614 @@
+"""Performance benchmark of the synchronous engine (``convcheck bench``).
+
+Two figures, measured on the same problem in one process:
+
+* **ratio** — one engine round, ``wall(run(algorithm, problem, T)) / T`` (best of repeats), over
+  the bare computation of the ``M`` local gradients ``objective.worker_gradients(θ)`` (best of
+  repeats) on the identical :class:`~convcheck.objectives.Objective`. The floor of a round is
+  the gradients (DESIGN.md §1); the ratio is the engine's overhead above it: the algorithm's
+  passes over the ``(M, d)`` state, bit pricing and the trace. ``run`` evaluates ``T + 1``
+  iterates for ``T`` rounds, so the ratio includes ``1/T`` of an extra evaluation.
+* **speed-up** — a per-worker Python-loop reference of the same rounds (each worker computes
+  ``f_m`` and ``∇f_m`` on its own rows, compresses its own vector, updates its own memories;
+  the server averages) over the vectorized engine. Before a speed-up is reported the loop
+  reference and the engine must agree after the same rounds: same iterate (``np.allclose``),
+  same uplink bits per worker and round, same trace values; otherwise :class:`BenchmarkError`.
+
+Algorithms: GD-SEC (``ξ = 0.1``, ``β = 1``, error correction) and EF with top-k
+(``ratio = 0.01``, ``k = max(1, ⌊d/100⌋)``), both with ``α = 1/L``. Problems: synthetic
+logistic regression (``λ = 10⁻³``, iid split) with dense Gaussian rows, or sparse CSR rows with
+a fixed number of stored entries per row; the optimum is not computed (``f_low = 0``) and ``L``
+is the row-norm bound ``L_m = ¼ max_{i∈S_m} ‖a_i‖² + λ ≥ λmax(∇²f_m)``, ``L = mean_m L_m``.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import math
+import pstats
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.special import expit
+
+from convcheck.algorithms import Algorithm, make_algorithm
+from convcheck.data import Dataset, make_dataset, split_dataset
+from convcheck.encoding import sparse_bits
+from convcheck.engine import Oracle, run
+from convcheck.errors import ConvcheckError, InputError, check_int
+from convcheck.objectives import Constants, make_objective
+from convcheck.optimum import Optimum
+from convcheck.problem import Problem
+
+#: L2 weight of the benchmark's logistic problems.
+LAM = 1e-3
+#: Targets stated by the issue (reported against, never asserted).
+TARGET_RATIO = 1.3
+TARGET_RATIO_DIM = 10_000
+TARGET_SPEEDUP = 10.0
+TARGET_SPEEDUP_WORKERS = 100
+#: The two benchmarked algorithms: registry name and parameters (``α = 1/L`` for both).
+ALGORITHMS: dict[str, dict[str, Any]] = {
+    "gd-sec": {"xi": 0.1, "beta": 1.0, "error_correction": True},
+    "ef": {"compressor": "top-k", "ratio": 0.01},
+}
+#: Uplink value precision of both algorithms' messages (the compressors' default).
+VALUE_BITS = 32
+
+
+class BenchmarkError(ConvcheckError, RuntimeError):
+    """The loop reference and the engine disagree: a speed-up would compare two computations."""
+
+
+@dataclass(frozen=True)
+class Case:
+    """One grid point.
+
+    Attributes
+    ----------
+    workers : int
+        ``M``.
+    dim : int
+        ``d``.
+    samples : int
+        ``n`` (rows split iid over the workers).
+    density : float or None
+        Fraction of stored entries per row (CSR data), or ``None`` for dense rows.
+    """
+
+    workers: int
+    dim: int
+    samples: int
+    density: float | None = None
+
+    @property
+    def layout(self) -> str:
+        return "dense" if self.density is None else f"CSR {100 * self.density:g}%"
+
+
+#: Full grid: M ∈ {10, 100}, d ∈ {10², 10⁴}, n = 20·d where memory permits (dense d = 10⁴ would
+#: need 16 GB at n = 20·d, so d = 10⁴ is run sparse at n = 20·d and dense at n = 2000).
+FULL_GRID = (
+    Case(10, 100, 2_000),
+    Case(100, 100, 2_000),
+    Case(10, 10_000, 200_000, 0.01),
+    Case(100, 10_000, 200_000, 0.01),
+    Case(10, 10_000, 2_000),
+    Case(100, 10_000, 2_000),
+)
+#: Quick grid (seconds): one dense and one sparse problem.
+QUICK_GRID = (Case(4, 50, 400), Case(8, 500, 2_000, 0.02))
+#: Defaults of the full and quick modes: rounds T of the timed engine runs, repeats (best
+#: of), rounds of the loop reference (also the rounds of the agreement check).
+FULL_SETTINGS = {"rounds": 20, "repeats": 3, "loop_rounds": 3}
+QUICK_SETTINGS = {"rounds": 3, "repeats": 1, "loop_rounds": 3}
+
+
+# ---------------------------------------------------------------------------------------------
+# Problems
+# ---------------------------------------------------------------------------------------------
+
+def synthetic_logistic(case: Case, seed: int) -> Dataset:
+    """Labels ±1 with ``P(y_i = +1) = sigmoid(a_iᵀθ*)``, ``θ* ~ N(0, 4I)``.
+
+    Dense rows are ``N(0, I/d)``; sparse rows store ``s = max(1, round(density·d))`` entries
+    ``N(0, 1/s)`` at uniformly drawn columns (duplicates summed). Either way ``E‖a_i‖² = 1``
+    and the margins ``a_iᵀθ*`` have variance 4.
+    """
+    n, d = case.samples, case.dim
+    rows_ss, theta_ss, label_ss = np.random.SeedSequence(seed).spawn(3)
+    rng = np.random.default_rng(rows_ss)
+    if case.density is None:
+        X: np.ndarray | sp.csr_matrix = rng.standard_normal((n, d)) / math.sqrt(d)
+    else:
+        s = max(1, round(case.density * d))
+        columns = rng.integers(0, d, size=n * s, dtype=np.int32)
+        values = rng.standard_normal(n * s) / math.sqrt(s)
+        X = sp.csr_matrix((values, columns, np.arange(0, n * s + 1, s)), shape=(n, d))
+        del columns, values
+    theta_star = 2.0 * np.random.default_rng(theta_ss).standard_normal(d)
+    p_plus = expit(X @ theta_star)
+    y = np.where(np.random.default_rng(label_ss).random(n) < p_plus, 1.0, -1.0)
+    source = f"convcheck.bench.synthetic_logistic({case}, seed={seed})"
+    return make_dataset("bench-logistic", X, y, task="classification", source=source)
+
+
+def row_norm_constants(dataset: Dataset, shards: Sequence[np.ndarray], lam: float) -> Constants:
+    """Cheap valid constants: ``L_m = ¼ max_{i∈S_m} ‖a_i‖² + λ``, ``L = mean_m L_m``, ``μ = λ``.
+
+    ``∇²f_m ⪯ ¼ A_mᵀA_m/n_m + λI`` and ``λmax(A_mᵀA_m/n_m) ≤ max_i ‖a_i‖²``; ``∇²f`` is the mean
+    of the ``∇²f_m``. (The exact spectrum at ``d = 10⁴``, ``M = 100`` takes minutes.)
+    """
+    X = dataset.X
+    norms = np.asarray(X.multiply(X).sum(axis=1)).ravel() if sp.issparse(X) else (X * X).sum(1)
+    L_workers = np.array([0.25 * norms[rows].max() + lam for rows in shards])
+    return Constants(
+        L_workers=L_workers,
+        L=float(L_workers.mean()),
+        L_tilde=float(np.sqrt(np.mean(L_workers**2))),
+        L_max=float(L_workers.max()),
+        curvature_lower=lam,
+        mu=lam,
+        problem_class="strongly convex",
+        eigen_method="row-norm bound (benchmark)",
+        safety_factor=1.0,
+    )
+
+
+def benchmark_problem(case: Case, dataset: Dataset, seed: int) -> Problem:
+    """Logistic ``λ = LAM`` on ``dataset`` split iid over ``case.workers``; optimum not computed."""
+    split = split_dataset(dataset, case.workers, "iid", seed=seed)
+    objective = make_objective("logistic", dataset, split, lam=LAM)
+    optimum = Optimum(
+        theta=None, value=None, grad_norm=None, tolerance=None, gap_bound=None, f_low=0.0,
+        certificate="not computed: benchmark", iterations=0, cross_check=None,
+    )
+    settings = {"benchmark": True, "case": case.__dict__, "seed": seed, "lam": LAM}
+    constants = row_norm_constants(dataset, split.shards, LAM)
+    return Problem(objective, split, constants, optimum, settings)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loop reference: one Python iteration per worker, each on its own rows
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LoopWorker:
+    """Worker ``m`` of the loop reference: its rows ``A_m``, labels ``b_m`` and ``λ``."""
+
+    rows: np.ndarray | sp.csr_matrix
+    labels: np.ndarray
+    lam: float
+
+    def value_and_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """``f_m(θ) = mean_i log(1 + e^{−b_i a_iᵀθ}) + (λ/2)‖θ‖²`` and its gradient."""
+        margins = self.labels * (self.rows @ theta)
+        value = float(np.logaddexp(0.0, -margins).mean()) + 0.5 * self.lam * float(theta @ theta)
+        slope = -self.labels * expit(-margins) / self.labels.size
+        return value, self.rows.T @ slope + self.lam * theta
+
+
+@dataclass
+class LoopResult:
+    """What the loop reference produced in ``T`` rounds (row ``k``: round ``k``, from ``θ^k``).
+
+    Attributes
+    ----------
+    theta : ndarray, shape (d,)
+        ``θ^T``.
+    up_bits : ndarray of int64, shape (T, M)
+        Uplink bits of worker ``m`` in round ``k`` (the engine's ledger row ``k + 1``).
+    down_bits : ndarray of int64, shape (T,)
+        Downlink bits each worker received in round ``k``.
+    values, grad_norm_sq : ndarray, shape (T,)
+        ``f(θ^k)`` and ``‖∇f(θ^k)‖²`` (the engine's trace row ``k``).
+    error_norm_sq : ndarray, shape (T,)
+        ``(1/M) Σ_m ‖e_m‖²`` after round ``k`` (the engine's trace row ``k + 1``).
+    """
+
+    theta: np.ndarray
+    up_bits: np.ndarray
+    down_bits: np.ndarray
+    values: np.ndarray
+    grad_norm_sq: np.ndarray
+    error_norm_sq: np.ndarray
+
+    @classmethod
+    def empty(cls, d: int, rounds: int, workers: int) -> LoopResult:
+        return cls(np.zeros(d), np.zeros((rounds, workers), dtype=np.int64),
+                   np.zeros(rounds, dtype=np.int64), np.zeros(rounds), np.zeros(rounds),
+                   np.zeros(rounds))
+
+    def record(self, k: int, value: float, grad: np.ndarray, error_sq: float) -> None:
+        """Server-side trace of round ``k`` from the workers' sums."""
+        workers = self.up_bits.shape[1]
+        mean_grad = grad / workers
+        self.values[k] = value / workers
+        self.grad_norm_sq[k] = mean_grad @ mean_grad
+        self.error_norm_sq[k] = error_sq / workers
+
+
+def loop_workers(problem: Problem, dataset: Dataset) -> list[LoopWorker]:
+    """Each worker's own rows, cut from the dataset by the problem's split (not its shards)."""
+    labels = dataset.binary_labels()
+    return [
+        LoopWorker(dataset.X[rows], labels[rows], problem.objective.lam)
+        for rows in problem.split.shards
+    ]
+
+
+def _threshold(v: np.ndarray, tau: np.ndarray) -> np.ndarray:
+    """Keep ``v_i`` iff ``|v_i| > τ_i``."""
+    return np.where(np.abs(v) > tau, v, 0.0)
+
+
+def _top_k(v: np.ndarray, k: int) -> np.ndarray:
+    """Keep the ``k`` entries of largest ``|v_i|`` (ties broken arbitrarily)."""
+    keep = np.argpartition(np.abs(v), v.size - k)[v.size - k :]
+    out = np.zeros_like(v)
+    out[keep] = v[keep]
+    return out
+
+
+def _sparse_message_bits(message: np.ndarray) -> int:
+    return sparse_bits(np.count_nonzero(message), message.size, VALUE_BITS)
+
+
+def loop_gdsec(workers: list[LoopWorker], algorithm: Any, rounds: int) -> LoopResult:
+    """GD-SEC (THEORY.md §3) one worker at a time.
+
+    Worker ``m``: ``Δ_m = g_m − h_m + e_m``, ``Δ̂_m = threshold_τ(Δ_m)``, ``e_m = Δ_m − Δ̂_m``,
+    ``h_m += βΔ̂_m``. Server: ``ĝ = h + mean Δ̂``, ``h += β mean Δ̂``, ``θ ← θ − αĝ``, dense
+    broadcast of ``θ``. (The engine's diagnostic ``‖α mean e_m‖`` is not computed here.)
+    """
+    d, count = workers[0].rows.shape[1], len(workers)
+    alpha, beta, xi = algorithm.alpha, algorithm.beta, algorithm.xi
+    out = LoopResult.empty(d, rounds, count)
+    theta, theta_prev, h_server = np.zeros(d), np.zeros(d), np.zeros(d)
+    memories = [np.zeros(d) for _ in workers]
+    errors = [np.zeros(d) for _ in workers]
+    for k in range(rounds):
+        tau = xi * np.abs(theta - theta_prev) / alpha
+        total, grad, value, error_sq = np.zeros(d), np.zeros(d), 0.0, 0.0
+        for m, worker in enumerate(workers):
+            f_m, g_m = worker.value_and_gradient(theta)
+            delta = g_m - memories[m] + errors[m]
+            sent = _threshold(delta, tau)
+            errors[m] = delta - sent
+            memories[m] += beta * sent
+            total += sent
+            out.up_bits[k, m] = _sparse_message_bits(sent)
+            value, grad, error_sq = value + f_m, grad + g_m, error_sq + errors[m] @ errors[m]
+        out.record(k, value, grad, error_sq)
+        mean_sent = total / count
+        g_hat = h_server + mean_sent
+        h_server += beta * mean_sent
+        theta_prev, theta = theta, theta - alpha * g_hat
+        out.down_bits[k] = VALUE_BITS * d
+    out.theta = theta
+    return out
+
+
+def loop_ef_top_k(workers: list[LoopWorker], algorithm: Any, rounds: int) -> LoopResult:
+    """EF with top-k one worker at a time.
+
+    Worker ``m``: ``p_m = αg_m + e_m``, ``c_m = top_k(p_m)``, ``e_m = p_m − c_m``. Server:
+    ``θ ← θ − mean c_m``, broadcast of ``mean c_m`` as a sparse message.
+    """
+    d, count = workers[0].rows.shape[1], len(workers)
+    alpha, k_kept = algorithm.alpha, algorithm.compressor.k_for(d)
+    out = LoopResult.empty(d, rounds, count)
+    theta = np.zeros(d)
+    errors = [np.zeros(d) for _ in workers]
+    for k in range(rounds):
+        total, grad, value, error_sq = np.zeros(d), np.zeros(d), 0.0, 0.0
+        for m, worker in enumerate(workers):
+            f_m, g_m = worker.value_and_gradient(theta)
+            corrected = alpha * g_m + errors[m]
+            sent = _top_k(corrected, k_kept)
+            errors[m] = corrected - sent
+            total += sent
+            out.up_bits[k, m] = _sparse_message_bits(sent)
+            value, grad, error_sq = value + f_m, grad + g_m, error_sq + errors[m] @ errors[m]
+        out.record(k, value, grad, error_sq)
+        update = total / count
+        out.down_bits[k] = _sparse_message_bits(update)
+        theta = theta - update
+    out.theta = theta
+    return out
+
+
+LOOP_REFERENCES: dict[str, Callable[[list[LoopWorker], Any, int], LoopResult]] = {
+    "gd-sec": loop_gdsec,
+    "ef": loop_ef_top_k,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Timing and agreement
+# ---------------------------------------------------------------------------------------------
+
+def best_time(fn: Callable[[], Any], repeats: int, number: int = 1) -> float:
+    """Best over ``repeats`` of the mean wall time of ``number`` calls of ``fn``, in seconds."""
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(number):
+            fn()
+        best = min(best, (time.perf_counter() - start) / number)
+    return best
+
+
+def check_agreement(
+    algorithm: Algorithm, problem: Problem, reference: LoopResult, rounds: int
+) -> float:
+    """Run the engine for ``rounds`` rounds and compare with the loop reference.
+
+    Returns ``max |θ_engine − θ_loop|``.
+
+    Raises
+    ------
+    BenchmarkError
+        Iterates not ``allclose`` (``rtol = 1e-7``, ``atol = 1e-10·max(1, ‖θ‖∞)``); uplink bits
+        of some worker and round, or downlink bits, not equal; trace columns ``value``,
+        ``grad_norm_sq``, ``error_norm_sq`` not ``allclose`` (``rtol = 1e-7``).
+    """
+    engine = run(algorithm, problem, iterations=rounds)
+    where = f"{algorithm.name} on M={problem.objective.n_workers}, d={problem.objective.dim}"
+    scale = max(1.0, float(np.abs(reference.theta).max()))
+    deviation = float(np.abs(engine.theta - reference.theta).max())
+    if not np.allclose(engine.theta, reference.theta, rtol=1e-7, atol=1e-10 * scale):
+        raise BenchmarkError(
+            f"{where}: loop reference and engine iterates differ after {rounds} rounds "
+            f"(max |Δθ| = {deviation:.3g}); the speed-up would compare different computations"
+        )
+    down = np.broadcast_to(reference.down_bits[:, None], engine.ledger.down[1:].shape)
+    if not np.array_equal(engine.ledger.up[1:], reference.up_bits):
+        raise BenchmarkError(f"{where}: loop reference and engine uplink bits differ")
+    if not np.array_equal(engine.ledger.down[1:], down):
+        raise BenchmarkError(f"{where}: loop reference and engine downlink bits differ")
+    columns = engine.columns
+    for name, ours, theirs in (
+        ("value", reference.values, columns["value"][:rounds]),
+        ("grad_norm_sq", reference.grad_norm_sq, columns["grad_norm_sq"][:rounds]),
+        ("error_norm_sq", reference.error_norm_sq, columns["error_norm_sq"][1:]),
+    ):
+        if not np.allclose(ours, theirs, rtol=1e-7, atol=0.0):
+            raise BenchmarkError(f"{where}: loop reference and engine trace {name!r} differ")
+    return deviation
+
+
+def _measure(
+    name: str, case: Case, problem: Problem, workers: list[LoopWorker], *, rounds: int,
+    repeats: int, loop_rounds: int, stored: int,
+) -> dict[str, Any]:
+    """One table row: engine round, bare gradients, loop round, agreement."""
+    objective = problem.objective
+    algorithm = make_algorithm(name, problem.constants, alpha="1/L", **ALGORITHMS[name])
+    last: list[Any] = []
+    round_s = best_time(lambda: last.append(run(algorithm, problem, iterations=rounds)), repeats)
+    round_s /= rounds
+    theta = last[-1].theta
+    number = max(1, min(20, math.ceil(0.05 / max(round_s, 1e-6))))
+    grad_s = best_time(lambda: objective.worker_gradients(theta), repeats, number)
+    references: list[LoopResult] = []
+    reference = LOOP_REFERENCES[name]
+    loop_s = best_time(lambda: references.append(reference(workers, algorithm, loop_rounds)),
+                       repeats) / loop_rounds
+    deviation = check_agreement(algorithm, problem, references[-1], loop_rounds)
+    return {
+        "workers": case.workers,
+        "dim": case.dim,
+        "samples": case.samples,
+        "layout": case.layout,
+        "stored_entries": stored,
+        "algorithm": name,
+        "algorithm_params": algorithm.params(),
+        "rounds": rounds,
+        "repeats": repeats,
+        "grad_s": grad_s,
+        "round_s": round_s,
+        "ratio": round_s / grad_s,
+        "loop_rounds": loop_rounds,
+        "loop_round_s": loop_s,
+        "speedup": loop_s / round_s,
+        "agree": True,
+        "max_abs_diff": deviation,
+        "final_suboptimality": float(last[-1].columns["suboptimality"][-1]),
+    }
+
+
+def benchmark(
+    grid: Sequence[Case] = FULL_GRID,
+    rounds: int = FULL_SETTINGS["rounds"],
+    repeats: int = FULL_SETTINGS["repeats"],
+    seed: int = 0,
+    *,
+    loop_rounds: int = FULL_SETTINGS["loop_rounds"],
+    progress: Callable[[str], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Measure the engine/gradient ratio and the loop/engine speed-up on every grid point.
+
+    Parameters
+    ----------
+    grid : sequence of Case
+        :data:`FULL_GRID` (default, ~2 minutes on 2 cores) or :data:`QUICK_GRID`.
+    rounds : int
+        Rounds ``T`` of each timed engine run.
+    repeats : int
+        Every time is the best of this many repeats.
+    seed : int
+        Seeds the data and the split.
+    loop_rounds : int
+        Rounds of the loop reference (timed), and of the engine run it is checked against.
+    progress : callable, optional
+        Called with one line per measured row.
+
+    Returns
+    -------
+    list of dict
+        One row per grid point and algorithm (JSON-friendly); see :func:`format_table`.
+
+    Raises
+    ------
+    BenchmarkError
+        The loop reference disagrees with the engine (see :func:`check_agreement`).
+    """
+    rounds = check_int("rounds", rounds, 1)
+    repeats = check_int("repeats", repeats, 1)
+    loop_rounds = check_int("loop_rounds", loop_rounds, 1)
+    seed = check_int("seed", seed, 0)
+    if not grid or not all(isinstance(case, Case) for case in grid):
+        raise InputError("grid", grid, "a nonempty sequence of convcheck.bench.Case")
+    rows: list[dict[str, Any]] = []
+    data_key, dataset = None, None
+    for case in grid:
+        key = (case.samples, case.dim, case.density)
+        if key != data_key:
+            data_key, dataset = None, None  # free the previous data before building the next
+            dataset, data_key = synthetic_logistic(case, seed), key
+        problem = benchmark_problem(case, dataset, seed)
+        workers = loop_workers(problem, dataset)
+        stored = int(dataset.X.nnz if sp.issparse(dataset.X) else dataset.X.size)
+        for name in ALGORITHMS:
+            row = _measure(name, case, problem, workers, rounds=rounds, repeats=repeats,
+                           loop_rounds=loop_rounds, stored=stored)
+            rows.append(row)
+            if progress is not None:
+                progress(_row_line(row))
+        del problem, workers
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Report
+# ---------------------------------------------------------------------------------------------
+
+_HEADER = (
+    f"{'M':>4} {'d':>6} {'n':>7} {'data':>8} {'algorithm':>9} {'grad ms':>9} {'round ms':>9} "
+    f"{'ratio':>6} {'loop ms':>9} {'speed-up':>8} {'agree':>5} {'max|dθ|':>8}"
+)
+
+
+def _row_line(row: dict[str, Any]) -> str:
+    return (
+        f"{row['workers']:>4} {row['dim']:>6} {row['samples']:>7} {row['layout']:>8} "
+        f"{row['algorithm']:>9} {1e3 * row['grad_s']:>9.3f} {1e3 * row['round_s']:>9.3f} "
+        f"{row['ratio']:>6.2f} {1e3 * row['loop_round_s']:>9.3f} {row['speedup']:>7.1f}x "
+        f"{'yes' if row['agree'] else 'NO':>5} {row['max_abs_diff']:>8.1e}"
+    )
+
+
+def format_table(rows: Sequence[dict[str, Any]]) -> str:
+    """The benchmark table and how the issue's targets fare (met or missed, never hidden)."""
+    lines = [
+        "engine round = wall(run(algorithm, problem, T))/T; grad = objective.worker_gradients(θ);",
+        "ratio = round/grad; loop = per-worker Python loop of the same round; speed-up = "
+        "loop/round; best of repeats, all in one process",
+        _HEADER,
+        *(_row_line(row) for row in rows),
+    ]
+    ratio_rows = [row for row in rows if row["dim"] == TARGET_RATIO_DIM]
+    if ratio_rows:
+        worst = max(row["ratio"] for row in ratio_rows)
+        met = sum(row["ratio"] <= TARGET_RATIO for row in ratio_rows)
+        lines.append(
+            f"target ratio <= {TARGET_RATIO:g} at d = {TARGET_RATIO_DIM}: met in {met}/"
+            f"{len(ratio_rows)} rows (worst {worst:.2f})"
+        )
+    speed_rows = [row for row in rows if row["workers"] == TARGET_SPEEDUP_WORKERS]
+    if speed_rows:
+        worst = min(row["speedup"] for row in speed_rows)
+        met = sum(row["speedup"] >= TARGET_SPEEDUP for row in speed_rows)
+        lines.append(
+            f"target speed-up >= {TARGET_SPEEDUP:g}x at M = {TARGET_SPEEDUP_WORKERS}: met in "
+            f"{met}/{len(speed_rows)} rows (worst {worst:.1f}x)"
+        )
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# Profile of one round
+# ---------------------------------------------------------------------------------------------
+
+def _cumulative(stats: dict, function: str) -> float:
+    """Cumulative seconds of the calls of ``function`` (a Python name or a built-in's name)."""
+    return sum(
+        entry[3] for (_, _, name), entry in stats.items()
+        if name == function or name.endswith(f".{function}>")
+    )
+
+
+def profile_round(problem: Problem, name: str, rounds: int = 5) -> list[tuple[str, float]]:
+    """Where the time of one engine round of ``name`` goes (seconds per round).
+
+    Two parts: the engine run under :mod:`cProfile` (cumulative times of the engine's and the
+    algorithm's functions; indented lines are parts of the line above), then the elementary
+    passes over an ``(M, d)`` float64 array that the algorithm and the trace are made of, each
+    timed alone at a state reached after two rounds.
+    """
+    algorithm = make_algorithm(name, problem.constants, alpha="1/L", **ALGORITHMS[name])
+    profiler = cProfile.Profile()
+    start = time.perf_counter()
+    profiler.runcall(run, algorithm, problem, rounds)
+    total = time.perf_counter() - start
+    stats = pstats.Stats(profiler).stats
+    oracle = _cumulative(stats, "worker_values_and_gradients")
+    loss = _cumulative(stats, "_loss")
+    step = _cumulative(stats, "step")
+    record = _cumulative(stats, "record") - oracle
+    entries = [
+        ("engine round (under cProfile)", total),
+        ("oracle: worker values and gradients", oracle),
+        ("  loss: logaddexp + expit on the n margins", loss),
+        ("  products X θ, Bᵀr (+ regularizer)", oracle - loss),
+        ("algorithm.step (gradients cached)", step),
+        ("  compressor.compress", _cumulative(stats, "compress")),
+        ("engine trace without the oracle", record),
+        ("  codec bits (up and down)", _cumulative(stats, "bits")),
+        ("  algorithm.diagnostics", _cumulative(stats, "diagnostics")),
+        ("  count_nonzero (all calls, incl. codec bits)", _cumulative(stats, "count_nonzero")),
+        ("rest (start, tables, summary)", total - oracle - step - record),
+    ]
+    per_round = [(label, seconds / rounds) for label, seconds in entries]
+    return per_round + _pass_costs(problem, algorithm)
+
+
+def _pass_costs(problem: Problem, algorithm: Algorithm) -> list[tuple[str, float]]:
+    """Elementary ``(M, d)`` passes at a realistic state (after two rounds), best of 5."""
+    objective = problem.objective
+    oracle = Oracle(objective)
+    rng = np.random.default_rng(0)
+    state, _ = algorithm.start(np.zeros(objective.dim), oracle, rng)
+    for _ in range(2):
+        messages = algorithm.step(state, oracle, rng)
+    grads = np.array(oracle.worker_gradients(state.theta))
+    other, buffer, sent = np.array(state.errors), np.empty_like(grads), np.array(messages.up)
+    mask = sent != 0
+    tau = np.abs(grads[0])
+    kth = objective.dim - max(1, objective.dim // 100)
+    shape = "x".join(map(str, grads.shape))
+    passes: list[tuple[str, Callable[[], Any]]] = [
+        ("bare worker_gradients", lambda: objective.worker_gradients(state.theta)),
+        (f"one ({shape}) pass: a - b (new array)", lambda: grads - other),
+        ("  subtract(a, b, out=buffer)", lambda: np.subtract(grads, other, out=buffer)),
+        ("  abs(a) > tau (threshold mask, 2 passes)", lambda: np.abs(grads) > tau),
+        ("  where(mask, a, 0) (new array)", lambda: np.where(mask, grads, 0.0)),
+        ("  count_nonzero(float a, axis=1)", lambda: np.count_nonzero(sent, axis=1)),
+        ("  count_nonzero(bool mask, axis=1)", lambda: np.count_nonzero(mask, axis=1)),
+        ("  a.mean(axis=0)", lambda: grads.mean(axis=0)),
+        ("  flat @ flat (mean square norm)", lambda: grads.reshape(-1) @ grads.reshape(-1)),
+        ("  partition(|a|, d - k, axis=1) (top-k)", lambda: np.partition(np.abs(grads), kth, 1)),
+    ]
+    return [(label, best_time(fn, 5)) for label, fn in passes]
+
+
+def format_profile(title: str, entries: Sequence[tuple[str, float]]) -> str:
+    """A profile as ``label  milliseconds`` lines."""
+    width = max(len(label) for label, _ in entries)
+    lines = [title] + [f"  {label:<{width}}  {1e3 * seconds:9.3f} ms" for label, seconds in entries]
+    return "\n".join(lines)

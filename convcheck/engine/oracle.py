@@ -1,0 +1,59 @@
+"""Gradient oracle of a run: worker values and gradients with a one-point cache.
+
+The engine traces ``f(θ^k)`` and ``∇f(θ^k)`` at every iterate, and most algorithms need the
+worker gradients at that same point; the cache makes both one evaluation (one forward and one
+backward pass over the data). Cached arrays are read-only so that no algorithm can corrupt them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from convcheck.objectives import Objective
+
+
+class Oracle:
+    """Values and gradients of an :class:`~convcheck.objectives.Objective`, counted and cached.
+
+    Attributes
+    ----------
+    objective : Objective
+    full_evaluations : int
+        Number of full (all rows) evaluations actually computed.
+    stochastic_evaluations : int
+        Number of minibatch gradient evaluations.
+    """
+
+    def __init__(self, objective: Objective) -> None:
+        self.objective = objective
+        self.full_evaluations = 0
+        self.stochastic_evaluations = 0
+        self._point: np.ndarray | None = None
+        self._values: np.ndarray | None = None
+        self._gradients: np.ndarray | None = None
+
+    def evaluate(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(f_m(θ))_m`` ``(M,)`` and ``(∇f_m(θ))_m`` ``(M, d)`` at a shared point ``θ``.
+
+        Served from the cache when ``θ`` equals the last point exactly.
+        """
+        if self._point is None or not np.array_equal(theta, self._point):
+            values, gradients = self.objective.worker_values_and_gradients(theta)
+            values.flags.writeable = False
+            gradients.flags.writeable = False
+            point = np.array(theta, dtype=np.float64)
+            point.flags.writeable = False
+            self._point, self._values, self._gradients = point, values, gradients
+            self.full_evaluations += 1
+        return self._values, self._gradients
+
+    def worker_gradients(self, theta: np.ndarray) -> np.ndarray:
+        """``(∇f_m(θ))_m``, shape ``(M, d)`` (read-only)."""
+        return self.evaluate(theta)[1]
+
+    def stochastic_worker_gradients(
+        self, theta: np.ndarray, batch_size: int, rng: np.random.Generator
+    ) -> np.ndarray:
+        """Minibatch gradients, see :meth:`Objective.stochastic_worker_gradients`."""
+        self.stochastic_evaluations += 1
+        return self.objective.stochastic_worker_gradients(theta, batch_size, rng)

@@ -1,0 +1,218 @@
+"""The synchronous parameter-server engine: rounds, bit pricing, tracing, stopping.
+
+Each round the algorithm advances its state and returns its :class:`Messages`; the engine
+prices them with their codecs (the bit count of the real encoding, per worker), evaluates the
+trace at the new iterate and decides whether to stop (divergence or a target accuracy). One
+full evaluation of the worker values and gradients per iterate serves both the trace and the
+algorithm (see :class:`~convcheck.engine.oracle.Oracle`).
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from typing import Any
+
+import numpy as np
+
+from convcheck.algorithms.base import Algorithm, Messages
+from convcheck.engine.oracle import Oracle
+from convcheck.engine.trace import BASE_COLUMNS, Ledger, Run
+from convcheck.errors import InputError, check_choice, check_int, check_real
+from convcheck.problem import Problem
+
+#: Quantities a target accuracy may be set on.
+TARGET_METRICS = ("suboptimality", "grad_norm_sq", "dist_sq")
+#: A run has diverged when its suboptimality exceeds this factor times max(1, its start value).
+DEFAULT_BLOWUP = 1e10
+
+
+def run(
+    algorithm: Algorithm,
+    problem: Problem,
+    iterations: int,
+    *,
+    seed: int = 0,
+    theta0: np.ndarray | None = None,
+    target: float | None = None,
+    target_metric: str | None = None,
+    stop_at_target: bool = True,
+    blowup: float = DEFAULT_BLOWUP,
+    progress: bool = False,
+) -> Run:
+    """Run ``algorithm`` on ``problem`` for ``iterations`` synchronous rounds.
+
+    Parameters
+    ----------
+    algorithm : Algorithm
+    problem : Problem
+    iterations : int
+        Rounds ``T ≥ 1``; the trace has ``T + 1`` rows (fewer if the run stops early).
+    seed : int
+        Seeds the run's only random generator (minibatches, randomized compressors).
+    theta0 : ndarray of shape (d,), optional
+        Start point (default 0).
+    target : float, optional
+        Target accuracy on ``target_metric``; the first iterate at or below it is recorded
+        with the bits spent to reach it.
+    target_metric : {"suboptimality", "grad_norm_sq", "dist_sq"}, optional
+        Default: ``"grad_norm_sq"`` for nonconvex problems, else ``"suboptimality"``.
+    stop_at_target : bool
+        End the run when the target is reached.
+    blowup : float
+        Divergence threshold factor (see :data:`DEFAULT_BLOWUP`); NaN or inf also stop.
+    progress : bool
+        Show a progress bar.
+    """
+    iterations = check_int("iterations", iterations, 1)
+    seed = check_int("seed", seed, 0)
+    blowup = check_real("blowup", blowup, 1.0, low_open=True)
+    nonconvex = problem.constants.problem_class == "nonconvex"
+    metric = check_choice(
+        "target_metric",
+        target_metric or ("grad_norm_sq" if nonconvex else "suboptimality"),
+        TARGET_METRICS,
+    )
+    if target is not None:
+        target = check_real("target", target, 0.0, low_open=True)
+    objective = problem.objective
+    d, workers = objective.dim, objective.n_workers
+    theta0 = _start_point(theta0, d)
+    optimum = problem.optimum
+    f_ref = optimum.value if optimum.theta is not None else optimum.f_low
+    theta_star = None if nonconvex or optimum.theta is None else optimum.theta
+
+    rng = np.random.default_rng(np.random.SeedSequence(seed))
+    oracle = Oracle(objective)
+    names = BASE_COLUMNS + algorithm.diagnostic_names
+    table = np.full((iterations + 1, len(names)), np.nan)
+    up_bits = np.zeros((iterations + 1, workers), dtype=np.int64)
+    down_bits = np.zeros((iterations + 1, workers), dtype=np.int64)
+    column = {name: j for j, name in enumerate(names)}
+
+    def record(k: int, state: Any, messages: Messages | None, previous: np.ndarray) -> float:
+        values, gradients = oracle.evaluate(state.theta)
+        grad = gradients.mean(axis=0)
+        row = table[k]
+        row[column["iteration"]] = k
+        row[column["value"]] = values.mean()
+        row[column["suboptimality"]] = values.mean() - f_ref
+        row[column["grad_norm_sq"]] = grad @ grad
+        if theta_star is not None:
+            gap = state.theta - theta_star
+            row[column["dist_sq"]] = gap @ gap
+        step = state.theta - previous
+        row[column["step_norm"]] = np.sqrt(step @ step)
+        nnz_up = nnz_down = 0
+        if messages is not None:
+            up_bits[k] = messages.up_codec.bits(messages.up)
+            down_bits[k] = messages.down_codec.bits(messages.down)
+            nnz_up = np.count_nonzero(messages.up)
+            nnz_down = np.count_nonzero(messages.down)
+            nnz_down *= workers if messages.down.ndim == 1 else 1
+        row[column["bits_up"]] = up_bits[k].sum()
+        row[column["bits_down"]] = down_bits[k].sum()
+        row[column["nnz_up"]] = nnz_up
+        row[column["nnz_down"]] = nnz_down
+        diagnostics = algorithm.diagnostics(state, oracle)
+        for name, value in zip(algorithm.diagnostic_names, diagnostics, strict=True):
+            row[column[name]] = value
+        return row[column[metric]]
+
+    started = time.perf_counter()
+    state, initial = algorithm.start(theta0, oracle, rng)
+    first = record(0, state, initial, theta0)
+    scale = blowup * max(1.0, abs(table[0, column["suboptimality"]]))
+    status, reason, last = "completed", f"ran {iterations} rounds", 0
+    reached = 0 if target is not None and first <= target else None
+    rounds = range(1, iterations + 1)
+    if progress:
+        from tqdm import tqdm
+
+        rounds = tqdm(rounds, desc=algorithm.name, unit="round")
+    for k in rounds:
+        if reached is not None and stop_at_target:
+            break
+        previous = state.theta.copy()
+        with np.errstate(over="ignore", invalid="ignore"):
+            messages = algorithm.step(state, oracle, rng)
+            value = record(k, state, messages, previous)
+        last = k
+        sub = table[k, column["suboptimality"]]
+        if not (np.isfinite(sub) and np.all(np.isfinite(state.theta))):
+            status, reason = "diverged", f"non-finite iterate or value at iteration {k}"
+            break
+        if sub > scale:
+            status = "diverged"
+            reason = f"suboptimality {sub:.3g} > {blowup:g}·max(1, start) at iteration {k}"
+            break
+        if target is not None and reached is None and value <= target:
+            reached = k
+    if status != "diverged" and reached is not None and stop_at_target:
+        status, reason = "target reached", f"{metric} <= {target:g} at iteration {reached}"
+    elapsed = time.perf_counter() - started
+
+    table, up_bits, down_bits = table[: last + 1], up_bits[: last + 1], down_bits[: last + 1]
+    columns = {name: table[:, j].copy() for j, name in enumerate(names)}
+    for name in ("iteration", "bits_up", "bits_down", "nnz_up", "nnz_down"):
+        columns[name] = columns[name].astype(np.int64)
+    columns["bits_up_total"] = np.cumsum(up_bits.sum(axis=1))
+    columns["bits_down_total"] = np.cumsum(down_bits.sum(axis=1))
+    summary = _summary(columns, metric, target, reached)
+    meta = {
+        "engine": "sync",
+        "algorithm": algorithm.describe(),
+        "problem": problem.describe(),
+        "seed": seed,
+        "iterations_requested": iterations,
+        "oracle": {
+            "full_evaluations": oracle.full_evaluations,
+            "stochastic_evaluations": oracle.stochastic_evaluations,
+        },
+        "wall_time_s": elapsed,
+        "versions": versions(),
+    }
+    return Run(columns, Ledger(up_bits, down_bits), status, reason, summary, meta, state.theta)
+
+
+def _start_point(theta0: np.ndarray | None, d: int) -> np.ndarray:
+    if theta0 is None:
+        return np.zeros(d)
+    point = np.asarray(theta0, dtype=np.float64)
+    if point.shape != (d,) or not np.all(np.isfinite(point)):
+        allowed = f"a finite array of shape ({d},)"
+        raise InputError("theta0", f"array of shape {point.shape}", allowed)
+    return point.copy()
+
+
+def _summary(
+    columns: dict[str, np.ndarray], metric: str, target: float | None, reached: int | None
+) -> dict[str, Any]:
+    last = len(columns["iteration"]) - 1
+    out: dict[str, Any] = {
+        "iterations": last,
+        "final": {name: columns[name][last].item() for name in columns if name != "iteration"},
+        "target_metric": metric,
+        "target": target,
+        "target_iteration": reached,
+        "bits_up_to_target": None,
+        "bits_down_to_target": None,
+    }
+    if reached is not None:
+        out["bits_up_to_target"] = int(columns["bits_up_total"][reached])
+        out["bits_down_to_target"] = int(columns["bits_down_total"][reached])
+    return out
+
+
+def versions() -> dict[str, str]:
+    """Python, numpy, scipy and convcheck versions (recorded in every run)."""
+    import scipy
+
+    from convcheck import __version__
+
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "convcheck": __version__,
+    }
