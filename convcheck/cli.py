@@ -2,8 +2,9 @@
 
 Subcommands: ``list`` (what is available), ``inspect`` (one problem's constants and certified
 optimum), ``run`` (one run of an algorithm and its trace), ``compare`` (bits and iterations to a
-target for several algorithms on one problem) and ``bench`` (the engine's performance figures).
-Errors on bad input print one line naming the field and exit with status 2.
+target for several algorithms on one problem), ``verify`` (the verification suite and its
+report) and ``bench`` (the engine's performance figures). Errors on bad input print one line
+naming the field and exit with status 2.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import json
 import sys
 from collections.abc import Sequence
 
-from convcheck.atomic import write_atomic
 from convcheck.errors import ConvcheckError, InputError
+from convcheck.jsonio import write_json
 
 
 def parse_assignments(items: Sequence[str]) -> dict:
@@ -72,7 +73,7 @@ def _problem_from(args: argparse.Namespace):
 def _inspect(args: argparse.Namespace) -> int:
     description = _problem_from(args).describe()
     if args.out:
-        write_atomic(args.out, json.dumps(description, indent=2) + "\n")
+        write_json(args.out, description)
     print(_format_inspection(description))
     return 0
 
@@ -113,10 +114,44 @@ def _compare(args: argparse.Namespace) -> int:
     )
     if args.out:
         document = {"problem": problem.describe(), "target": args.target, "rows": rows}
-        write_atomic(args.out, json.dumps(document, indent=2) + "\n")
+        write_json(args.out, document)
     print(f"problem    {problem.objective.name} ({problem.settings['problem']})")
     print(format_comparison(rows, args.target))
     return 0
+
+
+def default_cases_folder() -> str:
+    """``problems/`` in the current folder, else the one beside the convcheck package."""
+    from pathlib import Path
+
+    import convcheck
+
+    here = Path.cwd() / "problems"
+    beside = Path(convcheck.__file__).resolve().parents[1] / "problems"
+    return str(here if here.is_dir() or not beside.is_dir() else beside)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from convcheck.report import check_out_folder, write_report
+    from convcheck.verify import load_suite, verify
+
+    check_out_folder(args.out)
+    suite = args.suite if args.suite is not None or args.cases else "quick"
+    cases = load_suite(args.cases or [default_cases_folder()], suite)
+    if not cases:
+        raise InputError("cases", args.cases, f"case files of suite {suite!r}")
+
+    def progress(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    document = verify(cases, jobs=args.jobs, seed=args.seed, suite=suite,
+                      data_dir=args.data_dir, progress=progress, show_bar=args.progress)
+    index = write_report(document, args.out)
+    from convcheck.report.pages import summary_lines
+
+    print("\n".join(summary_lines(document)))
+    print(f"report: {index}")
+    return 0 if document["summary"]["passed"] else 1
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -141,7 +176,7 @@ def _bench(args: argparse.Namespace) -> int:
         print()
         print(bench.profile_largest(grid, seed=args.seed))
     if args.out:
-        write_atomic(args.out, json.dumps(bench.report(rows), indent=2) + "\n")
+        write_json(args.out, bench.report(rows))
     return 0
 
 
@@ -256,6 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``convcheck`` command."""
     from convcheck.algorithms import ALGORITHMS
     from convcheck.engine import TARGET_METRICS
+    from convcheck.verify.cases import SUITES
 
     parser = argparse.ArgumentParser(
         prog="convcheck",
@@ -318,6 +354,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     comparison.add_argument("--out", help="also write the table as JSON to this file")
     comparison.set_defaults(handler=_compare)
+
+    verification = commands.add_parser(
+        "verify", help="run the verification suite and write its report (exit 0 iff verified)"
+    )
+    verification.add_argument(
+        "cases", nargs="*", metavar="CASE",
+        help="case files or folders (default: problems/, suite quick)",
+    )
+    verification.add_argument("--suite", choices=SUITES, help="keep the cases of this suite")
+    verification.add_argument("--out", default="reports", help="report folder (reports)")
+    verification.add_argument("--jobs", type=int, default=1, help="cases run in parallel (1)")
+    verification.add_argument("--seed", type=int, default=0, help="added to every run seed (0)")
+    verification.add_argument(
+        "--data-dir", help="folder of the real datasets (default: ../shared/data)"
+    )
+    verification.add_argument("--progress", action="store_true", help="show a progress bar")
+    verification.set_defaults(handler=_verify)
 
     benchmark = commands.add_parser(
         "bench", help="engine round vs bare gradients, and vectorized vs per-worker loop"
