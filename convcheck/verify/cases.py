@@ -87,6 +87,7 @@ RUN_KEYS = {
     "seeds": Key((list,), "a non-empty list of integers >= 0"),
     "target": Key(_NUMBER, "a real number > 0"),
     "target_metric": Key((str,), "suboptimality, grad_norm_sq or dist_sq"),
+    "theta0": Key((list,), "the start point: a list of d reals (default 0)"),
 }
 CHECK_KEYS = {
     "bound": Key((str,), "a bound name (convcheck list), 'certified' or 'converges'",
@@ -141,6 +142,7 @@ class RunSpec:
     seeds: tuple[int, ...] = (0,)
     target: float | None = None
     target_metric: str | None = None
+    theta0: tuple[float, ...] | None = None
 
     def updated(self, overrides: Mapping[str, Any], context: str) -> RunSpec:
         """This spec with ``overrides`` (a negative control's ``run`` table) applied."""
@@ -152,6 +154,8 @@ class RunSpec:
             out["target"] = self.target
         if self.target_metric is not None:
             out["target_metric"] = self.target_metric
+        if self.theta0 is not None:
+            out["theta0"] = list(self.theta0)
         return out
 
 
@@ -240,7 +244,13 @@ def _run_spec(table: Mapping[str, Any], context: str) -> RunSpec:
 
     if metric is not None and metric not in TARGET_METRICS:
         raise CaseFileError("target_metric", metric, RUN_KEYS["target_metric"].allowed, context)
-    return RunSpec(iterations, tuple(seeds), None if target is None else float(target), metric)
+    theta0 = table.get("theta0")
+    if theta0 is not None and not (theta0 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            for v in theta0)):
+        raise CaseFileError("theta0", theta0, RUN_KEYS["theta0"].allowed, context)
+    return RunSpec(iterations, tuple(seeds), None if target is None else float(target), metric,
+                   None if theta0 is None else tuple(float(v) for v in theta0))
 
 
 def _problem_spec(table: Mapping[str, Any], context: str) -> ProblemSpec:

@@ -59,7 +59,8 @@ def _runs(case: Case, check: CheckSpec, problem, seed_offset: int, cache: dict) 
             algorithm = inject(algorithm, check.inject)
         runs = [
             run(algorithm, problem, spec.iterations, seed=seed + seed_offset, target=spec.target,
-                target_metric=spec.target_metric, stop_at_target=False)
+                target_metric=spec.target_metric, stop_at_target=False,
+                theta0=None if spec.theta0 is None else np.array(spec.theta0))
             for seed in spec.seeds
         ]
         cache[key] = (algorithm, runs, spec)
