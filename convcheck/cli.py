@@ -98,6 +98,16 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _torch_train(args: argparse.Namespace) -> int:
+    try:
+        from convcheck.torch.train import main as torch_train
+    except ModuleNotFoundError as error:
+        if error.name != "torch":
+            raise
+        raise InputError("torch", "not installed", "pip install 'convcheck[torch]'") from None
+    return torch_train(args.args)
+
+
 def _format_run(result) -> str:
     summary, final = result.summary, result.summary["final"]
     algorithm = result.meta["algorithm"]
@@ -252,6 +262,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--progress", action="store_true", help="show a progress bar")
     run.add_argument("--out", help="trace file: .json (everything), .csv or .parquet (columns)")
     run.set_defaults(handler=_run)
+
+    torch_train = commands.add_parser(
+        "torch-train",
+        help="train a network with the torch backend on simulated workers (CONFIG.toml …)",
+        description="Same as python -m convcheck.torch.train; see its --help.",
+    )
+    torch_train.add_argument("args", nargs=argparse.REMAINDER, help="CONFIG.toml [options]")
+    torch_train.set_defaults(handler=_torch_train)
     return parser
 
 

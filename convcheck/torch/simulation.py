@@ -54,14 +54,19 @@ class WorkerShards:
     def workers(self) -> int:
         return self.table.shape[0]
 
-    def sample(self, batch_size: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        """``(M, B, p)`` features and ``(M, B)`` labels, rows drawn with replacement per shard."""
+    def rows(self, batch_size: int, generator: torch.Generator) -> Tensor:
+        """``(M, B)`` row indices: row ``j`` of worker ``m`` is entry ``⌊u·n_m⌋`` of its shard,
+        ``u`` uniform in ``[0, 1)`` (one ``(M, B)`` float64 draw)."""
         u = torch.rand(
             (self.workers, batch_size), generator=generator, dtype=torch.float64,
             device=self.table.device,
         )
         local = torch.minimum((u * self.sizes[:, None]).long(), self.sizes[:, None] - 1)
-        rows = torch.gather(self.table, 1, local)
+        return torch.gather(self.table, 1, local)
+
+    def sample(self, batch_size: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        """``(M, B, p)`` features and ``(M, B)`` labels of :meth:`rows`."""
+        rows = self.rows(batch_size, generator)
         return self.data.X[rows], self.data.y[rows]
 
 
