@@ -51,9 +51,11 @@ _FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 def top_k_mask(magnitude: Tensor, k: int) -> Tensor:
     """Mask of the ``k`` largest entries of each row of ``magnitude`` (ties: lowest index).
 
-    ``t`` = the ``k``-th largest value of the row; keep every entry ``> t``, then the first
-    ``k − #{a > t}`` entries equal to ``t`` in index order. The cumulative count of ties is
-    only computed when some row has more ties at ``t`` than places left.
+    ``t`` = the ``k``-th largest value of the row (``torch.topk``). When every row has exactly
+    ``k`` entries ``≥ t``, those are the ``k`` entries ``torch.topk`` returned (the common
+    case, one extra comparison pass). Otherwise: keep every entry ``> t``, then the first
+    ``k − #{a > t}`` entries equal to ``t`` in index order (a cumulative count of the ties), as
+    ``convcheck.compressors._top_k_mask`` does.
 
     Parameters
     ----------
@@ -65,13 +67,15 @@ def top_k_mask(magnitude: Tensor, k: int) -> Tensor:
     d = magnitude.shape[1]
     if k >= d:
         return torch.ones_like(magnitude, dtype=torch.bool)
-    t = torch.topk(magnitude, k, dim=1, sorted=False).values.amin(dim=1, keepdim=True)
+    values, indices = torch.topk(magnitude, k, dim=1, sorted=False)
+    t = values.amin(dim=1, keepdim=True)
+    at_least = magnitude >= t
+    if bool((at_least.sum(dim=1) == k).all()):
+        return torch.zeros_like(at_least).scatter_(1, indices, True)
     keep = magnitude > t
-    tied = magnitude == t
+    tied = at_least & ~keep
     need = k - keep.sum(dim=1, keepdim=True)
-    if bool((tied.sum(dim=1, keepdim=True) > need).any()):
-        tied &= torch.cumsum(tied, dim=1) <= need
-    return keep | tied
+    return keep | (tied & (torch.cumsum(tied, dim=1) <= need))
 
 
 def apply_mask(x: Tensor, mask: Tensor, scale: float | None = None) -> Tensor:

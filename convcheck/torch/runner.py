@@ -68,14 +68,18 @@ class Runner:
         return self.state.theta
 
     def run(self, steps: int) -> None:
-        """Do up to ``steps`` rounds; stops early (status ``"diverged"``) on a non-finite model."""
+        """Do up to ``steps`` rounds; stops early (status ``"diverged"``) on a non-finite model
+        or a non-finite minibatch loss reported by the oracle (``last_losses``)."""
         for _ in range(check_int("steps", steps, 0)):
             if self.status != "running":
                 return
             messages = self.algorithm.step(self.state, self.oracle, self.generator)
             self.ledger.record(messages)
             self.steps += 1
-            if not bool(torch.isfinite(self.state.theta).all()):
+            losses = getattr(self.oracle, "last_losses", None)
+            if not bool(torch.isfinite(self.state.theta).all()) or (
+                losses is not None and not bool(torch.isfinite(losses).all())
+            ):
                 self.status = "diverged"
 
     def train(

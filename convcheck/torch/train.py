@@ -1,7 +1,8 @@
 """Train a network with several algorithms on ``M`` simulated workers, from a TOML config.
 
-``python -m convcheck.torch.train CONFIG.toml [--out DIR] [--epochs N] [--only LABEL …]
-[--checkpoint-dir DIR [--resume]] [--quiet]`` (also ``convcheck torch-train``). Every algorithm
+``python -m convcheck.torch.train CONFIG.toml [--out DIR] [--epochs N] [--device D]
+[--data-dir DIR] [--only LABEL …] [--checkpoint-dir DIR [--resume]] [--quiet]`` (also
+``convcheck torch-train``). Every algorithm
 starts from the same seeded model and uses the same worker split and minibatch stream seed.
 Writes ``DIR/results.json`` (per-epoch test accuracy and loss, training loss, bits up and down,
 diagnostics; the config, the exact command, the device, torch and package versions) and
@@ -174,6 +175,21 @@ def adaptive_counts(layout: Layout, adaptive: dict[str, Any]) -> tuple[int, ...]
     )
 
 
+def resolve_device(name: Any) -> torch.device:
+    """A usable torch device from its name, or an :class:`InputError` naming ``run.device``."""
+    allowed = "cpu" + (", cuda or cuda:N" if torch.cuda.is_available() else
+                       " (CUDA is not available on this machine)")
+    try:
+        device = torch.device(str(name))
+    except RuntimeError:
+        raise InputError("run.device", name, allowed) from None
+    if device.type not in ("cpu", "cuda") or (
+        device.type == "cuda" and not torch.cuda.is_available()
+    ):
+        raise InputError("run.device", name, allowed)
+    return device
+
+
 def device_description(device: torch.device) -> str:
     """The accelerator's name, or the CPU model and thread count."""
     if device.type == "cuda":
@@ -217,7 +233,7 @@ def train_from_config(
     data_cfg, run_cfg = config["data"], config["run"]
     if run_cfg["threads"]:
         torch.set_num_threads(check_int("run.threads", run_cfg["threads"], 0))
-    device = torch.device(run_cfg["device"])
+    device = resolve_device(run_cfg["device"])
     dtype = DTYPES[run_cfg["dtype"]]
     seed = check_int("run.seed", run_cfg["seed"], 0)
     dataset, train, test = load_train_test(
@@ -319,15 +335,21 @@ def plot_results(results: dict[str, Any], path: str | Path) -> Path:
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(1, 3, figsize=(16, 4.8))
+    low = 1.0
     for run in results["runs"]:
         rows = [r for r in run["history"] if r.get("test_accuracy") is not None]
+        label = run["label"]
+        if run["status"] != "completed":
+            label += f" ({run['status']} in epoch {run['history'][-1]['epoch']})"
         accuracy = [r["test_accuracy"] for r in rows]
-        axes[0].plot([r["epoch"] for r in rows], accuracy, marker="o", label=run["label"])
+        axes[0].plot([r["epoch"] for r in rows], accuracy, marker="o", label=label)
         later = [r for r in rows if r["epoch"] > 0]
+        if run["status"] == "completed" and later:
+            low = min(low, later[0]["test_accuracy"])
         axes[1].plot([r["bits_up"] for r in later], [r["test_accuracy"] for r in later],
-                     marker="o", label=run["label"])
+                     marker="o", label=label)
         axes[2].plot([r["bits_up"] + r["bits_down"] for r in later],
-                     [r["test_accuracy"] for r in later], marker="o", label=run["label"])
+                     [r["test_accuracy"] for r in later], marker="o", label=label)
     axes[0].set_xlabel("epoch")
     axes[1].set_xlabel("uplink bits, all workers (log)")
     axes[2].set_xlabel("uplink + downlink bits, all workers (log)")
@@ -336,7 +358,8 @@ def plot_results(results: dict[str, Any], path: str | Path) -> Path:
         axis.grid(True, alpha=0.3)
     for axis in axes[1:]:
         axis.set_xscale("log")
-    axes[0].legend()
+        axis.set_ylim(max(0.0, low - 0.02), None)  # zoom on the completed runs after epoch 0
+    axes[0].legend(fontsize=8)
     data, model = results["data"], results["model"]
     figure.suptitle(
         f"{model['name']} (D = {model['D']:,}) on {data['n_train']:,} training rows, "
@@ -359,6 +382,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("config", help="TOML config (see gpu_runs/configs/)")
     parser.add_argument("--out", help="output folder (default gpu_runs/results/<config name>)")
     parser.add_argument("--epochs", type=int, help="override run.epochs")
+    parser.add_argument("--device", help="override run.device (cpu, cuda, cuda:N)")
+    parser.add_argument("--data-dir", help="override data.data_dir")
     parser.add_argument("--only", nargs="+", metavar="LABEL", help="run only these algorithms")
     parser.add_argument("--checkpoint-dir", help="save a checkpoint per algorithm each epoch")
     parser.add_argument("--resume", action="store_true", help="continue from --checkpoint-dir")
@@ -375,6 +400,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = read_config(args.config)
         if args.epochs is not None:
             config["run"]["epochs"] = check_int("--epochs", args.epochs, 0)
+        if args.device is not None:
+            config["run"]["device"] = args.device
+        if args.data_dir is not None:
+            config["data"]["data_dir"] = args.data_dir
         out = args.out or Path("gpu_runs") / "results" / Path(args.config).stem
         given = sys.argv[1:] if argv is None else list(argv)
         command = "python -m convcheck.torch.train " + shlex.join(given)

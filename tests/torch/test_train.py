@@ -119,3 +119,32 @@ def test_unreadable_configs(tmp_path, capsys) -> None:
     good.write_text(CONFIG)
     assert main([str(good), "--only", "nope", "--out", str(tmp_path / "x")]) == 2
     assert "'--only'" in capsys.readouterr().err
+    assert main([str(good), "--device", "tpu", "--out", str(tmp_path / "x")]) == 2
+    assert "'run.device'" in capsys.readouterr().err
+
+
+def test_shipped_configs_are_valid() -> None:
+    """Every config in gpu_runs/configs parses and builds its model and algorithms."""
+    from pathlib import Path
+
+    from convcheck.torch.algorithms import LAYERED, make_algorithm
+    from convcheck.torch.layout import Layout
+    from convcheck.torch.models import make_model
+    from convcheck.torch.train import adaptive_counts
+
+    configs = sorted((Path(__file__).parents[2] / "gpu_runs" / "configs").glob("*.toml"))
+    assert len(configs) >= 3
+    for path in configs:
+        config = read_config(path)
+        params = {k: v for k, v in config["model"].items() if k != "name"}
+        model = make_model(config["model"]["name"], input_dim=784, classes=10,
+                           image_shape=(1, 28, 28), **params)
+        layout = Layout.of(model)
+        for entry in config["algorithms"]:
+            params = dict(entry["params"])
+            name = params.pop("name")
+            if name in LAYERED:
+                params["layer_sizes"] = layout.sizes
+            if entry["adaptive"] is not None:
+                params["k"] = adaptive_counts(layout, entry["adaptive"])
+            assert make_algorithm(name, **params).name == name, (path.name, entry["label"])

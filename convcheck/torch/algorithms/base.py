@@ -20,7 +20,8 @@ from typing import Any, ClassVar, Protocol
 
 import torch
 
-from convcheck.errors import InputError
+from convcheck.compressors import Compressor
+from convcheck.errors import InputError, check_int
 from convcheck.torch.compressors import TorchCompressor, to_torch
 from convcheck.torch.ledger import Messages
 
@@ -106,8 +107,6 @@ def mean_square_norm(rows: Tensor) -> float:
 
 def torch_compressor(compressor: Any, field: str = "compressor") -> TorchCompressor:
     """A torch compressor from a torch or numpy compressor instance."""
-    from convcheck.compressors import Compressor
-
     if not isinstance(compressor, (TorchCompressor, Compressor)):
         raise InputError(field, compressor, "a compressor instance (numpy or torch)")
     return to_torch(compressor)
@@ -115,8 +114,6 @@ def torch_compressor(compressor: Any, field: str = "compressor") -> TorchCompres
 
 def check_layers(layer_sizes: Any, d: int | None = None) -> tuple[int, ...] | None:
     """Validate layer sizes (positive integers; summing to ``d`` when given)."""
-    from convcheck.errors import check_int
-
     if layer_sizes is None:
         return None
     try:

@@ -142,18 +142,19 @@ def pipeline_times(
 
 
 def layer_delta(
-    a: Tensor, sent: Tensor, layer_sizes: Sequence[int], counts: Sequence[int]
+    a: Tensor, error: Tensor, layer_sizes: Sequence[int], counts: Sequence[int]
 ) -> Tensor:
     """``δ_l = ‖a_l − s_l‖² / ((1 − k_l/d_l)‖a_l‖²)`` per row and layer, shape ``(M, L)``.
 
-    ``0/0`` (``k_l = d_l`` or ``a_l = 0``: nothing is lost) is reported as 0.
+    ``error`` is ``a − s`` (the new error memory); sums are accumulated in float64. ``0/0``
+    (``k_l = d_l`` or ``a_l = 0``: nothing is lost) is reported as 0.
     """
     out = []
     start = 0
     for size, k in zip(layer_sizes, counts, strict=True):
-        block = a[:, start : start + size].to(torch.float64)
-        lost = (block - sent[:, start : start + size].to(torch.float64)).square().sum(dim=1)
-        expected = (1.0 - k / size) * block.square().sum(dim=1)
+        part = slice(start, start + size)
+        lost = error[:, part].square().sum(dim=1, dtype=torch.float64)
+        expected = (1.0 - k / size) * a[:, part].square().sum(dim=1, dtype=torch.float64)
         out.append(torch.where(expected > 0, lost / expected.clamp_min(1e-300), 0.0))
         start += size
     return torch.stack(out, dim=1)
@@ -235,8 +236,8 @@ class LAGS(TorchAlgorithm):
         """Rows ``(s_m, ε_m', δ_m)`` from rows ``(ε_m, g_m)`` (all layers)."""
         accumulated = errors + self.alpha * gradients
         sent = layer_top_k(accumulated, self.layer_sizes, self.k)
-        delta = layer_delta(accumulated, sent, self.layer_sizes, self.k)
-        return sent, accumulated - sent, delta
+        errors = accumulated - sent
+        return sent, errors, layer_delta(accumulated, errors, self.layer_sizes, self.k)
 
     def step(self, state: LAGSState, oracle: Oracle, generator: torch.Generator) -> Messages:
         self._check_dim(state.theta.shape[0])

@@ -63,11 +63,11 @@ def test_layer_delta_denominator_is_the_rand_k_expectation() -> None:
     sizes, k = (5, 7), (2, 3)
     masks = torch.cat([rand_k_mask(20000, 5, 2, torch.Generator().manual_seed(0)),
                        rand_k_mask(20000, 7, 3, torch.Generator().manual_seed(1))], dim=1)
-    delta = layer_delta(x, torch.where(masks, x, 0.0), sizes, k)
+    delta = layer_delta(x, torch.where(masks, 0.0, x), sizes, k)
     assert torch.allclose(delta.mean(dim=0), torch.ones(2, dtype=torch.float64), atol=0.02)
-    top = layer_delta(x[:1], layer_top_k(x[:1], sizes, k), sizes, k)
+    top = layer_delta(x[:1], x[:1] - layer_top_k(x[:1], sizes, k), sizes, k)
     assert bool((top <= 1.0).all()) and bool((top > 0).all())
-    full = layer_delta(x[:1], x[:1], (12,), (12,))
+    full = layer_delta(x[:1], torch.zeros_like(x[:1]), (12,), (12,))
     assert full.item() == 0.0  # nothing dropped: 0/0 reported as 0
 
 
