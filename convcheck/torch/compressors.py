@@ -11,8 +11,9 @@ other tensor (a parameter) is compressed flattened by :meth:`TorchCompressor.com
 
 The kernels are also offered as pure functions (:func:`top_k_mask`, :func:`top_k`,
 :func:`rand_k_mask`, :func:`apply_mask`, :func:`threshold`, :func:`layer_top_k`,
-:func:`scaled_sign`, :func:`sparse_bits_rows`) for code that handles one layer or one rank at
-a time (the distributed backend, DDP communication hooks).
+:func:`scaled_sign`, :func:`sparse_bits_rows`, :func:`layer_sparse_bits_rows`) for code
+that handles one layer or one rank at a time (the distributed backend, DDP communication
+hooks).
 
 Semantics shared with numpy, exactly:
 
@@ -23,7 +24,7 @@ Semantics shared with numpy, exactly:
   tensor's precision, which leaves the comparison exact, see :func:`threshold`);
 * rand-k keeps the ``k`` smallest of ``d`` uniforms per row; the draws come from a
   :class:`torch.Generator`, whose stream differs from numpy's, so the two backends agree given
-  the same mask (:func:`apply_mask`), not given the same seed;
+  the same mask (:meth:`RandK.apply`), not given the same seed;
 * scaled sign is computed in float64 like numpy's; its scale ``‖x‖₁/d`` may differ from
   numpy's in the last bits because the two libraries sum in different orders.
 """
