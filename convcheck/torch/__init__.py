@@ -15,7 +15,8 @@ Importing this package imports torch (``import convcheck`` does not). Modules:
   on one device (``torch.func.vmap`` over workers);
 * :mod:`~convcheck.torch.runner`, :mod:`~convcheck.torch.checkpoint` — the training loop with
   exact checkpoint and resume;
-* :mod:`~convcheck.torch.train` — ``python -m convcheck.torch.train CONFIG.toml``.
+* :mod:`~convcheck.torch.train` — ``python -m convcheck.torch.train CONFIG.toml``;
+* :mod:`~convcheck.torch.bench` — ``python -m convcheck.torch.bench`` (timings).
 """
 
 from __future__ import annotations
