@@ -56,13 +56,13 @@ class WorkerShards:
 
     def rows(self, batch_size: int, generator: torch.Generator) -> Tensor:
         """``(M, B)`` row indices: row ``j`` of worker ``m`` is entry ``⌊u·n_m⌋`` of its shard,
-        ``u`` uniform in ``[0, 1)`` (one ``(M, B)`` float64 draw)."""
+        ``u`` uniform in ``[0, 1)`` (one ``(M, B)`` float64 draw). ``u ≤ 1 − 2⁻⁵³`` makes
+        ``fl(u·n) < n`` for every ``n < 2⁵³``, so the index is in range."""
         u = torch.rand(
             (self.workers, batch_size), generator=generator, dtype=torch.float64,
             device=self.table.device,
         )
-        local = torch.minimum((u * self.sizes[:, None]).long(), self.sizes[:, None] - 1)
-        return torch.gather(self.table, 1, local)
+        return torch.gather(self.table, 1, (u * self.sizes[:, None]).long())
 
     def sample(self, batch_size: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         """``(M, B, p)`` features and ``(M, B)`` labels of :meth:`rows`."""
