@@ -180,6 +180,16 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _torch_train(args: argparse.Namespace) -> int:
+    try:
+        from convcheck.torch.train import main as torch_train
+    except ModuleNotFoundError as error:
+        if error.name != "torch":
+            raise
+        raise InputError("torch", "not installed", "pip install 'convcheck[torch]'") from None
+    return torch_train(args.args)
+
+
 def _format_run(result) -> str:
     summary, final = result.summary, result.summary["final"]
     algorithm = result.meta["algorithm"]
@@ -386,6 +396,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     benchmark.add_argument("--out", help="write rows, versions and machine as JSON")
     benchmark.set_defaults(handler=_bench)
+
+    torch_train = commands.add_parser(
+        "torch-train",
+        help="train a network with the torch backend on simulated workers (CONFIG.toml …)",
+        description="Same as python -m convcheck.torch.train; see its --help.",
+    )
+    torch_train.add_argument("args", nargs=argparse.REMAINDER, help="CONFIG.toml [options]")
+    torch_train.set_defaults(handler=_torch_train)
     return parser
 
 
