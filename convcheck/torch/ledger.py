@@ -93,9 +93,23 @@ class BitLedger:
             up = down = np.zeros(self.workers, dtype=np.int64)
         else:
             up, down = price(messages.up, self.workers), price(messages.down, self.workers)
-        self._up.append(up)
-        self._down.append(down)
-        return up, down
+        return self.record_bits(up, down)
+
+    def record_bits(self, up: np.ndarray, down: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Append one round already priced: bits per worker up and down, shape ``(M,)``.
+
+        For code that prices its messages where they are (the distributed backend prices
+        each message with the same codecs, on the rank that holds it).
+        """
+        rows = []
+        for name, row in (("up", up), ("down", down)):
+            row = np.asarray(row, dtype=np.int64)
+            if row.shape != (self.workers,):
+                raise InputError(name, f"shape {row.shape}", f"({self.workers},)")
+            rows.append(row)
+        self._up.append(rows[0])
+        self._down.append(rows[1])
+        return rows[0], rows[1]
 
     @property
     def rounds(self) -> int:

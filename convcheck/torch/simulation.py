@@ -150,6 +150,33 @@ class Simulation:
             flat = flat + self.weight_decay * points
         return flat
 
+    def worker_batch(self, worker: int) -> tuple[Tensor, Tensor]:
+        """Worker ``m``'s minibatch of the next call, alone (a process that is worker ``m``).
+
+        The whole ``(M, B)`` draw is made, as in :meth:`__call__`, so the sampling stream and
+        the counter advance exactly as the ``M``-worker simulation's; row ``m`` is returned.
+        """
+        worker = check_int("worker", worker, 0, self.workers - 1)
+        features, labels = self.shards.sample(self.batch_size, self.generator)
+        self.calls += 1
+        return features[worker], labels[worker]
+
+    def worker_gradient(self, point: Tensor, worker: int) -> Tensor:
+        """Worker ``m``'s minibatch gradient ``(D,)`` at ``point`` ``(D,)``, alone.
+
+        The same operations as row ``m`` of :meth:`__call__` with ``vectorize=False`` (same
+        batch, same ``grad_and_value``, same weight-decay term), so a process that computes
+        only its own worker's gradient reproduces that row bit for bit. ``last_losses`` holds
+        this worker's loss (shape ``(1,)``).
+        """
+        features, labels = self.worker_batch(worker)
+        grad, loss = self._grad(self.layout.unflatten(point), features, labels)
+        self.last_losses = loss.detach()[None]
+        flat = self.layout.flatten(grad)
+        if self.weight_decay:
+            flat = flat + self.weight_decay * point
+        return flat
+
     def state_dict(self) -> dict:
         """Sampling generator and counter (for checkpoints)."""
         return {"generator": self.generator.get_state(), "calls": self.calls}

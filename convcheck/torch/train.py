@@ -103,6 +103,11 @@ def read_config(path: str | Path) -> dict[str, Any]:
         Unknown table or key, missing required key, or a bad value (the message names the
         file, the field and the allowed values).
     """
+    return parse_config(read_toml(path), str(path))
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """The tables of a TOML file, unvalidated; :class:`DataFileError` if missing or malformed."""
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
@@ -112,10 +117,13 @@ def read_config(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise DataFileError(f"config file not found: {path}")
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise DataFileError(f"{path}: malformed TOML: {exc}") from exc
-    context = str(path)
+
+
+def parse_config(raw: dict[str, Any], context: str) -> dict[str, Any]:
+    """Validate the tables of a config (:func:`read_config`); ``context`` names the file."""
     for key in raw:
         check_choice("table", key, TOP_LEVEL, context)
     config = {
@@ -230,26 +238,18 @@ def train_from_config(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Run every algorithm of ``config``; write ``out/results.json`` and ``out/accuracy.png``."""
-    data_cfg, run_cfg = config["data"], config["run"]
+    run_cfg = config["run"]
     if run_cfg["threads"]:
         torch.set_num_threads(check_int("run.threads", run_cfg["threads"], 0))
     device = resolve_device(run_cfg["device"])
-    dtype = DTYPES[run_cfg["dtype"]]
     seed = check_int("run.seed", run_cfg["seed"], 0)
-    dataset, train, test = load_train_test(
-        data_cfg["dataset"], data_dir=data_cfg["data_dir"], dataset_params=data_cfg["params"],
-        scaling=data_cfg["scaling"], train_size=data_cfg["train_size"],
-        test_fraction=data_cfg["test_fraction"], seed=seed, dtype=dtype, device=device,
-    )
+    dataset, train, test = load_data(config, device)
     workers = check_int("run.workers", run_cfg["workers"], 1)
     split = split_dataset(
         dataset, workers, run_cfg["split"], alpha=run_cfg["dirichlet_alpha"], seed=seed
     )
     model_params = {k: v for k, v in config["model"].items() if k != "name"}
-    model = make_model(
-        config["model"]["name"], input_dim=train.X.shape[1], classes=train.classes,
-        image_shape=train.image_shape, seed=seed, dtype=dtype, **model_params,
-    ).to(device)
+    model = build_model(config, train, device)
     layout = Layout.of(model)
     theta0 = layout.flatten_module(model)
     batch_size = check_int("run.batch_size", run_cfg["batch_size"], 1)
@@ -310,6 +310,27 @@ def train_from_config(
     write_atomic(out / "results.json", json.dumps(_finite(results), indent=1) + "\n")
     plot_results(results, out / "accuracy.png")
     return results
+
+
+def load_data(config: dict[str, Any], device: torch.device) -> tuple[Any, Any, Any]:
+    """``(training Dataset, training tensors, test tensors)`` of a config's ``[data]``."""
+    data_cfg, run_cfg = config["data"], config["run"]
+    return load_train_test(
+        data_cfg["dataset"], data_dir=data_cfg["data_dir"], dataset_params=data_cfg["params"],
+        scaling=data_cfg["scaling"], train_size=data_cfg["train_size"],
+        test_fraction=data_cfg["test_fraction"], seed=check_int("run.seed", run_cfg["seed"], 0),
+        dtype=DTYPES[run_cfg["dtype"]], device=device,
+    )
+
+
+def build_model(config: dict[str, Any], train: Any, device: torch.device) -> torch.nn.Module:
+    """The config's ``[model]``, seeded with ``run.seed``, for the training tensors ``train``."""
+    params = {k: v for k, v in config["model"].items() if k != "name"}
+    return make_model(
+        config["model"]["name"], input_dim=train.X.shape[1], classes=train.classes,
+        image_shape=train.image_shape, seed=check_int("run.seed", config["run"]["seed"], 0),
+        dtype=DTYPES[config["run"]["dtype"]], **params,
+    ).to(device)
 
 
 def _slug(label: str) -> str:

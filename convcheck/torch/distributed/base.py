@@ -1,0 +1,281 @@
+"""What every distributed run is, and the epoch loop with evaluation and checkpoints.
+
+A :class:`DistributedRun` is one algorithm on the process group: ``step`` does one round on
+this rank (its part of the protocol), the bit ledger prices every message with the
+algorithm's codecs exactly as :class:`~convcheck.torch.runner.Runner` does in one process, and
+``state_dict`` holds this rank's share of the state. The worker of a rank draws its minibatches
+from :meth:`~convcheck.torch.simulation.Simulation.worker_batch`, i.e. from the same stream as
+worker ``m`` of the single-process simulation with the same seed, which is what makes the
+multi-process runs comparable with (and, for the synchronous parameter server, equal to) the
+simulation.
+
+:func:`run_epochs` is the loop every mode shares: steps, then at each epoch's end one
+all-reduce of the statistics (mean training loss over the workers, error norms, wire bytes),
+the evaluation of rank 0's model, one history record (on rank 0) and, if asked, one checkpoint
+file per rank.
+"""
+
+from __future__ import annotations
+
+import abc
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from convcheck.errors import InputError
+from convcheck.torch.checkpoint import load_checkpoint, save_checkpoint
+from convcheck.torch.distributed.wire import Channel
+from convcheck.torch.ledger import BitLedger
+from convcheck.torch.simulation import Simulation
+
+Tensor = torch.Tensor
+
+
+class DistributedRun(abc.ABC):
+    """One algorithm on the process group, seen from one rank.
+
+    Parameters
+    ----------
+    label : str
+    algorithm : TorchAlgorithm
+        Its pure worker and server halves do the arithmetic.
+    channel : Channel
+    oracle : Simulation
+        The minibatch stream and gradients of this rank's worker (the server ignores it).
+    theta0 : Tensor of shape (D,)
+        The same initial model on every rank.
+
+    Attributes
+    ----------
+    workers : int
+        ``M``: ranks that compute gradients.
+    worker : int or None
+        This rank's worker index ``m`` (``None`` on a parameter server).
+    ledger : BitLedger or None
+        Bits per worker and round; complete on rank 0 (on every rank for all-gather modes).
+    steps : int
+    status : {"running", "diverged"}
+    """
+
+    mode: ClassVar[str]
+
+    def __init__(
+        self, label: str, algorithm: Any, channel: Channel, oracle: Simulation, theta0: Tensor
+    ) -> None:
+        self.label, self.algorithm, self.channel, self.oracle = label, algorithm, channel, oracle
+        self.dim = theta0.shape[0]
+        self.dtype = theta0.dtype
+        self.steps = 0
+        self.status = "running"
+        self.loss_sum, self.loss_count = 0.0, 0
+        self.ledger: BitLedger | None = None
+
+    @property
+    @abc.abstractmethod
+    def workers(self) -> int:
+        """``M``."""
+
+    @property
+    @abc.abstractmethod
+    def worker(self) -> int | None:
+        """This rank's worker index, or ``None``."""
+
+    @abc.abstractmethod
+    def step(self) -> None:
+        """One round of this rank's part of the protocol (sets ``status`` on divergence)."""
+
+    @abc.abstractmethod
+    def model(self) -> Tensor:
+        """This rank's current model ``(D,)`` (rank 0's is evaluated)."""
+
+    @abc.abstractmethod
+    def tensors(self) -> dict[str, Tensor]:
+        """This rank's state tensors (error memories, server state, ...) for checkpoints."""
+
+    @abc.abstractmethod
+    def load_tensors(self, values: dict[str, Tensor]) -> None:
+        """Restore :meth:`tensors`."""
+
+    def statistics(self) -> dict[str, tuple[float, float]]:
+        """``name → (sum, count)`` over this rank; averaged over all ranks at each epoch's end.
+        Every rank must return the same names."""
+        return {"train_loss": (self.loss_sum, float(self.loss_count))}
+
+    def finish(self) -> None:
+        """End-of-run protocol (the asynchronous server's last deliveries); none by default."""
+        self.channel.context = f"{self.label}, finished"
+
+    def report(self) -> dict[str, Any]:
+        """Extra results of the mode (timings, staleness, ...), on rank 0."""
+        return {}
+
+    def run(self, steps: int) -> None:
+        """Up to ``steps`` rounds; stops once the run diverged."""
+        for _ in range(steps):
+            if self.status != "running":
+                return
+            self.channel.context = f"{self.label}, step {self.steps + 1}"
+            self.step()
+            self.steps += 1
+
+    def note_loss(self, losses: Tensor | None = None) -> bool:
+        """Add this worker's minibatch loss (default: the oracle's last) to the epoch's sum;
+        whether it is finite."""
+        losses = self.oracle.last_losses if losses is None else losses.detach().reshape(-1)
+        loss = float(losses.sum())
+        self.loss_sum += loss
+        self.loss_count += int(losses.numel())
+        return bool(np.isfinite(loss))
+
+    # ------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "mode": self.mode,
+            "label": self.label,
+            "algorithm": self.algorithm.describe(),
+            "rank": self.channel.rank,
+            "world_size": self.channel.size,
+            "steps": self.steps,
+            "status": self.status,
+            "oracle": self.oracle.state_dict(),
+            "tensors": {k: v.detach().clone() for k, v in self.tensors().items()},
+            "bytes": [self.channel.bytes_sent, self.channel.bytes_received],
+        }
+        if self.ledger is not None:
+            saved = self.ledger.state_dict()
+            out["ledger"] = {
+                "workers": saved["workers"],
+                "up": torch.as_tensor(saved["up"]),
+                "down": torch.as_tensor(saved["down"]),
+            }
+        return out
+
+    def load_state_dict(self, saved: dict[str, Any]) -> None:
+        expected = (self.mode, self.algorithm.describe(), self.channel.rank, self.channel.size)
+        found = (saved["mode"], saved["algorithm"], saved["rank"], saved["world_size"])
+        if found != expected:
+            raise InputError(
+                "checkpoint", f"mode, algorithm, rank, world size = {found}",
+                f"a checkpoint of {expected}",
+            )
+        self.steps, self.status = int(saved["steps"]), saved["status"]
+        self.oracle.load_state_dict(saved["oracle"])
+        device = self.channel.group.device
+        self.load_tensors({k: v.to(device) for k, v in saved["tensors"].items()})
+        self.channel.bytes_sent, self.channel.bytes_received = saved["bytes"]
+        if self.ledger is not None:
+            ledger = saved["ledger"]
+            self.ledger.load_state_dict({
+                "workers": ledger["workers"], "up": ledger["up"].numpy(),
+                "down": ledger["down"].numpy(),
+            })
+
+
+def checkpoint_path(folder: str | Path, rank: int, world_size: int) -> Path:
+    """One checkpoint file per rank."""
+    return Path(folder) / f"rank-{rank}-of-{world_size}.pt"
+
+
+def run_epochs(
+    run: DistributedRun,
+    epochs: int,
+    steps_per_epoch: int,
+    evaluate: Callable[[Tensor], dict[str, float]],
+    *,
+    checkpoint: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = False,
+) -> list[dict[str, Any]]:
+    """Run until ``epochs`` epochs are recorded; the history (complete on rank 0).
+
+    :meth:`DistributedRun.finish` is called after the last epoch, before its checkpoint.
+
+    ``checkpoint``: a folder; every rank saves its state there after each epoch and, with
+    ``resume``, continues from it (all ranks must find the same step, checked by an
+    all-reduce). ``evaluate`` is called on rank 0 only.
+    """
+    channel = run.channel
+    history: list[dict[str, Any]] = []
+    path = None if checkpoint is None else checkpoint_path(checkpoint, channel.rank, channel.size)
+    if resume and path is not None and path.is_file():
+        saved = load_checkpoint(path)
+        run.load_state_dict(saved["run"])
+        history = list(saved["history"])
+    channel.context = f"{run.label}, resume check"
+    low, high = channel.all_reduce_max([-run.steps, run.steps])
+    if -low != high:
+        raise InputError(
+            "checkpoint", f"ranks at steps {-low:g} to {high:g}",
+            "one checkpoint per rank, all of the same epoch (delete the folder to start over)",
+        )
+    if not history:
+        history.append(_record(run, 0, evaluate, {}, 0.0))
+    while len(history) <= epochs and run.status == "running":
+        started = time.perf_counter()
+        run.loss_sum, run.loss_count = 0.0, 0
+        run.run(steps_per_epoch)
+        seconds = time.perf_counter() - started
+        channel.context = f"{run.label}, end of epoch {len(history)}"
+        statistics = _reduce(run)
+        record = _record(run, len(history), evaluate, statistics, seconds)
+        history.append(record)
+        if progress and channel.rank == 0:
+            print(_format(run.label, record), flush=True)
+        if len(history) > epochs or run.status != "running":
+            run.finish()  # before the last checkpoint, which is then the final state
+        if path is not None:
+            save_checkpoint(path, {"run": run.state_dict(), "history": history})
+    return history
+
+
+def _reduce(run: DistributedRun) -> dict[str, float]:
+    """Means over ranks of :meth:`DistributedRun.statistics`, and the wire bytes summed."""
+    local = run.statistics()
+    names = sorted(local)
+    flat = [v for name in names for v in local[name]]
+    flat += [float(run.channel.bytes_sent), float(run.channel.bytes_received)]
+    flat.append(0.0 if run.status == "running" else 1.0)
+    summed = run.channel.all_reduce_sum(flat)
+    if summed.pop():  # a rank diverged: every rank stops at this epoch's end
+        run.status = "diverged"
+    out = {
+        name: (summed[2 * i] / summed[2 * i + 1] if summed[2 * i + 1] else float("nan"))
+        for i, name in enumerate(names)
+    }
+    out["wire_bytes_sent"], out["wire_bytes_received"] = summed[-2], summed[-1]
+    return out
+
+
+def _record(
+    run: DistributedRun,
+    epoch: int,
+    evaluate: Callable[[Tensor], dict[str, float]],
+    statistics: dict[str, float],
+    seconds: float,
+) -> dict[str, Any]:
+    record: dict[str, Any] = {"epoch": epoch, "steps": run.steps, "status": run.status}
+    if run.channel.rank != 0:
+        return record
+    finite = run.status == "running"
+    if finite:
+        record.update({f"test_{k}": v for k, v in evaluate(run.model()).items()})
+    totals = run.ledger.totals() if run.ledger is not None else {"bits_up": 0, "bits_down": 0}
+    record.update(totals)
+    record.update(statistics)
+    record["wall_s"] = seconds
+    return record
+
+
+def _format(label: str, record: dict[str, Any]) -> str:
+    accuracy = record.get("test_accuracy", float("nan"))
+    loss = record.get("train_loss", float("nan"))
+    return (
+        f"{label:>22}  epoch {record['epoch']:>3}  step {record['steps']:>6}  "
+        f"train loss {loss:.4f}  test acc {accuracy:.4f}  "
+        f"bits up {record['bits_up']:.3e} down {record['bits_down']:.3e}  "
+        f"{record['wall_s']:.1f} s"
+    )

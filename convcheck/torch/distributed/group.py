@@ -1,0 +1,147 @@
+"""Process groups: backend choice, timeouts, and clear errors when a rank dies or hangs.
+
+A run is one ``torch.distributed`` process group. :func:`start_group` joins it — from the
+environment ``torchrun`` sets (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``,
+``MASTER_PORT``; multi-node rendezvous included) or from explicit arguments (tests) — with
+a *finite* timeout on every collective and point-to-point operation. Backends: ``"gloo"``
+(CPU tensors), ``"nccl"`` (one CUDA device per rank, ``cuda:LOCAL_RANK``), ``"auto"``
+(NCCL when CUDA and NCCL are available, else gloo).
+
+Failure model. Every communication call of the backend goes through
+:meth:`convcheck.torch.distributed.wire.Channel.guard`, which turns the backend's error into a
+:class:`DistributedFailure` naming this rank, the operation, the step and the timeout. With
+gloo a rank that dies is noticed at once (the peers' sockets close: "Connection reset by
+peer"), a rank that hangs after ``timeout_s`` ("Timed out waiting … for recv"); nothing waits
+forever. With NCCL the same timeout is enforced by the NCCL watchdog (set
+``TORCH_NCCL_ASYNC_ERROR_HANDLING=1``, the default in recent torch, so that a timed-out
+collective aborts the communicator instead of blocking).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from convcheck.errors import ConvcheckError, InputError, check_choice, check_int, check_real
+
+#: Accepted values of ``distributed.backend``.
+BACKENDS = ("auto", "gloo", "nccl")
+
+
+class DistributedFailure(ConvcheckError, RuntimeError):
+    """Communication with the other ranks failed: one died, hung past the timeout, or the
+    network failed. The message names the rank, the operation and the step."""
+
+
+def choose_backend(requested: str = "auto") -> str:
+    """``"gloo"`` or ``"nccl"`` for a requested backend (``"auto"``: NCCL iff CUDA and NCCL
+    are available)."""
+    requested = check_choice("distributed.backend", requested, BACKENDS)
+    nccl = torch.cuda.is_available() and dist.is_nccl_available()
+    if requested == "auto":
+        return "nccl" if nccl else "gloo"
+    if requested == "nccl" and not nccl:
+        raise InputError("distributed.backend", "nccl", "gloo (CUDA or NCCL is not available)")
+    if requested == "gloo" and not dist.is_gloo_available():
+        raise InputError("distributed.backend", "gloo", "nccl (this torch has no gloo)")
+    return requested
+
+
+@dataclass(frozen=True)
+class Group:
+    """This process's place in the process group.
+
+    Attributes
+    ----------
+    rank, world_size : int
+    backend : {"gloo", "nccl"}
+    device : torch.device
+        Where this rank's tensors live (``cuda:LOCAL_RANK`` with NCCL).
+    timeout_s : float
+        Timeout of every communication operation.
+    """
+
+    rank: int
+    world_size: int
+    backend: str
+    device: torch.device
+    timeout_s: float
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "world_size": self.world_size,
+            "backend": self.backend,
+            "device": str(self.device),
+            "timeout_s": self.timeout_s,
+        }
+
+
+def _from_env(name: str) -> int:
+    value = os.environ.get(name)
+    if value is None:
+        raise InputError(
+            name, None, "set by torchrun (run `torchrun --nproc-per-node N -m "
+            "convcheck.torch.launch CONFIG`) or passed explicitly",
+        )
+    return check_int(name, int(value), 0)
+
+
+def start_group(
+    backend: str = "auto",
+    *,
+    timeout_s: float = 300.0,
+    device: str | None = None,
+    rank: int | None = None,
+    world_size: int | None = None,
+    init_method: str | None = None,
+) -> Group:
+    """Join the process group (``init_process_group``) and return this rank's :class:`Group`.
+
+    Parameters
+    ----------
+    backend : {"auto", "gloo", "nccl"}
+    timeout_s : float
+        Timeout (s) of every collective and point-to-point operation, ``> 0``.
+    device : str, optional
+        Device of the tensors with gloo (default ``"cpu"``); NCCL always uses
+        ``cuda:LOCAL_RANK``.
+    rank, world_size, init_method
+        Default: from torchrun's environment (``RANK``, ``WORLD_SIZE``, ``env://``).
+    """
+    if not dist.is_available():
+        raise InputError("torch.distributed", "unavailable", "a torch built with distributed")
+    backend = choose_backend(backend)
+    timeout_s = check_real("distributed.timeout_s", timeout_s, 0.0, low_open=True)
+    rank = _from_env("RANK") if rank is None else check_int("rank", rank, 0)
+    world_size = (
+        _from_env("WORLD_SIZE") if world_size is None else check_int("world_size", world_size, 1)
+    )
+    if backend == "nccl":
+        local_rank = int(os.environ.get("LOCAL_RANK", rank % max(1, torch.cuda.device_count())))
+        where = torch.device("cuda", local_rank)
+        torch.cuda.set_device(where)
+    else:
+        where = torch.device(device or "cpu")
+    try:
+        dist.init_process_group(
+            backend, init_method=init_method or "env://", rank=rank, world_size=world_size,
+            timeout=timedelta(seconds=timeout_s),
+        )
+    except (RuntimeError, ValueError) as exc:  # rendezvous or connection failures
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise DistributedFailure(
+            f"rank {rank} of {world_size}: joining the {backend} process group failed within "
+            f"the {timeout_s:g} s timeout ({first})"
+        ) from exc
+    return Group(rank, world_size, backend, where, timeout_s)
+
+
+def stop_group() -> None:
+    """Leave the process group (after a successful run; a broken group is left by exiting)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

@@ -1,0 +1,109 @@
+"""Failures: a rank that dies or hangs makes the others stop with a clear error, in time."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from convcheck.errors import InputError
+from convcheck.torch.distributed.group import DistributedFailure, choose_backend, start_group
+from tests.torch.distributed.helpers import run_ranks
+
+CONFIG = """
+[data]
+dataset = "digits"
+scaling = "maxabs"
+train_size = 240
+[model]
+name = "mlp"
+hidden = [8]
+[run]
+batch_size = 8
+epochs = 3
+threads = 1
+[distributed]
+backend = "gloo"
+timeout_s = {timeout}
+[[algorithm]]
+name = "{name}"
+alpha = 0.1
+{extra}
+"""
+
+
+def failing_run(tmp_path, name, extra, fault, timeout):
+    config = tmp_path / "config.toml"
+    config.write_text(CONFIG.format(timeout=timeout, name=name, extra=extra))
+    return run_ranks(3, [str(config), "--out", str(tmp_path / "out"), "--quiet"],
+                     tmp_path / "ranks", fault=fault, deadline=timeout + 60)
+
+
+def check_clear_errors(results, victim, exit_status, within):
+    assert results[victim].exitcode == exit_status
+    for result in results:
+        if result.rank == victim:
+            continue
+        assert result.exitcode == 3, result.stderr[-2000:]
+        assert f"convcheck: error: rank {result.rank} of 3:" in result.stderr
+        assert "failed during" in result.stderr and "Traceback" not in result.stderr
+        assert result.seconds < within
+
+
+def test_a_killed_rank_stops_the_others_with_a_clear_error(tmp_path) -> None:
+    """Rank 2 (a worker) dies (``os._exit``) at its 4th minibatch of a parameter-server run;
+    the server and the other worker notice the closed connection long before the 60 s timeout
+    and exit with status 3 and a one-line error naming the rank and the step."""
+    results = failing_run(tmp_path, "bidir-topk", "ratio_up = 0.05\nratio_down = 0.05",
+                          (2, 4, "exit"), timeout=60)
+    check_clear_errors(results, 2, 17, within=45)
+
+
+@pytest.mark.slow
+def test_a_killed_rank_in_an_allgather_run(tmp_path) -> None:
+    results = failing_run(tmp_path, "ef", "ratio = 0.05", (2, 4, "exit"), timeout=60)
+    check_clear_errors(results, 2, 17, within=45)
+
+
+def check_timeouts(results, timeout):
+    assert results[1].exitcode is None  # still hanging when the test killed it
+    for result in (results[0], results[2]):
+        assert result.exitcode == 3, result.stderr[-2000:]
+        assert f"rank {result.rank} of 3:" in result.stderr and "timeout" in result.stderr
+        assert result.seconds < timeout + 30  # start-up, a few steps, then the timeout
+
+
+def test_a_hung_rank_times_the_others_out(tmp_path) -> None:
+    """Rank 1 hangs at its 4th minibatch of a parameter-server run; with a 4 s timeout the
+    server and the other worker report a timeout instead of waiting forever."""
+    results = failing_run(tmp_path, "bidir-topk", "ratio_up = 0.05\nratio_down = 0.05",
+                          (1, 4, "hang"), timeout=4)
+    check_timeouts(results, 4)
+
+
+@pytest.mark.slow
+def test_a_hung_worker_times_out_the_asynchronous_server(tmp_path) -> None:
+    results = failing_run(tmp_path, "dgs", "", (1, 4, "hang"), timeout=4)
+    check_timeouts(results, 4)
+
+
+def test_backend_choice() -> None:
+    assert choose_backend("gloo") == "gloo"
+    assert choose_backend("auto") == ("nccl" if torch.cuda.is_available() else "gloo")
+    with pytest.raises(InputError, match="'distributed.backend'"):
+        choose_backend("mpi")
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match="CUDA or NCCL is not available"):
+            choose_backend("nccl")
+
+
+def test_outside_torchrun_the_environment_is_named(monkeypatch) -> None:
+    monkeypatch.delenv("RANK", raising=False)
+    with pytest.raises(InputError, match="'RANK'.*torchrun"):
+        start_group("gloo")
+
+
+def test_an_unreachable_rendezvous_is_a_clear_failure(tmp_path) -> None:
+    """Rank 0 of 2 alone: joining times out (1 s) with a DistributedFailure, not a hang."""
+    with pytest.raises(DistributedFailure, match="joining the gloo process group failed"):
+        start_group("gloo", timeout_s=1, rank=0, world_size=2,
+                    init_method=f"file://{tmp_path / 'rendezvous'}")
