@@ -92,6 +92,7 @@ from convcheck.torch.train import (
     _slug,
     adaptive_counts,
     build_model,
+    device_description,
     environment,
     load_data,
     parse_config,
@@ -258,7 +259,11 @@ def run_config(
     results: dict[str, Any] = {
         "command": command,
         "config": config,
-        "environment": {**environment(group.device), "distributed": group.describe()},
+        "environment": {
+            **environment(group.device), "distributed": group.describe(),
+            "device": f"{device_description(group.device)}; {group.world_size} "
+                      f"{group.backend} processes",
+        },
         "data": {
             "source": dataset.source, "n_train": train.n_samples, "n_test": test.X.shape[0],
             "classes": train.classes,

@@ -37,3 +37,13 @@ def test_ledger_rows_and_state() -> None:
     assert np.array_equal(copy.to_ledger().up, table.up) and copy.totals() == ledger.totals()
     with pytest.raises(InputError, match="workers"):
         BitLedger(3).load_state_dict(ledger.state_dict())
+
+
+def test_rows_priced_elsewhere_are_appended_as_they_are() -> None:
+    ledger = BitLedger(2)
+    ledger.record(None)
+    ledger.record_bits(np.array([3, 4]), np.array([5, 6]))
+    assert ledger.to_ledger().up.tolist() == [[0, 0], [3, 4]]
+    assert ledger.totals() == {"bits_up": 7, "bits_down": 11}
+    with pytest.raises(InputError, match="'up'"):
+        ledger.record_bits(np.array([1, 2, 3]), np.array([1, 2]))

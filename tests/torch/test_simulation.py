@@ -86,3 +86,26 @@ def test_bad_input(digits) -> None:
         WorkerShards(train, split_dataset(load_train_test("iris")[0], 2))
     with pytest.raises(InputError, match="'batch_size'"):
         Simulation(simulation(digits, "mlp").model, WorkerShards(train, split), 0)
+
+
+def test_one_worker_alone_is_its_row_of_the_loop(digits) -> None:
+    """A process that is worker m (``worker_gradient``) gets row m of the M-worker call
+    (per-worker loop) bit for bit, with the same batches and the same sampler state after."""
+    everyone = simulation(digits, "mlp", vectorize=False, decay=1e-3)
+    alone = [simulation(digits, "mlp", vectorize=False, decay=1e-3) for _ in range(3)]
+    theta = everyone.layout.flatten_module(everyone.model)
+    for _ in range(3):
+        rows = everyone(theta)
+        for m, worker in enumerate(alone):
+            assert torch.equal(worker.worker_gradient(theta, m), rows[m])
+            assert torch.equal(worker.last_losses, everyone.last_losses[m : m + 1])
+        theta = theta - 0.1 * rows.mean(dim=0)
+    state = everyone.state_dict()
+    for worker in alone:
+        assert torch.equal(worker.state_dict()["generator"], state["generator"])
+        assert worker.calls == everyone.calls == 3
+    x, y = alone[0].worker_batch(2)
+    features, labels = everyone.shards.sample(5, everyone.generator)
+    assert torch.equal(x, features[2]) and torch.equal(y, labels[2])
+    with pytest.raises(InputError, match="'worker'"):
+        alone[0].worker_batch(3)

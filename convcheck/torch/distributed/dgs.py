@@ -202,10 +202,9 @@ class AsyncDGS(DistributedRun):
 
     # ------------------------------------------------------------ server
     def _serve(self, events: int) -> None:
-        sources = list(range(1, self.channel.size))
         for _ in range(events):
             self.channel.context = f"{self.label}, server version {self.state.version + 1}"
-            rank, length, _ = self.channel.recv_header(None, TAG_UP, sources)
+            rank, length, _ = self.channel.recv_header(None, TAG_UP)
             k = rank - 1
             message = unpack(self.channel.recv_payload(length, rank, TAG_UP, self.dtype),
                              self.dim)

@@ -64,6 +64,11 @@ class Group:
         Where this rank's tensors live (``cuda:LOCAL_RANK`` with NCCL).
     timeout_s : float
         Timeout of every communication operation.
+    p2p : ProcessGroup or None
+        The group of point-to-point messages and monitored barriers: ``None`` (the default
+        group) with gloo; with NCCL a gloo group over the same ranks (CPU tensors), because
+        NCCL has no any-source receive (the asynchronous server needs one) and runs its
+        point-to-point operations in order on one stream.
     """
 
     rank: int
@@ -71,6 +76,7 @@ class Group:
     backend: str
     device: torch.device
     timeout_s: float
+    p2p: Any = None
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -138,7 +144,10 @@ def start_group(
             f"rank {rank} of {world_size}: joining the {backend} process group failed within "
             f"the {timeout_s:g} s timeout ({first})"
         ) from exc
-    return Group(rank, world_size, backend, where, timeout_s)
+    p2p = None
+    if backend != "gloo":
+        p2p = dist.new_group(backend="gloo", timeout=timedelta(seconds=timeout_s))
+    return Group(rank, world_size, backend, where, timeout_s, p2p)
 
 
 def stop_group() -> None:

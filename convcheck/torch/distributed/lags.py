@@ -126,7 +126,7 @@ class OverlappedLAGS(DistributedRun):
         self.params = [p for p in self.module.parameters() if p.requires_grad]
         self.parts = self.layout.slices()
         self.errors = theta0.new_zeros((1, self.dim))
-        self.delta = torch.zeros((1, len(self.params)), dtype=torch.float64)
+        self.delta = torch.zeros((1, len(self.params)), dtype=torch.float64, device=theta0.device)
         self.set_counts(algorithm.k)
         self.ledger = BitLedger(self.workers)
         self.ledger.record(None)

@@ -119,7 +119,6 @@ class Channel:
         self.context = "start"
         self.bytes_sent = 0
         self.bytes_received = 0
-        self._posted: dict[tuple[int, int], tuple[dist.Work, Tensor]] = {}
 
     @property
     def rank(self) -> int:
@@ -159,6 +158,22 @@ class Channel:
             self.bytes_received += nbytes
 
     # ------------------------------------------------------------ point to point
+    # Point-to-point messages go through ``group.p2p``: the default group with gloo, a gloo
+    # side group (CPU tensors) with NCCL, which has no any-source receive and runs its
+    # point-to-point operations on one stream, where a receive posted for a silent peer would
+    # block every later one.
+    def _p2p_send(self, tensor: Tensor, dst: int, tag: int) -> None:
+        staged = tensor.contiguous() if self.group.p2p is None else tensor.cpu()
+        dist.send(staged, dst, group=self.group.p2p, tag=tag)
+
+    def _p2p_recv(self, tensor: Tensor, src: int | None, tag: int) -> int:
+        staged = tensor if self.group.p2p is None else tensor.new_empty(tensor.shape,
+                                                                        device="cpu")
+        sender = dist.recv(staged, src, group=self.group.p2p, tag=tag)
+        if staged is not tensor:
+            tensor.copy_(staged)
+        return int(sender)
+
     def send(self, payload: Tensor, dst: int, tag: int, flags: int = 0,
              extra: Tensor | None = None) -> None:
         """Send a header ``[len, flags]`` (``tag``), then ``extra`` if given (``tag + 2``),
@@ -175,20 +190,16 @@ class Channel:
             parts.append((payload, tag + 1))
         with self.guard(f"send to rank {dst}"):
             for tensor, part_tag in parts:
-                dist.send(tensor.contiguous(), dst, tag=part_tag)
+                self._p2p_send(tensor, dst, part_tag)
         for tensor, _ in parts:
             self._count(tensor, 1, True)
 
-    def recv_header(self, src: int | None, tag: int, sources: Sequence[int] = ()) -> tuple:
+    def recv_header(self, src: int | None, tag: int) -> tuple[int, int, int]:
         """``(sender, length, flags)`` of the next header with ``tag`` from ``src`` or, with
-        ``src=None``, from any of ``sources`` (arrival order)."""
-        if src is None:
-            sender, header = self._recv_any(tag, sources)
-        else:
-            header = self._header()
-            with self.guard(f"receive from rank {src}"):
-                dist.recv(header, src, tag=tag)
-            sender = src
+        ``src=None``, from whichever rank sends first (arrival order)."""
+        header = self._header()
+        with self.guard("receive from any rank" if src is None else f"receive from rank {src}"):
+            sender = self._p2p_recv(header, src, tag)
         self._count(header, 1, False)
         length, flags = header.tolist()
         return sender, int(length), int(flags)
@@ -201,41 +212,9 @@ class Channel:
         payload = torch.empty(length, dtype=dtype, device=self.group.device)
         if length:
             with self.guard(f"receive from rank {src}"):
-                dist.recv(payload, src, tag=tag + (2 if extra else 1))
+                self._p2p_recv(payload, src, tag + (2 if extra else 1))
             self._count(payload, 1, False)
         return payload
-
-    def _recv_any(self, tag: int, sources: Sequence[int]) -> tuple[int, Tensor]:
-        """A header from whichever of ``sources`` sends first.
-
-        gloo receives from any source natively (``recv(src=None)``). NCCL has no any-source
-        receive, so one ``irecv`` is kept posted per source and polled (``is_completed``), with
-        this channel's own deadline. (gloo's ``irecv`` never reports completion before
-        ``wait``, which is why the two paths differ.)
-        """
-        if self.group.backend == "gloo":
-            header = self._header()
-            with self.guard("receive from any rank"):
-                sender = dist.recv(header, src=None, tag=tag)
-            return int(sender), header
-        for source in sources:
-            if (source, tag) not in self._posted:
-                header = self._header()
-                with self.guard(f"receive from rank {source}"):
-                    self._posted[(source, tag)] = (dist.irecv(header, source, tag=tag), header)
-        deadline = time.monotonic() + self.group.timeout_s
-        while True:
-            for source in sources:
-                work, header = self._posted[(source, tag)]
-                if work.is_completed():
-                    del self._posted[(source, tag)]
-                    return source, header
-            if time.monotonic() > deadline:
-                raise DistributedFailure(
-                    f"rank {self.rank} of {self.size}: no message from ranks {list(sources)} "
-                    f"within the {self.group.timeout_s:g} s timeout during {self.context}"
-                )
-            time.sleep(1e-4)
 
     # ------------------------------------------------------------ collectives
     def broadcast(self, x: Tensor, src: int = 0) -> Tensor:
@@ -321,11 +300,10 @@ class Channel:
         return tensor.tolist()
 
     def barrier(self, what: str) -> None:
-        """Wait for every rank; with gloo a monitored barrier that names the missing ranks."""
+        """Wait for every rank: a monitored barrier (on the gloo group) that names the ranks
+        that did not arrive."""
         with self.guard(f"barrier ({what})"):
-            if self.group.backend == "gloo":
-                dist.monitored_barrier(
-                    timeout=timedelta(seconds=self.group.timeout_s), wait_all_ranks=True
-                )
-            else:
-                dist.barrier()
+            dist.monitored_barrier(
+                self.group.p2p, timeout=timedelta(seconds=self.group.timeout_s),
+                wait_all_ranks=True,
+            )
