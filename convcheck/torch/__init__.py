@@ -16,6 +16,9 @@ Importing this package imports torch (``import convcheck`` does not). Modules:
 * :mod:`~convcheck.torch.runner`, :mod:`~convcheck.torch.checkpoint` — the training loop with
   exact checkpoint and resume;
 * :mod:`~convcheck.torch.train` — ``python -m convcheck.torch.train CONFIG.toml``;
+* :mod:`~convcheck.torch.distributed`, :mod:`~convcheck.torch.launch` — multi-process runs
+  (``torchrun --nproc-per-node N -m convcheck.torch.launch CONFIG.toml``): parameter server,
+  asynchronous DGS, all-gather EF, DDP communication hooks, LAGS overlapping backprop;
 * :mod:`~convcheck.torch.bench` — ``python -m convcheck.torch.bench`` (timings).
 """
 

@@ -34,7 +34,9 @@ server modes (``ps``, ``async-ps``; rank 0 is the server), ``N`` for the others.
 data shard and minibatch stream are those of worker ``m`` of a single-process run with
 ``run.workers = M`` (same seed, same split), so the two can be compared directly.
 ``run.vectorize`` is ignored (each process computes one worker's gradient), ``run.device`` is
-used with gloo only (NCCL puts rank ``r`` on ``cuda:LOCAL_RANK``).
+used with gloo only (NCCL puts rank ``r`` on ``cuda:LOCAL_RANK``). In the modes that train an
+``nn.Module`` (``ddp``, ``lags``) ``run.weight_decay`` is the loss term ``(λ/2)‖θ‖²``, whose
+gradient is the simulation's ``λθ``.
 
 Checkpoints (``--checkpoint-dir``): one file per rank and algorithm after every epoch, holding
 that rank's whole share of the state — the server's model and memories, each worker's error

@@ -21,6 +21,9 @@ checkpoints).
 
 from __future__ import annotations
 
+from convcheck.torch.distributed.allgather import AllGatherEF
+from convcheck.torch.distributed.base import DistributedRun, run_epochs
+from convcheck.torch.distributed.dgs import AsyncDGS
 from convcheck.torch.distributed.group import (
     BACKENDS,
     DistributedFailure,
@@ -29,6 +32,27 @@ from convcheck.torch.distributed.group import (
     start_group,
     stop_group,
 )
+from convcheck.torch.distributed.hooks import DDPRun, HookState, gdsec_hook, topk_ef_hook
+from convcheck.torch.distributed.lags import OverlappedLAGS
+from convcheck.torch.distributed.ps import ParameterServer
+from convcheck.torch.distributed.wire import Channel
 
-__all__ = ["BACKENDS", "DistributedFailure", "Group", "choose_backend", "start_group",
-           "stop_group"]
+__all__ = [
+    "BACKENDS",
+    "AllGatherEF",
+    "AsyncDGS",
+    "Channel",
+    "DDPRun",
+    "DistributedFailure",
+    "DistributedRun",
+    "Group",
+    "HookState",
+    "OverlappedLAGS",
+    "ParameterServer",
+    "choose_backend",
+    "gdsec_hook",
+    "run_epochs",
+    "start_group",
+    "stop_group",
+    "topk_ef_hook",
+]

@@ -71,9 +71,12 @@ def backward_times(ready: np.ndarray, start: float) -> np.ndarray:
     the layers' gradients were ready and the backward start.
 
     ``t_{L−1} = ready_{L−1} − start`` and ``t_l = ready_l − ready_{l+1}`` (clamped at 0 when
-    hooks fire out of layer order, e.g. a bias before its weight), so that
-    ``Σ_{j≥l} t_j`` is the time layer ``l``'s gradient became ready, the quantity
-    :func:`select_layer_counts` and :func:`pipeline_times` assume.
+    hooks fire out of layer order), so that ``Σ_{j≥l} t_j`` is the time layer ``l``'s
+    gradient became ready and ``Σ_{j<l} t_j`` the backward time left after it, the quantities
+    :func:`select_layer_counts` and :func:`pipeline_times` use. Which tensor of a module
+    carries the module's cost is an artefact of the hooks' order (a ``Linear``'s bias is
+    ready just before its weight, so the matrix product shows up on the bias); the sums are
+    what is measured.
     """
     later = np.append(ready[1:], start)
     return np.maximum(ready - later, 0.0)

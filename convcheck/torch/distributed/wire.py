@@ -19,10 +19,9 @@ per float32 message against the ledger's ``min(nnz·⌈log₂ d⌉, d) + 32·nnz
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
 import torch
@@ -94,7 +93,6 @@ class Pending:
     work: dist.Work
     outputs: list[Tensor]
     what: str
-    launched: float = field(default_factory=time.perf_counter)
 
     def payloads(self) -> Tensor:
         """The ``(N, n)`` payloads, once the work is complete (e.g. in its future's callback,

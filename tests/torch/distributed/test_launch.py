@@ -53,8 +53,9 @@ def test_torchrun_resume_equals_uninterrupted(scenario, tmp_path) -> None:
                 assert np.array_equal(mine["ledger"][part], theirs["ledger"][part])
         run = next(r for r in results["runs"] if r["label"] == label)
         reference = next(r for r in scenario["results"]["runs"] if r["label"] == label)
-        strip = [{k: v for k, v in r.items() if k not in ("wall_s",)} for r in run["history"]]
-        assert strip == [{k: v for k, v in r.items() if k not in ("wall_s",)}
+        timing = ("wall_s", "step_s")
+        strip = [{k: v for k, v in r.items() if k not in timing} for r in run["history"]]
+        assert strip == [{k: v for k, v in r.items() if k not in timing}
                          for r in reference["history"]]
     dgs = rank_states(checkpoints, 8, "dgs")
     assert dgs[0]["steps"] == 30 and int(dgs[0]["tensors"]["version"]) == 60
