@@ -178,6 +178,23 @@ def _measured(adaptive: dict[str, Any] | None) -> bool:
     return not given
 
 
+def algorithm_of(entry: dict[str, Any], layout: Layout) -> tuple[Any, bool]:
+    """The algorithm of one ``[[algorithm]]`` entry for a model's layout, and whether its
+    (LAGS) counts are to be measured (it then starts at the floor density)."""
+    params = dict(entry["params"])
+    name = params.pop("name")
+    if name in LAYERED:
+        params["layer_sizes"] = layout.sizes
+    adaptive = entry["adaptive"]
+    measured = _measured(adaptive)
+    if measured:
+        params["ratio"] = check_real("algorithm.adaptive.floor_ratio", adaptive["floor_ratio"],
+                                     0.0, 1.0, low_open=True)
+    elif adaptive is not None:
+        params["k"] = adaptive_counts(layout, adaptive)
+    return make_algorithm(name, **params), measured
+
+
 def build_run(
     entry: dict[str, Any],
     config: dict[str, Any],
@@ -187,20 +204,9 @@ def build_run(
     theta0: torch.Tensor,
 ) -> DistributedRun:
     """The distributed run of one ``[[algorithm]]`` entry on this rank."""
-    params = dict(entry["params"])
-    name = params.pop("name")
     extra = entry["distributed"]
-    layout = Layout.of(template)
-    if name in LAYERED:
-        params["layer_sizes"] = layout.sizes
+    algorithm, measured = algorithm_of(entry, Layout.of(template))
     adaptive = entry["adaptive"]
-    measured = _measured(adaptive)
-    if adaptive is not None and not measured:
-        params["k"] = adaptive_counts(layout, adaptive)
-    elif measured:
-        params["ratio"] = check_real("algorithm.adaptive.floor_ratio", adaptive["floor_ratio"],
-                                     0.0, 1.0, low_open=True)
-    algorithm = make_algorithm(name, **params)
     mode = extra["mode"]
     weight_decay = config["run"]["weight_decay"]
     kwargs: dict[str, Any] = {}

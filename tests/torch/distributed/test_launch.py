@@ -119,3 +119,25 @@ def test_launch_without_torchrun_names_the_environment(tmp_path, monkeypatch, ca
     monkeypatch.delenv("RANK", raising=False)
     assert main([str(write(tmp_path, CONFIG)), "--out", str(tmp_path / "out")]) == 2
     assert "'RANK'" in capsys.readouterr().err
+
+
+def test_shipped_distributed_configs_are_valid() -> None:
+    """Every config in gpu_runs/configs/distributed parses, and its algorithms build for the
+    model."""
+    from pathlib import Path
+
+    from convcheck.torch.launch import algorithm_of
+    from convcheck.torch.layout import Layout
+    from convcheck.torch.models import make_model
+
+    folder = Path(__file__).parents[3] / "gpu_runs" / "configs" / "distributed"
+    configs = sorted(folder.glob("*.toml"))
+    assert len(configs) >= 2
+    for path in configs:
+        config = read_launch_config(path)
+        params = {k: v for k, v in config["model"].items() if k != "name"}
+        layout = Layout.of(make_model(config["model"]["name"], input_dim=784, classes=10,
+                                      image_shape=(1, 28, 28), **params))
+        for entry in config["algorithms"]:
+            algorithm, _ = algorithm_of(entry, layout)
+            assert algorithm.name == entry["params"]["name"], (path.name, entry["label"])
