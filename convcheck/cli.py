@@ -1,7 +1,8 @@
 """The ``convcheck`` command.
 
 Subcommands: ``list`` (what is available), ``inspect`` (one problem's constants and certified
-optimum) and ``run`` (one run of an algorithm and its trace). Errors on bad input print one
+optimum), ``run`` (one run of an algorithm and its trace) and ``certify`` (an LMI-certified
+linear rate). Errors on bad input print one
 line naming the field and exit with status 2.
 """
 
@@ -96,6 +97,65 @@ def _run(args: argparse.Namespace) -> int:
         write_run(result, args.out)
     print(_format_run(result))
     return 0
+
+
+def parse_numbers(field: str, text: str | None) -> list[float] | None:
+    """``"1,2.5,3"`` → ``[1.0, 2.5, 3.0]``; errors name ``field``."""
+    if text is None:
+        return None
+    try:
+        return [float(item) for item in text.split(",")]
+    except ValueError:
+        raise InputError(field, text, "comma-separated numbers, e.g. 1,2,3") from None
+
+
+def _certify(args: argparse.Namespace) -> int:
+    from convcheck.theory.certified import certify
+
+    certificate = certify(
+        args.algorithm,
+        L=args.L,
+        mu=args.mu,
+        workers=args.workers,
+        L_workers=parse_numbers("L_workers", args.L_workers),
+        mu_workers=parse_numbers("mu_workers", args.mu_workers),
+        tol=args.tol,
+        **parse_assignments(args.set),
+    )
+    described = certificate.as_dict()
+    if args.out:
+        write_atomic(args.out, json.dumps(described, indent=1) + "\n")
+    print(json.dumps(described, indent=1) if args.json else _format_certificate(described))
+    return 0
+
+
+def _format_certificate(described: dict) -> str:
+    params = dict(described["params"])
+    constants = {key: params.pop(key) for key in ("L", "mu", "workers", "L_workers", "mu_workers")}
+    lines = [
+        f"algorithm  {described['algorithm']} {json.dumps(params)}",
+        f"constants  L = {constants['L']:g}, mu = {constants['mu']:g}, "
+        f"M = {constants['workers']}, L_m = {constants['L_workers']}, "
+        f"mu_m = {constants['mu_workers']}",
+    ]
+    if described["certified"]:
+        check = described["verification"]
+        lines += [
+            f"certified  rho = {described['rho']:.9g}: ‖θ^k − θ*‖² ≤ rho^(2k)·V(s⁰), "
+            f"rho in ({described['rho_infeasible']:.9g}, {described['rho']:.9g}]",
+            f"re-check   numpy: max eigenvalue of the LMI = "
+            f"{max(check['lmi_max_eigenvalue']):.3g} ≤ −{max(check['lmi_tolerance']):.1g}; "
+            f"min eigenvalue of P − e eᵀ = {check['p_min_eigenvalue']:.3g} ≥ "
+            f"{check['p_tolerance']:.1g}",
+        ]
+    else:
+        lines.append(f"result     {described['reason']}")
+    lines.append(
+        f"solves     {described['solves']} SDPs in {described['seconds']:.2f} s "
+        f"({described['solver'] or 'no certificate'}), "
+        f"bisection tolerance {described['tolerance']:g}"
+    )
+    return "\n".join(lines)
 
 
 def _format_run(result) -> str:
@@ -252,6 +312,33 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--progress", action="store_true", help="show a progress bar")
     run.add_argument("--out", help="trace file: .json (everything), .csv or .parquet (columns)")
     run.set_defaults(handler=_run)
+
+    from convcheck.theory.models import MODELS
+
+    certify = commands.add_parser(
+        "certify", help="certified linear rate of an algorithm on S(mu, L) by an LMI"
+    )
+    certify.add_argument("--algorithm", required=True, choices=list(MODELS))
+    certify.add_argument("--L", type=float, required=True, help="smoothness L of f")
+    certify.add_argument("--mu", type=float, required=True, help="strong convexity mu of f")
+    certify.add_argument("--workers", type=int, default=1, help="number of workers M (1)")
+    certify.add_argument(
+        "--L-workers", help="per-worker L_m, comma-separated, M values (default: L for each)"
+    )
+    certify.add_argument(
+        "--mu-workers", help="per-worker mu_m, comma-separated, M values (default: mu for each)"
+    )
+    certify.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="algorithm parameter, e.g. alpha=1/L, xi=0.1, delta=0.1 (or k=5 d=50), tau=2",
+    )
+    certify.add_argument("--tol", type=float, default=1e-7, help="bisection tolerance on rho")
+    certify.add_argument("--json", action="store_true", help="print the certificate as JSON")
+    certify.add_argument("--out", help="also write the certificate as JSON to this file")
+    certify.set_defaults(handler=_certify)
     return parser
 
 

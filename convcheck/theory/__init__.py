@@ -1,0 +1,1 @@
+"""Bounds with provenance, LMI certificates and rate fits (THEORY.md §5)."""
