@@ -180,29 +180,23 @@ def certificate_for(
     return None if model is None else _certify_cached(model, tol)
 
 
-def initial_state(
-    model: LinearModel, algorithm: Algorithm, problem: Problem, theta0: np.ndarray | None = None
+def state_rows(
+    model: LinearModel, algorithm: Algorithm, problem: Problem, state: Any
 ) -> np.ndarray:
-    """``s⁰`` as rows ``(n_s, d)`` in ``model.states`` order, from ``algorithm.start(θ⁰)``.
-
-    Deviations are taken from the problem's certified optimum ``θ̂`` and ``∇f_m(θ̂)``, in the
-    θ-units of :mod:`convcheck.theory.models`.
-    """
+    """The model state of an engine algorithm's ``state`` as rows ``(n_s, d)`` (``model.states``
+    order), in deviations from the problem's certified optimum ``θ̂`` and ``∇f_m(θ̂)`` and in the
+    θ-units of :mod:`convcheck.theory.models`."""
     objective = problem.objective
     theta_hat = problem.optimum.theta
     if theta_hat is None:
         raise InputError("problem", objective.name, "a convex problem with a reference optimum")
-    theta0 = np.zeros(objective.dim) if theta0 is None else np.asarray(theta0, dtype=np.float64)
-    if theta0.shape != (objective.dim,):
-        raise InputError("theta0", f"array of shape {theta0.shape}", f"shape ({objective.dim},)")
-    state, _ = algorithm.start(theta0, Oracle(objective), np.random.default_rng(0))
     alpha = algorithm.alpha
     at_optimum = objective.worker_gradients(theta_hat)
-    at_start = objective.worker_gradients(theta0)
+    here = objective.worker_gradients(state.theta)
     rows: dict[str, np.ndarray] = {"x": state.theta - theta_hat}
     for m in range(objective.n_workers):
         rows[f"a_{m}"] = alpha * at_optimum[m]
-        rows[f"v_{m}"] = alpha * (at_start[m] - at_optimum[m])
+        rows[f"v_{m}"] = alpha * (here[m] - at_optimum[m])
     if model.algorithm == "gd-sec":
         rows["x_prev"] = state.theta_prev - theta_hat
         for m in range(objective.n_workers):
@@ -220,6 +214,19 @@ def initial_state(
     if missing:
         raise InputError("model", model.algorithm, f"a model whose states are known ({missing})")
     return np.array([rows[name] for name in model.states])
+
+
+def initial_state(
+    model: LinearModel, algorithm: Algorithm, problem: Problem, theta0: np.ndarray | None = None
+) -> np.ndarray:
+    """``s⁰``: :func:`state_rows` of ``algorithm.start(θ⁰)`` (``θ⁰ = 0`` by default, as in the
+    engine)."""
+    objective = problem.objective
+    theta0 = np.zeros(objective.dim) if theta0 is None else np.asarray(theta0, dtype=np.float64)
+    if theta0.shape != (objective.dim,):
+        raise InputError("theta0", f"array of shape {theta0.shape}", f"shape ({objective.dim},)")
+    state, _ = algorithm.start(theta0, Oracle(objective), np.random.default_rng(0))
+    return state_rows(model, algorithm, problem, state)
 
 
 def start_value_lower(

@@ -286,6 +286,43 @@ def ef_model(
     return LinearModel("ef", params, states, inputs, (mode,), sensitivity=sensitivity)
 
 
+def compressed_gd_model(
+    c: ModelConstants,
+    *,
+    alpha: float,
+    delta: float,
+    sparsifier: bool = True,
+    heterogeneous: bool | None = None,
+) -> LinearModel:
+    """Compressed GD without memory: ``x⁺ = x − (1/M)Σ_m C(α∇f_m(θ)) = x − (1/M)Σ_m(p_m − r_m)``,
+    ``p_m = u_m + a_m``. With one worker and ``sparsifier=False`` it is GD with a relative
+    gradient error ``‖r‖ ≤ √(1 − δ)‖u‖`` (the inexact gradient method of PEPit)."""
+    M = c.workers
+    heterogeneous = M > 1 if heterogeneous is None else heterogeneous
+    x = _v("x")
+    u = [_v(f"u_{m}") for m in range(M)]
+    r = [_v(f"r_{m}") for m in range(M)]
+    a_names, a = _heterogeneity(M, heterogeneous)
+    update = {"x": x - total(u[m] + a[m] - r[m] for m in range(M)) / M}
+    update.update({name: _v(name) for name in a_names})
+    constraints = _sectors(u, x, alpha, c, "sector")
+    for m in range(M):
+        constraints += _compressor(r[m], u[m] + a[m], delta, sparsifier, str(m))
+    sensitivity = {"x": 1.0}
+    sensitivity.update({name: alpha * c.L_workers[int(name[2:])] for name in a_names})
+    params = {
+        "alpha": alpha,
+        "delta": delta,
+        "sparsifier": sparsifier,
+        "heterogeneous": heterogeneous,
+        **c.as_dict(),
+    }
+    inputs = tuple(f"u_{m}" for m in range(M)) + tuple(f"r_{m}" for m in range(M))
+    mode = Mode("compressed-gd", update, tuple(constraints))
+    states = ("x",) + tuple(a_names)
+    return LinearModel("compressed-gd", params, states, inputs, (mode,), sensitivity=sensitivity)
+
+
 def ef21_model(
     c: ModelConstants,
     *,
@@ -458,6 +495,12 @@ MODELS: dict[str, ModelSpec] = {
         ("alpha", "delta"),
         {"sparsifier": True, "heterogeneous": None},
         "classic error feedback with a δ-contractive compressor",
+    ),
+    "compressed-gd": ModelSpec(
+        compressed_gd_model,
+        ("alpha", "delta"),
+        {"sparsifier": True, "heterogeneous": None},
+        "compressed GD without error feedback (δ-contractive compressor)",
     ),
     "ef21": ModelSpec(
         ef21_model,
