@@ -51,20 +51,24 @@ class _StepConstants:
         self.L_max = float(c.L_workers.max())
 
 
-def _resolve_compression(params: dict[str, Any]) -> dict[str, Any]:
-    """``k`` (``k_up``, ``k_down``) with ``d`` → ``delta`` (``delta_up``, ``delta_down``) = k/d."""
+def _resolve_compression(params: dict[str, Any], accepted: tuple[str, ...]) -> dict[str, Any]:
+    """``k`` (``k_up``, ``k_down``) with ``d`` → ``delta`` (``delta_up``, ``delta_down``) = k/d,
+    for the algorithms that take those δ (others get ``k`` refused by :func:`build_model`)."""
     params = dict(params)
-    if "d" not in params:
-        for key in ("k", "k_up", "k_down"):
-            if key in params:
-                raise InputError("d", None, f"the dimension d (needed with {key}: δ = {key}/d)")
+    pairs = [
+        (key, target)
+        for key, target in (("k", "delta"), ("k_up", "delta_up"), ("k_down", "delta_down"))
+        if key in params and target in accepted
+    ]
+    if not pairs:
         return params
+    if "d" not in params:
+        raise InputError("d", None, f"the dimension d (needed with {pairs[0][0]}: δ = k/d)")
     d = check_int("d", params.pop("d"), 1)
-    for key, target in (("k", "delta"), ("k_up", "delta_up"), ("k_down", "delta_down")):
-        if key in params:
-            if target in params:
-                raise InputError(key, params[key], f"either {key} (with d) or {target}, not both")
-            params[target] = check_int(key, params.pop(key), 1, d) / d
+    for key, target in pairs:
+        if target in params:
+            raise InputError(key, params[key], f"either {key} (with d) or {target}, not both")
+        params[target] = check_int(key, params.pop(key), 1, d) / d
     return params
 
 
@@ -115,7 +119,8 @@ def certify(
     if algorithm not in MODELS:
         raise InputError("algorithm", algorithm, "one of " + ", ".join(repr(k) for k in MODELS))
     constants = ModelConstants.make(L, mu, workers, L_workers, mu_workers)
-    params = _resolve_compression(params)
+    spec = MODELS[algorithm]
+    params = _resolve_compression(params, spec.required + tuple(spec.optional))
     if "alpha" in params and isinstance(params["alpha"], str):
         params["alpha"] = resolve_step(params["alpha"], _StepConstants(constants))
     model = build_model(algorithm, constants, **params)
