@@ -120,7 +120,7 @@ class GDStronglyConvex(_Suboptimality):
         "(= (1 − μ/L)^k (f(θ⁰) − f*) at α = 1/L)"
     )
     provenance = "classical"
-    citation = "[Polyak63] Thm 4; descent lemma [Nesterov04] (1.2.12); PL inequality"
+    citation = "[Polyak63]; [KNS16] Thm 1 (α = 1/L); proof for 0 < α < 2/L in docs/theory.md §1"
 
     def constants(self, algorithm, problem, theta0=None) -> dict:
         out = _common(algorithm, problem)
@@ -141,7 +141,7 @@ class GDConvex(_Suboptimality):
     problem_class = "convex"
     statement = "f(θ^k) − f* ≤ ‖θ⁰ − θ*‖²/(2αk) for 0 < α ≤ 1/L (= L‖θ⁰ − θ*‖²/(2k) at α = 1/L)"
     provenance = "classical"
-    citation = "[Nesterov04] Cor. 2.1.2 (α = 1/L); [Beck17] Thm 10.21"
+    citation = "[Beck17] (step 1/L); proof for 0 < α ≤ 1/L in docs/theory.md §1"
 
     def constants(self, algorithm, problem, theta0=None) -> dict:
         return _common(algorithm, problem)
@@ -165,7 +165,7 @@ class GDNonconvex(_MeanGradient):
         "(= 2L(f(θ⁰) − f_low)/T at α = 1/L, a bound on min_{k<T} ‖∇f(θ^k)‖² too)"
     )
     provenance = "classical"
-    citation = "[Nesterov04] §1.2.3, (1.2.13)"
+    citation = "[Nesterov04] §1.2.3; proof in docs/theory.md §1"
 
     def constants(self, algorithm, problem, theta0=None) -> dict:
         out = _common(algorithm, problem)
@@ -216,7 +216,7 @@ class GDSECNonconvex(_MeanGradient):
         "c = 1 − Lα − (Lαξ/(1 − 2ξ))² > 0, ξ = max_i ξ_i < 1/2, with error correction"
     )
     provenance = "derived here"
-    citation = "docs/theory.md §2 (virtual iterate of [GDSEC]'s rule)"
+    citation = "derived in docs/theory.md §2 for the rule of [GDSEC] (THEORY.md §3)"
 
     def constants(self, algorithm, problem, theta0=None) -> dict:
         return _gdsec_constants(algorithm, problem)
@@ -242,7 +242,7 @@ class GDSECConvex(_MeanSuboptimality):
         "ξ = max_i ξ_i < 1/2, with error correction"
     )
     provenance = "derived here"
-    citation = "docs/theory.md §2 (virtual iterate of [GDSEC]'s rule)"
+    citation = "derived in docs/theory.md §2 for the rule of [GDSEC] (THEORY.md §3)"
 
     def constants(self, algorithm, problem, theta0=None) -> dict:
         return _gdsec_constants(algorithm, problem)
@@ -316,7 +316,7 @@ class EF21Nonconvex(_EF21Bound, _MeanGradient):
         "α ≤ 1/(L + L̃√(β/θ)), θ = 1 − √(1 − δ), β = (1 − δ)/(1 − √(1 − δ))"
     )
     provenance = "paper"
-    citation = "[EF21] Theorem 1"
+    citation = "[EF21] Theorem 1 (constants checked in docs/theory.md §3)"
 
     def conditions(self, constants: dict) -> list[Condition]:
         out = _ef21_compressor_conditions(constants)
@@ -349,7 +349,7 @@ class EF21PL(_EF21Bound, Bound):
         "α ≤ min(1/(L + L̃√(2β/θ)), θ/(2μ))"
     )
     provenance = "paper"
-    citation = "[EF21] Theorem 2 (PL; μ-strong convexity implies PL with μ)"
+    citation = "[EF21] Theorem 2, PL case (μ-strongly convex ⇒ PL with μ; docs/theory.md §3)"
 
     def conditions(self, constants: dict) -> list[Condition]:
         out = _ef21_compressor_conditions(constants)

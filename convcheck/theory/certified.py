@@ -256,7 +256,7 @@ class CertifiedBound(Bound):
     quantity_formula = "‖θ^k − θ*‖²  (measured as (‖θ^k − θ̂‖ + r)²)"
     statement = "‖θ^k − θ*‖² ≤ ρ^{2k} V(s⁰), V(s) = sᵀPs ≥ ‖θ − θ*‖² (LMI certificate)"
     provenance = "certified (LMI)"
-    citation = "[LRP] (THEORY.md §5.2); certificate re-checked with numpy"
+    citation = "[LRP]; LMI of docs/theory.md §4 (THEORY.md §5.2), re-checked with numpy"
 
     def __init__(self, tol: float = RHO_TOL) -> None:
         self.tol = tol
