@@ -52,6 +52,9 @@ class BoundCheck:
     max_ratio : float or None
     argmax : int or None
         Iteration where ``max_ratio`` is attained.
+    max_ratio_after_start : float or None
+        The same maximum over iterations ``k ≥ 1`` (bounds of the form ``C·q^k·start`` with
+        ``C = 1`` are tight at ``k = 0`` by construction; this shows how tight they stay).
     iterations, measured, bound_values : ndarray
         Per trace row (``bound_values`` is None when not evaluated).
     rtol, atol : float
@@ -76,6 +79,7 @@ class BoundCheck:
     holds: bool | None
     max_ratio: float | None
     argmax: int | None
+    max_ratio_after_start: float | None
     iterations: np.ndarray
     measured: np.ndarray
     bound_values: np.ndarray | None
@@ -102,6 +106,7 @@ class BoundCheck:
             "holds": self.holds,
             "max_ratio": self.max_ratio,
             "argmax": self.argmax,
+            "max_ratio_after_start": self.max_ratio_after_start,
             "rtol": self.rtol,
             "atol": self.atol,
             "tolerance": self.tolerance,
@@ -224,6 +229,8 @@ def check_bound(
         max_ratio, argmax = float(ratio[where]), int(iterations[where])
     else:
         max_ratio, argmax = 0.0, None
+    later = defined & (iterations >= 1)
+    after_start = float(np.max(ratio[later])) if later.any() else None
     return BoundCheck(
         **base,
         applicable=not failed,
@@ -233,6 +240,7 @@ def check_bound(
         holds=bool(max_ratio <= 1.0 + rtol),
         max_ratio=max_ratio,
         argmax=argmax,
+        max_ratio_after_start=after_start,
         measured=measured,
         bound_values=np.asarray(values, dtype=np.float64),
         atol=atol,
@@ -253,6 +261,7 @@ def _not_evaluated(
         holds=None,
         max_ratio=None,
         argmax=None,
+        max_ratio_after_start=None,
         measured=np.full(len(base["iterations"]), np.nan),
         bound_values=None,
         atol=0.0,

@@ -231,3 +231,13 @@ def test_bound_check_is_plain_data():
         assert back["bound"] == check.bound and back["holds"] == check.holds
         assert len(back["measured"]) == 51
         assert back["tolerance"].startswith("measured ≤ (1 + 1e-09)")
+
+
+def test_ratio_after_the_start_excludes_the_tight_first_row():
+    problem = problem_of("strongly convex")
+    algorithm = make_algorithm("gd", problem.constants)
+    check = check_bound(
+        BOUNDS["gd/strongly-convex"], run(algorithm, problem, 50), problem, algorithm
+    )
+    assert check.argmax == 0 and check.max_ratio == pytest.approx(1.0, abs=1e-9)
+    assert check.max_ratio_after_start < 1 - 1e-3
