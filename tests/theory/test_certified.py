@@ -35,8 +35,8 @@ def heterogeneous():
     return problem
 
 
-def ef21_theorem_step(problem):
-    probe = make_algorithm("ef21", problem.constants, alpha=1.0, k=2)
+def ef21_theorem_step(problem, k=2):
+    probe = make_algorithm("ef21", problem.constants, alpha=1.0, k=k)
     constants = EF21PL().constants(probe, problem)
     return min(constants["step_pl"], constants["step_pl_mu"])
 
@@ -159,3 +159,27 @@ def test_initial_state_uses_the_algorithms_start():
     star = problem.objective.worker_gradients(problem.optimum.theta)
     g0 = rows[model.states.index("g_0")]
     np.testing.assert_allclose(g0, 0.1 * (state.estimates[0] - star[0]))
+
+
+@pytest.mark.slow
+def test_libsvm_phishing_ten_workers(shared_data):
+    """GD-SEC and EF21 on phishing, labels sorted over 10 workers: certified, and the runs
+    respect every applicable bound (about a minute: two M = 10 certificates)."""
+    from convcheck import build_problem
+    from convcheck.theory.registry import bounds_for
+
+    problem = build_problem(
+        "logistic", "phishing", workers=10, split="sorted", lam=0.01, data_dir=str(shared_data)
+    )
+    for name, params in [
+        ("gd-sec", {"alpha": "0.5/L", "xi": 0.2}),
+        ("ef21", {"k": 6, "alpha": ef21_theorem_step(problem, k=6)}),
+    ]:
+        algorithm = make_algorithm(name, problem.constants, **params)
+        trace = run(algorithm, problem, 300)
+        results = [
+            check_bound(b, trace, problem, algorithm) for b in bounds_for(algorithm, problem)
+        ]
+        assert any(r.bound == "lmi/distance" and r.applicable for r in results)
+        for result in results:
+            assert result.holds or not result.applicable, (result.bound, result.max_ratio)
