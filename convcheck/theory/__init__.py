@@ -34,8 +34,10 @@ from convcheck.theory.certified import (
     CertifiedBound,
     certificate_for,
     certify,
+    gd_rate,
     initial_state,
     model_for,
+    state_rows,
 )
 from convcheck.theory.check import RTOL, BoundCheck, check_bound
 from convcheck.theory.controls import FAULTY
@@ -67,6 +69,8 @@ __all__ = [
     "check_bound",
     "fit_linear_rate",
     "fit_power_law",
+    "gd_rate",
     "initial_state",
     "model_for",
+    "state_rows",
 ]

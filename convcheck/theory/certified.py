@@ -197,28 +197,31 @@ def state_rows(
         raise InputError("problem", objective.name, "a convex problem with a reference optimum")
     alpha = algorithm.alpha
     at_optimum = objective.worker_gradients(theta_hat)
-    here = objective.worker_gradients(state.theta)
-    rows: dict[str, np.ndarray] = {"x": state.theta - theta_hat}
-    for m in range(objective.n_workers):
-        rows[f"a_{m}"] = alpha * at_optimum[m]
-        rows[f"v_{m}"] = alpha * (here[m] - at_optimum[m])
+    single: dict[str, np.ndarray] = {"x": state.theta - theta_hat}
+    per_worker: dict[str, np.ndarray] = {
+        "a": alpha * at_optimum,
+        "v": alpha * (objective.worker_gradients(state.theta) - at_optimum),
+    }
     if model.algorithm == "gd-sec":
-        rows["x_prev"] = state.theta_prev - theta_hat
-        for m in range(objective.n_workers):
-            rows[f"h_{m}"] = alpha * (state.h_workers[m] - at_optimum[m])
-            rows[f"e_{m}"] = alpha * state.errors[m]
+        single["x_prev"] = state.theta_prev - theta_hat
+        per_worker["h"] = alpha * (state.h_workers - at_optimum)
+        per_worker["e"] = alpha * state.errors
     elif model.algorithm == "ef21":
-        for m in range(objective.n_workers):
-            rows[f"g_{m}"] = alpha * (state.estimates[m] - at_optimum[m])
+        per_worker["g"] = alpha * (state.estimates - at_optimum)
     elif model.algorithm in ("ef", "bidir-topk"):
-        for m in range(objective.n_workers):
-            rows[f"e_{m}"] = state.errors[m]
+        per_worker["e"] = state.errors
         if model.algorithm == "bidir-topk":
-            rows["D"] = state.server_error
-    missing = [name for name in model.states if name not in rows]
-    if missing:
-        raise InputError("model", model.algorithm, f"a model whose states are known ({missing})")
-    return np.array([rows[name] for name in model.states])
+            single["D"] = state.server_error
+    rows = []
+    for name in model.states:
+        prefix, _, worker = name.rpartition("_")
+        if name in single:
+            rows.append(single[name])
+        elif prefix in per_worker and worker.isdigit():
+            rows.append(per_worker[prefix][int(worker)])
+        else:
+            raise InputError("model", model.algorithm, f"a model whose states are known ({name})")
+    return np.array(rows)
 
 
 def initial_state(
