@@ -138,6 +138,7 @@ def run_case(label: str, problem, iterations: int, plots: dict) -> list[dict]:
     algorithms = [
         ("gd", {"alpha": "1/L"}),
         ("gd-sec", {"alpha": "0.5/L", "xi": 0.2}),
+        ("gd-sec", {"alpha": "0.3/L", "xi": 0.2}),
         ("gd-sec", {"alpha": "0.5/L", "xi": 0.2, "error_correction": False}),
         ("ef21", {"alpha": ef21_step(problem, k), "k": k}),
         ("ef", {"alpha": "0.5/L", "k": k}),

@@ -42,6 +42,7 @@ from convcheck.algorithms.ef21 import EF21
 from convcheck.algorithms.gd import GD
 from convcheck.algorithms.gdsec import GDSEC
 from convcheck.engine.trace import Run
+from convcheck.errors import InputError
 from convcheck.problem import Problem
 from convcheck.theory import quantities as q
 from convcheck.theory.base import Bound, Condition, at_most, below
@@ -307,6 +308,15 @@ class _EF21Bound:
         return _ef21_constants(algorithm, problem)
 
 
+def _theta(constants: dict) -> float:
+    """``θ = 1 − √(1 − δ)``; a non-contractive compressor has none (the bound cannot be
+    evaluated even when forced)."""
+    if constants["delta"] is None:
+        name = constants["compressor"]["name"]
+        raise InputError("compressor", name, "a δ-contractive compressor")
+    return constants["theta"]
+
+
 class EF21Nonconvex(_EF21Bound, _MeanGradient):
     name = "ef21/nonconvex"
     algorithms = (EF21,)
@@ -334,7 +344,7 @@ class EF21Nonconvex(_EF21Bound, _MeanGradient):
     def evaluate(self, run, problem, constants):
         start = q.start_gap_upper(run, q.Reference.of(problem))
         g0 = float(q.column(run, "ef21_G")[0])
-        numerator = 2.0 * start / constants["alpha"] + g0 / constants["theta"]
+        numerator = 2.0 * start / constants["alpha"] + g0 / _theta(constants)
         return _per_count(numerator, _iterations(run)), {"start_gap": start, "G0": g0}
 
 
@@ -368,12 +378,12 @@ class EF21PL(_EF21Bound, Bound):
         return out
 
     def measure(self, run, problem, constants):
-        weight = constants["alpha"] / constants["theta"]
+        weight = constants["alpha"] / _theta(constants)
         return q.gap_upper(run, q.Reference.of(problem)) + weight * q.column(run, "ef21_G")
 
     def evaluate(self, run, problem, constants):
         ref = q.Reference.of(problem)
-        weight = constants["alpha"] / constants["theta"]
+        weight = constants["alpha"] / _theta(constants)
         g0 = float(q.column(run, "ef21_G")[0])
         start = q.start_gap_lower(run, ref) + weight * g0
         rate = 1.0 - constants["alpha"] * constants["mu"]

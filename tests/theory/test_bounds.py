@@ -241,3 +241,13 @@ def test_ratio_after_the_start_excludes_the_tight_first_row():
     )
     assert check.argmax == 0 and check.max_ratio == pytest.approx(1.0, abs=1e-9)
     assert check.max_ratio_after_start < 1 - 1e-3
+
+
+def test_ef21_with_an_unbiased_compressor_cannot_be_evaluated_even_when_forced():
+    problem = problem_of("strongly convex")
+    algorithm = make_algorithm("ef21", problem.constants, alpha="0.01/L", compressor="qsgd", s=4)
+    trace = run(algorithm, problem, 10, seed=1)
+    for name in ("ef21/nonconvex", "ef21/pl"):
+        check = check_bound(BOUNDS[name], trace, problem, algorithm, force=True)
+        assert not check.applicable and not check.evaluated
+        assert "δ-contractive compressor" in check.reason
