@@ -1,9 +1,10 @@
 """The ``convcheck`` command.
 
 Subcommands: ``list`` (what is available), ``inspect`` (one problem's constants and certified
-optimum), ``run`` (one run of an algorithm and its trace) and ``certify`` (an LMI-certified
-linear rate). Errors on bad input print one
-line naming the field and exit with status 2.
+optimum), ``run`` (one run of an algorithm and its trace), ``compare`` (bits and iterations to a
+target for several algorithms on one problem), ``certify`` (an LMI-certified linear rate),
+``verify`` (the verification suite and its report) and ``bench`` (the engine's performance
+figures). Errors on bad input print one line naming the field and exit with status 2.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import json
 import sys
 from collections.abc import Sequence
 
-from convcheck.atomic import write_atomic
 from convcheck.errors import ConvcheckError, InputError
+from convcheck.jsonio import write_json
 
 
 def parse_assignments(items: Sequence[str]) -> dict:
@@ -72,7 +73,7 @@ def _problem_from(args: argparse.Namespace):
 def _inspect(args: argparse.Namespace) -> int:
     description = _problem_from(args).describe()
     if args.out:
-        write_atomic(args.out, json.dumps(description, indent=2) + "\n")
+        write_json(args.out, description)
     print(_format_inspection(description))
     return 0
 
@@ -124,7 +125,7 @@ def _certify(args: argparse.Namespace) -> int:
     )
     described = certificate.as_dict()
     if args.out:
-        write_atomic(args.out, json.dumps(described, indent=1) + "\n")
+        write_json(args.out, described)
     print(json.dumps(described, indent=1) if args.json else _format_certificate(described))
     return 0
 
@@ -156,6 +157,96 @@ def _format_certificate(described: dict) -> str:
         f"bisection tolerance {described['tolerance']:g}"
     )
     return "\n".join(lines)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from convcheck.comparison import compare, format_comparison
+
+    problem = _problem_from(args)
+    rows = compare(
+        problem,
+        args.algorithms,
+        target=args.target,
+        iterations=args.iters,
+        target_metric=args.target_metric,
+        seed=args.seed,
+    )
+    if args.out:
+        document = {"problem": problem.describe(), "target": args.target, "rows": rows}
+        write_json(args.out, document)
+    print(f"problem    {problem.objective.name} ({problem.settings['problem']})")
+    print(format_comparison(rows, args.target))
+    return 0
+
+
+def default_cases_folder() -> str:
+    """``problems/`` in the current folder, else the one beside the convcheck package."""
+    from pathlib import Path
+
+    import convcheck
+
+    here = Path.cwd() / "problems"
+    beside = Path(convcheck.__file__).resolve().parents[1] / "problems"
+    return str(here if here.is_dir() or not beside.is_dir() else beside)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from convcheck.report import check_out_folder, write_report
+    from convcheck.verify import load_suite, verify
+
+    check_out_folder(args.out)
+    suite = args.suite if args.suite is not None or args.cases else "quick"
+    cases = load_suite(args.cases or [default_cases_folder()], suite)
+    if not cases:
+        raise InputError("cases", args.cases, f"case files of suite {suite!r}")
+
+    def progress(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    document = verify(cases, jobs=args.jobs, seed=args.seed, suite=suite,
+                      data_dir=args.data_dir, progress=progress, show_bar=args.progress)
+    index = write_report(document, args.out)
+    from convcheck.report.pages import summary_lines
+
+    print("\n".join(summary_lines(document)))
+    print(f"report: {index}")
+    return 0 if document["summary"]["passed"] else 1
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from convcheck import bench
+
+    grid, settings = (
+        (bench.QUICK_GRID, bench.QUICK_SETTINGS)
+        if args.quick
+        else (bench.FULL_GRID, bench.FULL_SETTINGS)
+    )
+    settings = dict(settings)
+    for key in ("rounds", "repeats"):
+        if getattr(args, key) is not None:
+            settings[key] = getattr(args, key)
+    def progress(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    progress(bench.HEADER)
+    rows = bench.benchmark(grid, seed=args.seed, progress=progress, **settings)
+    print(bench.format_table(rows))
+    if args.profile:
+        print()
+        print(bench.profile_largest(grid, seed=args.seed))
+    if args.out:
+        write_json(args.out, bench.report(rows))
+    return 0
+
+
+def _torch_train(args: argparse.Namespace) -> int:
+    try:
+        from convcheck.torch.train import main as torch_train
+    except ModuleNotFoundError as error:
+        if error.name != "torch":
+            raise
+        raise InputError("torch", "not installed", "pip install 'convcheck[torch]'") from None
+    return torch_train(args.args)
 
 
 def _format_run(result) -> str:
@@ -269,6 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``convcheck`` command."""
     from convcheck.algorithms import ALGORITHMS
     from convcheck.engine import TARGET_METRICS
+    from convcheck.verify.cases import SUITES
 
     parser = argparse.ArgumentParser(
         prog="convcheck",
@@ -339,6 +431,65 @@ def build_parser() -> argparse.ArgumentParser:
     certify.add_argument("--json", action="store_true", help="print the certificate as JSON")
     certify.add_argument("--out", help="also write the certificate as JSON to this file")
     certify.set_defaults(handler=_certify)
+
+    comparison = commands.add_parser(
+        "compare", help="iterations and bits to a target accuracy for several algorithms"
+    )
+    comparison.add_argument(
+        "algorithms",
+        nargs="+",
+        metavar="NAME[:key=value,...]",
+        help="algorithms with their parameters, e.g. gd gd-sec:xi=0.2 ef:k=3; the first is "
+        "the baseline of the ratios",
+    )
+    _add_problem_arguments(comparison)
+    comparison.add_argument("--iters", type=int, required=True, help="at most T rounds each")
+    comparison.add_argument("--target", type=float, required=True, help="target accuracy")
+    comparison.add_argument(
+        "--target-metric", choices=TARGET_METRICS, help="(suboptimality; nonconvex: grad_norm_sq)"
+    )
+    comparison.add_argument("--out", help="also write the table as JSON to this file")
+    comparison.set_defaults(handler=_compare)
+
+    verification = commands.add_parser(
+        "verify", help="run the verification suite and write its report (exit 0 iff verified)"
+    )
+    verification.add_argument(
+        "cases", nargs="*", metavar="CASE",
+        help="case files or folders (default: problems/, suite quick)",
+    )
+    verification.add_argument("--suite", choices=SUITES, help="keep the cases of this suite")
+    verification.add_argument("--out", default="reports", help="report folder (reports)")
+    verification.add_argument("--jobs", type=int, default=1, help="cases run in parallel (1)")
+    verification.add_argument("--seed", type=int, default=0, help="added to every run seed (0)")
+    verification.add_argument(
+        "--data-dir", help="folder of the real datasets (default: ../shared/data)"
+    )
+    verification.add_argument("--progress", action="store_true", help="show a progress bar")
+    verification.set_defaults(handler=_verify)
+
+    benchmark = commands.add_parser(
+        "bench", help="engine round vs bare gradients, and vectorized vs per-worker loop"
+    )
+    benchmark.add_argument(
+        "--quick", action="store_true", help="small grid (seconds) instead of the full one"
+    )
+    benchmark.add_argument("--rounds", type=int, help="rounds T of each timed engine run")
+    benchmark.add_argument("--repeats", type=int, help="best of this many repeats")
+    benchmark.add_argument("--seed", type=int, default=0, help="seed of the data and split (0)")
+    benchmark.add_argument(
+        "--profile", action="store_true", help="also profile one round on the largest case"
+    )
+    benchmark.add_argument("--out", help="write rows, versions and machine as JSON")
+    benchmark.set_defaults(handler=_bench)
+
+    torch_train = commands.add_parser(
+        "torch-train",
+        help="train a network with the torch backend on simulated workers (CONFIG.toml …)",
+        description="Same as python -m convcheck.torch.train; see its --help.",
+    )
+    torch_train.add_argument("args", nargs=argparse.REMAINDER, help="CONFIG.toml [options]")
+    torch_train.set_defaults(handler=_torch_train)
     return parser
 
 

@@ -11,7 +11,6 @@ The LIBSVM case (phishing) runs when ../shared/data is present and ``--skip-shar
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import time
@@ -22,6 +21,7 @@ from convcheck import build_problem, make_algorithm, run
 from convcheck.atomic import write_atomic
 from convcheck.data import find_data_dir
 from convcheck.errors import ConvcheckError
+from convcheck.jsonio import write_json
 from convcheck.theory import (
     BOUNDS,
     FAULTY,
@@ -494,9 +494,7 @@ def main() -> None:
     results["negative_controls"] = negative_controls()
     results["plots"] = plot(plots, breast, args.out)
     results["seconds"] = time.perf_counter() - started
-    write_atomic(
-        os.path.join(args.out, "theory_figures.json"), json.dumps(results, indent=1, default=str)
-    )
+    write_json(os.path.join(args.out, "theory_figures.json"), results)
     write_atomic(os.path.join(args.out, "theory_figures.md"), markdown(results))
     print(f"done in {results['seconds']:.0f} s")
 

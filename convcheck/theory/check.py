@@ -22,6 +22,7 @@ import numpy as np
 from convcheck.algorithms.base import Algorithm
 from convcheck.engine.trace import Run
 from convcheck.errors import ConvcheckError, check_real
+from convcheck.jsonio import strict_json
 from convcheck.problem import Problem
 from convcheck.theory.base import Bound, Condition
 
@@ -122,18 +123,14 @@ class BoundCheck:
 
 
 def _plain(value: Any) -> Any:
-    """JSON-friendly copy: private keys (``_…``) dropped, arrays to lists, non-finite to None."""
+    """JSON-friendly copy: private keys (``_…``) dropped, numpy to Python, non-finite to None."""
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items() if not str(k).startswith("_")}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
-    if isinstance(value, np.ndarray):
+    if isinstance(value, (np.ndarray, np.generic)):
         return _plain(value.tolist())
-    if isinstance(value, (np.floating, float)):
-        return float(value) if np.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
+    return strict_json(value)
 
 
 def ratios(measured: np.ndarray, bound: np.ndarray, atol: float) -> np.ndarray:
