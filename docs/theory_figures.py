@@ -24,7 +24,6 @@ from convcheck.errors import ConvcheckError
 from convcheck.jsonio import write_json
 from convcheck.theory import (
     BOUNDS,
-    FAULTY,
     bounds_for,
     certificate_for,
     certify,
@@ -34,6 +33,7 @@ from convcheck.theory import (
 )
 from convcheck.theory.bounds import EF21PL
 from convcheck.theory.certified import gd_rate
+from convcheck.verify.mutants import inject
 
 
 def gd_anchor() -> dict:
@@ -266,8 +266,8 @@ def negative_controls() -> list[dict]:
             }
         )
     problem = build_problem("logistic", "breast-cancer", workers=4, split="sorted", lam=0.01)
-    for bug, cls in FAULTY.items():
-        algorithm = cls(0.5 / problem.constants.L, xi=0.2)
+    for bug in ("stale-worker-memory", "error-not-cleared"):
+        algorithm = inject(make_algorithm("gd-sec", problem.constants, alpha="0.5/L", xi=0.2), bug)
         trace = run(algorithm, problem, 1000)
         for bound in bounds_for(algorithm, problem):
             check = check_bound(bound, trace, problem, algorithm)

@@ -164,6 +164,7 @@ def run(
         "algorithm": algorithm.describe(),
         "problem": problem.describe(),
         "seed": seed,
+        "theta0": theta0.tolist() if np.any(theta0) else None,
         "iterations_requested": iterations,
         "oracle": {
             "full_evaluations": oracle.full_evaluations,

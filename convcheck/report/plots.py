@@ -56,8 +56,9 @@ def check_figure(check: Mapping[str, Any]) -> bytes | None:
     worst = check.get("worst_iteration")
     if worst is not None and worst in series["iteration"]:
         j = series["iteration"].index(worst)
-        ax.plot([worst], [series["measured"][j]], "o", color="C1",
-                label=f"max ratio {check['max_ratio']:.3g}")
+        ratio = check["max_ratio"]  # None: not finite (strict JSON)
+        shown = "∞" if ratio is None else f"{ratio:.3g}"
+        ax.plot([worst], [series["measured"][j]], "o", color="C1", label=f"max ratio {shown}")
     verdict = "PASS" if check["passed"] else "FAIL"
     kind = "negative control" if check["kind"] == "negative_control" else "check"
     ax.set_title(f"{check['case']} — {check['name']} ({kind}: {verdict})", fontsize=9)

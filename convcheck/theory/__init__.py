@@ -24,7 +24,6 @@ Modules: :mod:`~convcheck.theory.base` (what a bound is), :mod:`~convcheck.theor
 (certificates), :mod:`~convcheck.theory.certified` (certificates of engine algorithms and their
 bound on runs), :mod:`~convcheck.theory.check` (verdicts), :mod:`~convcheck.theory.quantities`
 (conservative measured quantities and floors), :mod:`~convcheck.theory.registry` (all bounds),
-:mod:`~convcheck.theory.controls` (faulty variants for negative controls),
 :mod:`~convcheck.theory.fits` (empirical rates). Proofs: docs/theory.md.
 """
 
@@ -40,7 +39,6 @@ from convcheck.theory.certified import (
     state_rows,
 )
 from convcheck.theory.check import RTOL, BoundCheck, check_bound
-from convcheck.theory.controls import FAULTY
 from convcheck.theory.fits import RateFit, fit_linear_rate, fit_power_law
 from convcheck.theory.lmi import Certificate, LinearModel, certify_model
 from convcheck.theory.models import MODELS, ModelConstants, build_model
@@ -49,7 +47,6 @@ from convcheck.theory.registry import BOUNDS, bounds_for
 __all__ = [
     "BOUNDS",
     "CLOSED_FORM",
-    "FAULTY",
     "MODELS",
     "PROVENANCES",
     "RTOL",

@@ -123,8 +123,15 @@ class Bound(abc.ABC):
         """The bound per trace row and the run's start values it used (``f(θ⁰)``, ``G⁰``, ...)."""
 
     @abc.abstractmethod
-    def floor(self, run: Run, problem: Problem, constants: dict[str, Any]) -> float:
-        """Floating-point floor of the measured quantity (the check's absolute tolerance)."""
+    def floor(
+        self, run: Run, problem: Problem, constants: dict[str, Any]
+    ) -> float | np.ndarray:
+        """The check's absolute tolerance, a number or one per trace row.
+
+        The floating-point floor of the measured quantity, plus what the certified (not exact)
+        reference optimum leaves undecided: a measured value above ``bound + floor`` then
+        proves the true quantity exceeds the true bound.
+        """
 
     def describe(self) -> dict[str, Any]:
         """Plain data for ``convcheck list`` and reports."""

@@ -237,16 +237,17 @@ def initial_state(
     return state_rows(model, algorithm, problem, state)
 
 
-def start_value_lower(
+def start_value_range(
     certificate: Certificate, state: np.ndarray, radius: float
-) -> tuple[float, float]:
-    """``(V(ŝ⁰), lower bound on V(s⁰))`` given ``‖θ̂ − θ*‖ ≤ radius`` (see the module doc)."""
+) -> tuple[float, float, float]:
+    """``(V(ŝ⁰), lower, upper)``: bounds on ``V(s⁰)`` given ``‖θ̂ − θ*‖ ≤ radius`` (module doc)."""
     value = certificate.lyapunov(state)
     model = certificate.model
     spread = math.sqrt(sum(model.sensitivity.get(name, 0.0) ** 2 for name in model.states))
     top = float(np.linalg.eigvalsh(certificate.P)[-1])
     shift = math.sqrt(max(top, 0.0)) * radius * spread
-    return value, max(math.sqrt(max(value, 0.0)) - shift, 0.0) ** 2
+    root = math.sqrt(max(value, 0.0))
+    return value, max(root - shift, 0.0) ** 2, (root + shift) ** 2
 
 
 class CertifiedBound(Bound):
@@ -287,10 +288,11 @@ class CertifiedBound(Bound):
         if certificate.certified:
             ref = q.Reference.of(problem)
             state = initial_state(model, algorithm, problem, theta0)
-            value, lower = start_value_lower(certificate, state, ref.radius)
+            value, lower, upper = start_value_range(certificate, state, ref.radius)
             out.update(
                 V0=value,
                 V0_lower=lower,
+                V0_upper=upper,
                 radius=ref.radius,
                 start_dist_sq=float(state[0] @ state[0]),
                 _certificate=certificate,
@@ -330,4 +332,13 @@ class CertifiedBound(Bound):
         return bound, {"V0": constants["V0"], "V0_lower": constants["V0_lower"]}
 
     def floor(self, run, problem, constants):
-        return q.distance_sq_floor(q.Reference.of(problem), constants["alpha"], constants["mu"])
+        """Rounding floor, plus per row what ``r = ‖∇f(θ̂)‖/μ`` leaves open on both sides:
+        ``(D_k + r)² − (D_k − r)² ≤ 4D_k r + 4r²`` for the measured ``‖θ^k − θ*‖²``
+        (``D_k = ‖θ^k − θ̂‖``) and ``ρ^{2k}(V⁰_upper − V⁰_lower)`` for the bound."""
+        ref = q.Reference.of(problem)
+        distance = np.sqrt(q.column(run, "dist_sq"))
+        start = constants.get("V0_upper", 0.0) - constants.get("V0_lower", 0.0)
+        rho2 = (constants.get("rho") or 0.0) ** 2
+        reference = 4.0 * ref.radius * (distance + ref.radius)
+        reference += np.power(rho2, q.column(run, "iteration")) * start
+        return q.distance_sq_floor(ref, constants["alpha"], constants["mu"]) + reference

@@ -4,8 +4,11 @@ Tolerance: a bound holds on a run iff for every row ``k`` where it is defined
 
     measured_k ≤ (1 + rtol)·(bound_k + atol),
 
-with ``rtol`` (default 1e-9) relative and ``atol`` the floating-point floor of the measured
-quantity (:mod:`convcheck.theory.quantities`). ``max_ratio`` is
+with ``rtol`` (default 1e-9) relative and ``atol`` (a number, or one per row) the floor of the
+bound (:meth:`Bound.floor`): the floating-point floor of the measured quantity
+(:mod:`convcheck.theory.quantities`) plus, where a quantity depends on ``θ*``, what the
+certified accuracy of the reference optimum leaves open — so a violation means the true
+quantity exceeds the true bound. ``max_ratio`` is
 ``max_k measured_k / (bound_k + atol)``: where the bound is far above the floor this is
 ``measured/bound``, and the bound holds iff ``max_ratio ≤ 1 + rtol``. A non-finite measured value
 (a diverged run) counts as a violation; rows where the bound is undefined (``nan``: ``k = 0`` of
@@ -133,7 +136,7 @@ def _plain(value: Any) -> Any:
     return strict_json(value)
 
 
-def ratios(measured: np.ndarray, bound: np.ndarray, atol: float) -> np.ndarray:
+def ratios(measured: np.ndarray, bound: np.ndarray, atol: float | np.ndarray) -> np.ndarray:
     """``measured/(bound + atol)`` per row; ``nan`` where the bound is undefined, ``inf`` where
     the measured value is not finite or the bound is not positive while the measurement is."""
     out = np.full(measured.shape, np.nan)
@@ -218,8 +221,9 @@ def check_bound(
         return _not_evaluated(
             base, f"cannot be evaluated: {error}", conditions, constants, applicable=not failed
         )
-    atol = float(bound.floor(run, problem, constants))
-    ratio = ratios(measured, values, atol)
+    floor = np.asarray(bound.floor(run, problem, constants), dtype=np.float64)
+    atol = float(np.max(floor))
+    ratio = ratios(measured, values, floor)
     defined = ~np.isnan(ratio)
     if defined.any():
         where = int(np.nanargmax(ratio))
@@ -241,7 +245,10 @@ def check_bound(
         measured=measured,
         bound_values=np.asarray(values, dtype=np.float64),
         atol=atol,
-        tolerance=f"measured ≤ (1 + {rtol:g})·(bound + {atol:.3g}) (floating-point floor)",
+        tolerance=(
+            f"measured ≤ (1 + {rtol:g})·(bound + floor), floor ≤ {atol:.3g} (floating point and "
+            "the certified accuracy of the reference optimum)"
+        ),
         constants={**constants, **start},
     )
 

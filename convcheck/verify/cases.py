@@ -23,11 +23,11 @@ that must hold on it and the negative controls that must fail::
     target = 1e-8                  # optional: iterations and bits to reach it are reported
 
     [[checks]]
-    bound = "gd-sec-nonconvex"     # a bound name (convcheck list), "certified" or "converges"
+    bound = "gd-sec/nonconvex"     # a bound name (convcheck list: bounds) or "converges"
 
     [[negative_controls]]
     name = "step beyond the condition"
-    bound = "gd-sec-nonconvex"
+    bound = "gd-sec/nonconvex"
     why = "α = 3/L makes c ≤ 0; evaluated anyway, the bound is violated"
     algorithm = { alpha = "3/L" }  # overrides of [algorithm]
     run = { iterations = 300 }     # overrides of [run]
@@ -50,8 +50,8 @@ from typing import Any
 from convcheck.errors import InputError
 
 SUITES = ("quick", "full")
-#: Check names that are not bounds: an LMI certificate, and reaching the run's target.
-SPECIAL_CHECKS = ("certified", "converges")
+#: Check names that are not bounds of convcheck.theory: reaching the run's target.
+SPECIAL_CHECKS = ("converges",)
 
 
 class CaseFileError(InputError):
@@ -90,7 +90,7 @@ RUN_KEYS = {
     "theta0": Key((list,), "the start point: a list of d reals (default 0)"),
 }
 CHECK_KEYS = {
-    "bound": Key((str,), "a bound name (convcheck list), 'certified' or 'converges'",
+    "bound": Key((str,), "a bound name (convcheck list) or 'converges'",
                  required=True),
     "tolerance": Key(_NUMBER, "a real number >= 0 (relative)"),
 }
@@ -161,7 +161,7 @@ class RunSpec:
 
 @dataclass(frozen=True)
 class CheckSpec:
-    """A check of a case: a bound (or ``certified``/``converges``) and what is expected.
+    """A check of a case: a bound (or ``converges``) and what is expected.
 
     ``kind`` is ``"positive"`` (must hold) or ``"negative_control"`` (must fail); a negative
     control runs the case's algorithm with ``algorithm`` and ``run`` overrides and an optional

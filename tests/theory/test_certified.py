@@ -21,8 +21,8 @@ from convcheck.theory.certified import (
     state_rows,
 )
 from convcheck.theory.check import check_bound
-from convcheck.theory.controls import FAULTY
 from convcheck.theory.fits import fit_linear_rate, fit_power_law
+from convcheck.verify.mutants import inject
 from tests.helpers import engine_problem
 
 
@@ -88,7 +88,8 @@ def test_lyapunov_function_decreases_along_runs(name, params):
 
 def test_injected_bug_violates_the_certified_bound():
     problem = heterogeneous()
-    algorithm = FAULTY["gd-sec-bug-stale-worker-memory"](0.5 / problem.constants.L, xi=0.2)
+    algorithm = inject(make_algorithm("gd-sec", problem.constants, alpha="0.5/L", xi=0.2),
+                       "stale-worker-memory")
     trace = run(algorithm, problem, 300)
     check = check_bound(CertifiedBound(), trace, problem, algorithm)
     assert check.applicable and check.holds is False and check.max_ratio > 1e3
