@@ -26,6 +26,11 @@ This makes ``τ_t ≤ τ_max`` for every update, wastes no computation and never
 oldest outstanding message is always applicable). Dropping too-stale messages instead would
 break the workers' error memories, which already hold what was sent.
 
+A worker's computation is simulated as soon as the model it will compute on is determined
+(when its reply is sent; links are FIFO, so nothing can change that model before it arrives).
+Worker-side diagnostics of row ``t`` (error memories, momenta) are therefore read after the
+workers served during update ``t`` have computed their next message.
+
 Randomness: the algorithm's generator is ``default_rng(SeedSequence(seed))`` (as in the
 synchronous engine, so one worker with zero latency reproduces synchronous SGD), and worker
 ``k``'s compute durations come from ``SeedSequence(seed).spawn(W)[k]``.
@@ -200,7 +205,7 @@ def run_async(
     now = 0.0
     read = np.zeros(workers, dtype=np.int64)
     outstanding = np.zeros(workers, dtype=bool)
-    pending: list[Message | None] = [None] * workers
+    pending: list[tuple[Message, int] | None] = [None] * workers
     arrivals: list[tuple[float, int, int]] = []
     held: list[tuple[float, int, int]] = []
     waiting: deque[int] = deque()
@@ -240,8 +245,8 @@ def run_async(
         read[k] = version
         outstanding[k] = True
         message = algorithm.worker_compute(state, k, gradients, rng)
-        pending[k] = message
         bits = int(message.codec.bits(message.vector))
+        pending[k] = (message, bits)
         done = received + next_duration(k)
         arrival = done + link.transmission(bits, "up") + link.latency("up")
         heapq.heappush(arrivals, (arrival, k, sequence))
@@ -285,12 +290,12 @@ def run_async(
 
     started = wallclock.perf_counter()
     state = algorithm.start(theta0, workers)
-    first = record(0, None)
     for k in range(workers):
         if may_read():
             dispatch(k, None)
         else:
             waiting.append(k)
+    first = record(0, None)
     scale = blowup * max(1.0, abs(table[0, column["suboptimality"]]))
     status, reason, last = "completed", f"ran {iterations} server updates", 0
     reached = 0 if target is not None and first <= target else None
@@ -320,14 +325,14 @@ def run_async(
                 counters["held_updates"] += 1
         # -- apply it
         previous = state.theta
-        message = pending[k]
+        message, bits = pending[k]
         pending[k] = None
         staleness[t - 1] = version - read[k]
         sender[t - 1] = k
         if last_update[k] >= 0:
             max_gap = max(max_gap, t - 1 - int(last_update[k]))
         last_update[k] = t - 1
-        up_bits[row, k] += int(message.codec.bits(message.vector))
+        up_bits[row, k] += bits
         nnz[row, 0] += np.count_nonzero(message.vector)
         with np.errstate(over="ignore", invalid="ignore"):
             broadcast = algorithm.server_apply(state, k, message.vector)
