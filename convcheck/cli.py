@@ -1,8 +1,9 @@
 """The ``convcheck`` command.
 
 Subcommands: ``list`` (what is available), ``inspect`` (one problem's constants and certified
-optimum) and ``run`` (one run of an algorithm and its trace). Errors on bad input print one
-line naming the field and exit with status 2.
+optimum), ``run`` (one run of an algorithm and its trace), ``compare`` (bits and iterations to a
+target for several algorithms on one problem) and ``bench`` (the engine's performance figures).
+Errors on bad input print one line naming the field and exit with status 2.
 """
 
 from __future__ import annotations
@@ -158,6 +159,52 @@ def _run_async(args: argparse.Namespace, algorithm, problem, common: dict):
         trace_every=1 if args.trace_every is None else args.trace_every,
         **common,
     )
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from convcheck.comparison import compare, format_comparison
+
+    problem = _problem_from(args)
+    rows = compare(
+        problem,
+        args.algorithms,
+        target=args.target,
+        iterations=args.iters,
+        target_metric=args.target_metric,
+        seed=args.seed,
+    )
+    if args.out:
+        document = {"problem": problem.describe(), "target": args.target, "rows": rows}
+        write_atomic(args.out, json.dumps(document, indent=2) + "\n")
+    print(f"problem    {problem.objective.name} ({problem.settings['problem']})")
+    print(format_comparison(rows, args.target))
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from convcheck import bench
+
+    grid, settings = (
+        (bench.QUICK_GRID, bench.QUICK_SETTINGS)
+        if args.quick
+        else (bench.FULL_GRID, bench.FULL_SETTINGS)
+    )
+    settings = dict(settings)
+    for key in ("rounds", "repeats"):
+        if getattr(args, key) is not None:
+            settings[key] = getattr(args, key)
+    def progress(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    progress(bench.HEADER)
+    rows = bench.benchmark(grid, seed=args.seed, progress=progress, **settings)
+    print(bench.format_table(rows))
+    if args.profile:
+        print()
+        print(bench.profile_largest(grid, seed=args.seed))
+    if args.out:
+        write_atomic(args.out, json.dumps(bench.report(rows), indent=2) + "\n")
+    return 0
 
 
 def _format_run(result) -> str:
@@ -362,6 +409,40 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="trace file: .json (everything), .csv or .parquet (columns)")
     _add_async_arguments(run)
     run.set_defaults(handler=_run)
+
+    comparison = commands.add_parser(
+        "compare", help="iterations and bits to a target accuracy for several algorithms"
+    )
+    comparison.add_argument(
+        "algorithms",
+        nargs="+",
+        metavar="NAME[:key=value,...]",
+        help="algorithms with their parameters, e.g. gd gd-sec:xi=0.2 ef:k=3; the first is "
+        "the baseline of the ratios",
+    )
+    _add_problem_arguments(comparison)
+    comparison.add_argument("--iters", type=int, required=True, help="at most T rounds each")
+    comparison.add_argument("--target", type=float, required=True, help="target accuracy")
+    comparison.add_argument(
+        "--target-metric", choices=TARGET_METRICS, help="(suboptimality; nonconvex: grad_norm_sq)"
+    )
+    comparison.add_argument("--out", help="also write the table as JSON to this file")
+    comparison.set_defaults(handler=_compare)
+
+    benchmark = commands.add_parser(
+        "bench", help="engine round vs bare gradients, and vectorized vs per-worker loop"
+    )
+    benchmark.add_argument(
+        "--quick", action="store_true", help="small grid (seconds) instead of the full one"
+    )
+    benchmark.add_argument("--rounds", type=int, help="rounds T of each timed engine run")
+    benchmark.add_argument("--repeats", type=int, help="best of this many repeats")
+    benchmark.add_argument("--seed", type=int, default=0, help="seed of the data and split (0)")
+    benchmark.add_argument(
+        "--profile", action="store_true", help="also profile one round on the largest case"
+    )
+    benchmark.add_argument("--out", help="write rows, versions and machine as JSON")
+    benchmark.set_defaults(handler=_bench)
     return parser
 
 

@@ -92,25 +92,42 @@ def _check_count_or_ratio(k: Any, ratio: Any) -> tuple[int | None, float | None]
 
 
 def _top_k_mask(a: np.ndarray, k: int) -> np.ndarray:
-    """Mask of the ``k`` largest entries of each row of ``a`` (ties: lowest index).
+    """Mask of the ``k`` largest entries of each row of ``a ≥ 0`` (ties: lowest index).
 
     ``t`` = the k-th largest value of the row (``np.partition``, O(d)); keep every
     entry ``> t``, then the first ``k − #{a > t}`` entries equal to ``t`` in index
     order (a cumulative count of the ties, computed only for rows with surplus ties).
+    numpy's selection slows down ~10× when the k-th position from the top sits next to a
+    large block of equal values (the zeros of sparse vectors), so mostly-zero batches
+    select the k-th smallest of ``−a`` instead: the same ``t``, found fast.
     """
     d = a.shape[1]
     if k >= d:
         return np.ones(a.shape, dtype=bool)
-    t = np.partition(a, d - k, axis=1)[:, d - k : d - k + 1]
-    keep = a >= t
+    if 2 * np.count_nonzero(a) < a.size:
+        t = -np.partition(-a, k - 1, axis=1)[:, k - 1 : k]
+    else:
+        t = np.partition(a, d - k, axis=1)[:, d - k : d - k + 1]
+    mask = a >= t
     tied = a == t
     need = k - np.count_nonzero(a > t, axis=1, keepdims=True)
     # only rows with more ties at t than places left need the cumulative count
     over = np.flatnonzero(np.count_nonzero(tied, axis=1) > need[:, 0])
     if over.size:
         ties = tied[over]
-        keep[over] &= ~ties | (np.cumsum(ties, axis=1) <= need[over])
-    return keep
+        mask[over] &= ~ties | (np.cumsum(ties, axis=1) <= need[over])
+    return mask
+
+
+def keep(X: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``X`` where ``mask``, ``+0`` elsewhere (``np.where(mask, X, 0)``), without branches.
+
+    The bits of each entry are ANDed with all ones (kept) or all zeros (dropped): one pass
+    that costs the same for any mask, where ``np.where`` slows down about 4× on irregular
+    masks. Kept entries are bit-identical, including ±inf and NaN.
+    """
+    word = np.dtype(f"u{X.dtype.itemsize}")
+    return (X.view(word) & -mask.astype(word)).view(X.dtype)
 
 
 class Compressor(abc.ABC):
@@ -314,8 +331,7 @@ class TopK(_SparseCoded):
         return _resolve_count(self.k, self.ratio, d)
 
     def compress_rows(self, X: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
-        mask = _top_k_mask(np.abs(X), self.k_for(X.shape[1]))
-        return np.where(mask, X, X.dtype.type(0))
+        return keep(X, _top_k_mask(np.abs(X), self.k_for(X.shape[1])))
 
     def delta(self, d: int) -> float:
         return self.k_for(d) / d
@@ -380,7 +396,7 @@ class RandK(_SparseCoded):
         mask = np.zeros((M, d), dtype=bool)
         np.put_along_axis(mask, chosen, True, axis=1)
         values = X * X.dtype.type(d / k) if self.scaled else X
-        return np.where(mask, values, X.dtype.type(0))
+        return keep(values, mask)
 
     def delta(self, d: int) -> float:
         if self.scaled:
@@ -442,7 +458,7 @@ class Threshold(_SparseCoded):
         return self._tau
 
     def compress_rows(self, X: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
-        return np.where(np.abs(X) > self._tau_for(X.shape[1]), X, X.dtype.type(0))
+        return keep(X, np.abs(X) > self._tau_for(X.shape[1]))
 
     def tau(self, d: int) -> np.ndarray:
         return np.broadcast_to(self._tau_for(d), (d,)).copy()
@@ -544,7 +560,7 @@ class LayerTopK(Compressor):
         magnitude = np.abs(X)
         for start, stop, k in self._layers():
             mask[:, start:stop] = _top_k_mask(magnitude[:, start:stop], k)
-        return np.where(mask, X, X.dtype.type(0))
+        return keep(X, mask)
 
     def bits_rows(self, C: np.ndarray) -> np.ndarray:
         """``Σ_l`` sparse bits of layer ``l`` with its own dimension ``d_l``."""

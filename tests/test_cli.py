@@ -137,3 +137,25 @@ def test_run_unknown_algorithm_exits_2(capsys):
         main(["run", "--algorithm", "sgd", "--problem", "ridge", "--iters", "5"])
     assert raised.value.code == 2
     assert "--algorithm" in capsys.readouterr().err
+
+
+def test_compare_prints_and_writes_the_table(tmp_path, capsys):
+    out = tmp_path / "compare.json"
+    argv = ["compare", "gd", "gd-sec:xi=0.2", "--problem", "logistic", "--workers", "4",
+            "--split", "sorted", "--iters", "2000", "--target", "1e-4", "--out", str(out)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "gd-sec:xi=0.2" in printed and "bits up" in printed
+    document = json.loads(out.read_text())
+    assert [row["spec"] for row in document["rows"]] == ["gd", "gd-sec:xi=0.2"]
+    assert main(argv[:2] + ["nosuch:k=1"] + argv[3:]) == 2
+    assert "'algorithm'" in capsys.readouterr().err
+
+
+def test_bench_quick(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--quick", "--out", str(out)]) == 0
+    assert "speed-up" in capsys.readouterr().out
+    assert json.loads(out.read_text())["rows"]
+    assert main(["bench", "--quick", "--repeats", "0"]) == 2
+    assert "'repeats'" in capsys.readouterr().err

@@ -21,6 +21,7 @@ from convcheck.compressors import (
     ScaledSign,
     Threshold,
     TopK,
+    keep,
     make_compressor,
 )
 from convcheck.errors import InputError
@@ -54,6 +55,17 @@ def test_top_k_matches_stable_argsort(X: np.ndarray, k: int) -> None:
     assert np.array_equal(out, np.stack([top_k_reference(row, k) for row in X]))
     assert np.array_equal(TopK(k).compress(X[0].astype(np.float32)),
                           top_k_reference(X[0], k).astype(np.float32))
+
+
+@pytest.mark.parametrize("zero_fraction", [0.0, 0.3, 0.7, 0.99])
+def test_top_k_on_mostly_zero_and_dense_batches(zero_fraction: float) -> None:
+    """Both selection paths (dense batches; mostly-zero batches) agree with the reference."""
+    rng = np.random.default_rng(7)
+    X = rng.integers(-3, 4, size=(6, 300)).astype(np.float64)
+    X[rng.random(X.shape) < zero_fraction] = 0.0
+    for k in (1, 5, 150, 299):
+        expected = np.stack([top_k_reference(row, k) for row in X])
+        assert np.array_equal(TopK(k).compress(X), expected)
 
 
 def test_top_k_ties_go_to_lowest_index() -> None:
@@ -460,3 +472,19 @@ def test_registry_and_describe() -> None:
     assert make_compressor("rand-k", k=2, scaled=True).describe()["guarantee"] == "unbiased"
     assert Identity().delta(5) == 1.0 and Identity().omega(5) == 0.0
     assert repr(TopK(3)) == "TopK(k=3, value_bits=32)"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_keep_equals_where_bit_for_bit(dtype):
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((4, 50)).astype(dtype)
+    X[0, :3] = [np.inf, -np.inf, np.nan]
+    X[1, :2] = [-0.0, -1.0]
+    mask = rng.random(X.shape) < 0.5
+    mask[0, :3] = True
+    mask[1, :2] = False
+    out = keep(X, mask)
+    assert out.dtype == X.dtype and out.shape == X.shape
+    expected = np.where(mask, X, dtype(0))
+    assert out.tobytes() == expected.tobytes()  # kept bits identical, dropped entries are +0
+    assert not np.signbit(out[~mask]).any()

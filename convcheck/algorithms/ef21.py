@@ -18,6 +18,7 @@ from convcheck.algorithms.base import (
     Messages,
     check_fits,
     check_step,
+    mean_square_norm,
     require_compressor,
 )
 from convcheck.compressors import Compressor
@@ -78,9 +79,7 @@ class EF21(Algorithm):
 
     def diagnostics(self, state: EF21State, oracle: Any) -> tuple[float, ...]:
         """``G^k = (1/M) Σ_m ‖g_m^k − ∇f_m(θ^k)‖²``."""
-        gap = state.estimates - oracle.worker_gradients(state.theta)
-        flat = gap.reshape(-1)
-        return (float(flat @ flat) / gap.shape[0],)
+        return (mean_square_norm(state.estimates - oracle.worker_gradients(state.theta)),)
 
     def params(self) -> dict[str, Any]:
         return {"alpha": self.alpha, "compressor": self.compressor.describe(), "init": self.init}
