@@ -111,3 +111,39 @@ def model_drift(state: Any) -> float:
     drift = state.models - state.theta
     flat = drift.reshape(-1)
     return float(flat @ flat) / state.models.shape[0]
+
+
+class ComputationLog:
+    """Records every worker computation of an algorithm: ``entries[k]`` lists worker ``k``'s
+    ``(gradient, message vector, snapshot)`` in order, ``snapshot = extra(state, k)`` taken
+    right after the computation (``None`` without ``extra``).
+
+    Wraps the instance's :meth:`AsyncAlgorithm.worker_compute`, so runs are unchanged; used by the
+    tests and the special-case figures to check per-computation identities independently.
+    """
+
+    def __init__(
+        self, algorithm: AsyncAlgorithm, extra: Callable[[Any, int], Any] | None = None
+    ) -> None:
+        self.entries: dict[int, list[tuple[np.ndarray, np.ndarray, Any]]] = {}
+        inner = algorithm.worker_compute
+
+        def worker_compute(
+            state: Any, worker: int, gradients: WorkerGradient, rng: np.random.Generator
+        ) -> Message:
+            seen: list[np.ndarray] = []
+
+            def recording(
+                k: int, theta: np.ndarray, batch_size: int | None, generator: np.random.Generator
+            ) -> np.ndarray:
+                seen.append(gradients(k, theta, batch_size, generator))
+                return seen[-1]
+
+            message = inner(state, worker, recording, rng)
+            snapshot = None if extra is None else extra(state, worker)
+            self.entries.setdefault(worker, []).append(
+                (seen[-1].copy(), message.vector.copy(), snapshot)
+            )
+            return message
+
+        algorithm.worker_compute = worker_compute  # type: ignore[method-assign]

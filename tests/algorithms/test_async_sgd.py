@@ -6,35 +6,12 @@ import numpy as np
 import pytest
 
 from convcheck.algorithms import AsyncSGD, AsyncSparseSGD, make_algorithm
+from convcheck.algorithms.async_base import ComputationLog
 from convcheck.compressors import Identity, RandK, TopK
 from convcheck.engine import run_async
 from convcheck.engine.timing import LogNormal
 from convcheck.errors import InputError
 from tests.helpers import engine_problem
-
-
-class _Computations:
-    """Wraps ``worker_compute`` and keeps each worker's computations in order:
-    (gradient, message, memory after)."""
-
-    def __init__(self, algorithm):
-        self.per_worker = {}
-        self.applied = {}
-        inner = algorithm.worker_compute
-
-        def compute(state, worker, gradients, rng):
-            seen = {}
-
-            def recording(k, theta, batch, generator):
-                seen["g"] = gradients(k, theta, batch, generator)
-                return seen["g"]
-
-            message = inner(state, worker, recording, rng)
-            entry = (seen["g"], message.vector.copy(), state.errors[worker].copy())
-            self.per_worker.setdefault(worker, []).append(entry)
-            return message
-
-        algorithm.worker_compute = compute
 
 
 @pytest.mark.parametrize("compressor", [TopK(k=2), RandK(k=3)], ids=["top-k", "rand-k"])
@@ -45,7 +22,7 @@ def test_virtual_iterate_is_sgd_on_stale_gradients_at_every_event(compressor):
     problem = engine_problem(workers=4, split="sorted")
     alpha = 0.3 / problem.constants.L
     algorithm = AsyncSparseSGD(alpha, compressor, batch_size=6)
-    computations = _Computations(algorithm)
+    log = ComputationLog(algorithm, lambda state, k: state.errors[k].copy())
     theta0 = np.linspace(-1.0, 1.0, problem.objective.dim)
     applied = np.zeros(4, dtype=int)
     sums = {"g": np.zeros_like(theta0), "c": np.zeros_like(theta0)}
@@ -53,12 +30,12 @@ def test_virtual_iterate_is_sgd_on_stale_gradients_at_every_event(compressor):
 
     def observe(t, state, event):
         k = event["worker"]
-        g, c, _ = computations.per_worker[k][applied[k]]
+        g, c, _ = log.entries[k][applied[k]]
         applied[k] += 1
         sums["g"] += g
         sums["c"] += c
         memories = [
-            computations.per_worker[j][applied[j] - 1][2] if applied[j] else np.zeros_like(theta0)
+            log.entries[j][applied[j] - 1][2] if applied[j] else np.zeros_like(theta0)
             for j in range(4)
         ]
         virtual = state.theta - np.sum(memories, axis=0)
@@ -77,10 +54,10 @@ def test_without_memory_nothing_is_remembered():
     problem = engine_problem(workers=3, split="iid")
     alpha = 0.3 / problem.constants.L
     algorithm = AsyncSparseSGD(alpha, TopK(k=1), error_memory=False)
-    computations = _Computations(algorithm)
+    log = ComputationLog(algorithm)
     result = run_async(algorithm, problem, 60)
     assert np.all(result.columns["error_norm_sq"] == 0.0)
-    for entries in computations.per_worker.values():
+    for entries in log.entries.values():
         for g, c, _ in entries:
             np.testing.assert_array_equal(c, TopK(k=1).compress(alpha * g))
 

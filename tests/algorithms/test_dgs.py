@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from convcheck.algorithms import make_algorithm
+from convcheck.algorithms.async_base import ComputationLog
 from convcheck.algorithms.dgs import DGS, PartitionTopK, partition
 from convcheck.compressors import LayerTopK
 from convcheck.contracts import check_compressor
@@ -79,27 +80,13 @@ def test_samomentum_per_coordinate_identity():
     problem = engine_problem(workers=3, split="iid")
     alpha, m = 0.2 / problem.constants.L, 0.7
     algorithm = DGS(alpha, momentum=m, rho_up=0.25, rho_down=0.5, layers=2)
-    log = {k: [] for k in range(3)}
-    inner = algorithm.worker_compute
-
-    def compute(state, worker, gradients, rng):
-        seen = {}
-
-        def recording(k, theta, batch, generator):
-            seen["g"] = gradients(k, theta, batch, generator)
-            return seen["g"]
-
-        message = inner(state, worker, recording, rng)
-        log[worker].append((seen["g"], message.vector.copy()))
-        return message
-
-    algorithm.worker_compute = compute
+    log = ComputationLog(algorithm)
     run_async(algorithm, problem, 150, compute=Exponential(1.0), seed=1)
     d = problem.objective.dim
     sends = 0
-    for entries in log.values():
+    for entries in log.entries.values():
         previous, accumulated = np.zeros(d), np.zeros(d)
-        for g, sent in entries:
+        for g, sent, _ in entries:
             accumulated += alpha * g
             mask = sent != 0
             np.testing.assert_allclose(

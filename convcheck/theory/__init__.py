@@ -1,0 +1,1 @@
+"""Closed-form bounds with provenance, certificates and rate fits (THEORY.md §5)."""
