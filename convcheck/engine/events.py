@@ -81,6 +81,138 @@ class _Gradients:
         return self.oracle.stochastic_shard_gradient(shard, theta, batch_size, rng)
 
 
+class _Cluster:
+    """Workers, links and the server's queue: who computes on which version, and when
+    messages arrive (the module notes give the rules). Bits go to the ledger row ``row``."""
+
+    def __init__(
+        self,
+        algorithm: AsyncAlgorithm,
+        state: Any,
+        gradients: _Gradients,
+        rng: np.random.Generator,
+        compute: ComputeTime,
+        link: Link,
+        tau_max: int | None,
+        seed: int,
+        ledger: tuple[np.ndarray, np.ndarray, np.ndarray],
+    ) -> None:
+        self.algorithm, self.state, self.gradients, self.rng = algorithm, state, gradients, rng
+        self.compute, self.link, self.tau_max = compute, link, tau_max
+        self.up_bits, self.down_bits, self.nnz = ledger
+        workers = self.workers = state.models.shape[0]
+        self.timing = [
+            np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(workers)
+        ]
+        self.durations = [np.empty(0)] * workers
+        self.drawn = np.zeros(workers, dtype=np.int64)
+        self.used = np.zeros(workers, dtype=np.int64)
+        self.version, self.now, self.row, self.sequence = 0, 0.0, 0, 0
+        self.read = np.zeros(workers, dtype=np.int64)
+        self.outstanding = np.zeros(workers, dtype=bool)
+        self.pending: list[tuple[Message, int] | None] = [None] * workers
+        self.arrivals: list[tuple[float, int, int]] = []
+        self.held: list[tuple[float, int, int]] = []
+        self.waiting: deque[int] = deque()
+        self.queued_at = np.zeros(workers, dtype=np.int64)
+        self.wait_since = np.zeros(workers)
+        self.down_free = np.zeros(workers)
+        self.counters = {"held_updates": 0, "hold_time": 0.0, "waited_reads": 0, "wait_time": 0.0}
+        for k in range(workers):  # every worker holds θ⁰ at time 0
+            if self.may_read():
+                self.dispatch(k, None)
+            else:
+                self.waiting.append(k)
+
+    def next_duration(self, k: int) -> float:
+        if self.used[k] == self.drawn[k]:
+            self.durations[k] = self.compute.durations(
+                k, self.workers, int(self.drawn[k]), _BLOCK, self.timing[k]
+            )
+            self.drawn[k] += _BLOCK
+        value = float(self.durations[k][self.used[k] - self.drawn[k] + _BLOCK])
+        self.used[k] += 1
+        if not (value >= 0 and math.isfinite(value)):
+            raise InputError("compute", f"duration {value!r} for worker {k}", "durations >= 0")
+        return value
+
+    def send_down(self, k: int | slice, message: Message) -> None:
+        """Put ``message`` on the downlink of worker ``k`` (or of every worker, ``k = slice``),
+        after what is already queued there (FIFO), and price it in the current row."""
+        bits = int(message.codec.bits(message.vector))
+        self.down_bits[self.row, k] += bits
+        copies = self.workers if isinstance(k, slice) else 1
+        self.nnz[self.row, 1] += np.count_nonzero(message.vector) * copies
+        self.down_free[k] = np.maximum(self.now, self.down_free[k]) + self.link.transmission(
+            bits, "down"
+        )
+
+    def dispatch(self, k: int, reply: Message | None) -> None:
+        """Worker ``k`` reads the current version: reply, compute, send."""
+        if reply is not None:
+            self.send_down(k, reply)
+            received = self.down_free[k] + self.link.latency("down")
+        else:
+            received = self.now
+        self.read[k] = self.version
+        self.outstanding[k] = True
+        message = self.algorithm.worker_compute(self.state, k, self.gradients, self.rng)
+        bits = int(message.codec.bits(message.vector))
+        self.pending[k] = (message, bits)
+        done = received + self.next_duration(k)
+        arrival = done + self.link.transmission(bits, "up") + self.link.latency("up")
+        heapq.heappush(self.arrivals, (arrival, k, self.sequence))
+        self.sequence += 1
+
+    def applicable(self, k: int) -> bool:
+        """Applying ``k``'s message now forces no outstanding message past ``τ_max``."""
+        if self.tau_max is None:
+            return True
+        others = np.sort(self.read[self.outstanding & (np.arange(self.workers) != k)])
+        limit = self.version + np.arange(1, others.size + 1) - others
+        return self.version - self.read[k] <= self.tau_max and bool(np.all(limit <= self.tau_max))
+
+    def may_read(self) -> bool:
+        return self.tau_max is None or int(self.outstanding.sum()) <= self.tau_max
+
+    def next_message(self) -> tuple[int, Message, int]:
+        """The next message to apply: a held one first (in arrival order), else the next
+        arrival; advances the clock. Returns ``(worker, message, bits)``."""
+        choice = next((i for i, (_, k, _) in enumerate(self.held) if self.applicable(k)), None)
+        if choice is not None:
+            arrived, k, _ = self.held.pop(choice)
+            self.counters["hold_time"] += self.now - arrived
+        else:
+            while True:
+                if not self.arrivals:  # impossible by construction; a bug if it happens
+                    raise RuntimeError("asynchronous engine: no applicable message")
+                self.now, k, seq = heapq.heappop(self.arrivals)
+                if self.applicable(k):
+                    break
+                self.held.append((self.now, k, seq))
+                self.counters["held_updates"] += 1
+        message, bits = self.pending[k]
+        self.pending[k] = None
+        return k, message, bits
+
+    def applied(self, k: int, t: int, broadcast: Message | None) -> None:
+        """Bookkeeping after update ``t`` from ``k``: broadcast, then replies to the sender and
+        to waiting workers as slots free up (each then computes its next message)."""
+        self.version += 1
+        self.outstanding[k] = False
+        if broadcast is not None:
+            self.send_down(slice(None), broadcast)
+        self.waiting.append(k)
+        self.queued_at[k] = t
+        self.wait_since[k] = self.now
+        while self.waiting and self.may_read():
+            j = self.waiting.popleft()
+            if self.queued_at[j] != t:
+                self.counters["waited_reads"] += 1
+                self.counters["wait_time"] += self.now - self.wait_since[j]
+            self.dispatch(j, self.algorithm.server_reply(self.state, j))
+
+
 def run_async(
     algorithm: AsyncAlgorithm,
     problem: Problem,
@@ -137,7 +269,8 @@ def run_async(
     Returns
     -------
     Run
-        Rows are traced server versions; columns :data:`BASE_COLUMNS`, :data:`ASYNC_COLUMNS`,
+        Rows are traced server versions (``summary["iterations"]`` counts server updates,
+        ``Run.iterations`` trace rows); columns :data:`BASE_COLUMNS`, :data:`ASYNC_COLUMNS`,
         then the algorithm's diagnostics. The ledger row of a traced version holds the bits of
         the updates since the previous traced row, per worker (uplink of the sender; downlink
         of the replies and broadcasts sent). The summary adds simulated time and bits to the
@@ -184,10 +317,7 @@ def run_async(
     theta_star = None if nonconvex or optimum.theta is None else optimum.theta
 
     rng = np.random.default_rng(np.random.SeedSequence(seed))
-    timing_rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(workers)]
     oracle = Oracle(objective)
-    gradients = _Gradients(oracle, shard_of)
-
     rows = iterations // trace_every + 2
     names = BASE_COLUMNS + ASYNC_COLUMNS + algorithm.diagnostic_names
     column = {name: j for j, name in enumerate(names)}
@@ -197,73 +327,8 @@ def run_async(
     nnz = np.zeros((rows, 2), dtype=np.int64)
     staleness = np.zeros(iterations, dtype=np.int64)
     sender = np.zeros(iterations, dtype=np.int64)
-    last_update = np.full(workers, -1, dtype=np.int64)
-    max_gap = 0
 
-    # ------------------------------------------------------------------ simulation state
-    version = 0
-    now = 0.0
-    read = np.zeros(workers, dtype=np.int64)
-    outstanding = np.zeros(workers, dtype=bool)
-    pending: list[tuple[Message, int] | None] = [None] * workers
-    arrivals: list[tuple[float, int, int]] = []
-    held: list[tuple[float, int, int]] = []
-    waiting: deque[int] = deque()
-    down_free = np.zeros(workers)
-    durations = [np.empty(0)] * workers
-    drawn = np.zeros(workers, dtype=np.int64)
-    used = np.zeros(workers, dtype=np.int64)
-    sequence = 0
-    counters = {"held_updates": 0, "hold_time": 0.0, "waited_reads": 0, "wait_time": 0.0}
-    wait_since = np.zeros(workers)
-    queued_at = np.zeros(workers, dtype=np.int64)
-    row = 0
-
-    def next_duration(k: int) -> float:
-        if used[k] == drawn[k]:
-            durations[k] = compute.durations(k, workers, int(drawn[k]), _BLOCK, timing_rngs[k])
-            drawn[k] += _BLOCK
-        value = float(durations[k][used[k] - drawn[k] + _BLOCK])
-        used[k] += 1
-        if not (value >= 0 and math.isfinite(value)):
-            raise InputError("compute", f"duration {value!r} for worker {k}", "durations >= 0")
-        return value
-
-    def send_down(k: int, message: Message) -> None:
-        """Put ``message`` on worker ``k``'s downlink (FIFO) and price it in this row."""
-        bits = int(message.codec.bits(message.vector))
-        down_bits[row, k] += bits
-        nnz[row, 1] += np.count_nonzero(message.vector)
-        down_free[k] = max(now, down_free[k]) + link.transmission(bits, "down")
-
-    def dispatch(k: int, reply: Message | None) -> None:
-        """Worker ``k`` reads the current version: reply, compute, send."""
-        nonlocal sequence
-        if reply is not None:
-            send_down(k, reply)
-        received = (down_free[k] + link.latency("down")) if reply is not None else now
-        read[k] = version
-        outstanding[k] = True
-        message = algorithm.worker_compute(state, k, gradients, rng)
-        bits = int(message.codec.bits(message.vector))
-        pending[k] = (message, bits)
-        done = received + next_duration(k)
-        arrival = done + link.transmission(bits, "up") + link.latency("up")
-        heapq.heappush(arrivals, (arrival, k, sequence))
-        sequence += 1
-
-    def applicable(k: int) -> bool:
-        if tau_max is None:
-            return True
-        others = np.sort(read[outstanding & (np.arange(workers) != k)])
-        limit = version + np.arange(1, others.size + 1) - others
-        return version - read[k] <= tau_max and bool(np.all(limit <= tau_max))
-
-    def may_read() -> bool:
-        return tau_max is None or int(outstanding.sum()) <= tau_max
-
-    # ------------------------------------------------------------------ tracing
-    def record(t: int, previous: np.ndarray | None) -> float:
+    def record(row: int, t: int, previous: np.ndarray | None) -> float:
         values, grads = oracle.evaluate(state.theta)
         grad = grads.mean(axis=0)
         line = table[row]
@@ -279,28 +344,33 @@ def run_async(
         line[column["bits_up"]] = up_bits[row].sum()
         line[column["bits_down"]] = down_bits[row].sum()
         line[column["nnz_up"]], line[column["nnz_down"]] = nnz[row]
-        line[column["time"]] = now
+        line[column["time"]] = cluster.now
         line[column["staleness"]] = staleness[t - 1] if t else -1
         line[column["worker"]] = sender[t - 1] if t else -1
-        for name, value in zip(
-            algorithm.diagnostic_names, algorithm.diagnostics(state), strict=True
-        ):
+        diagnostics = algorithm.diagnostics(state)
+        for name, value in zip(algorithm.diagnostic_names, diagnostics, strict=True):
             line[column[name]] = value
         return line[column[metric]]
 
     started = wallclock.perf_counter()
     state = algorithm.start(theta0, workers)
-    for k in range(workers):
-        if may_read():
-            dispatch(k, None)
-        else:
-            waiting.append(k)
-    first = record(0, None)
+    cluster = _Cluster(
+        algorithm,
+        state,
+        _Gradients(oracle, shard_of),
+        rng,
+        compute,
+        link,
+        tau_max,
+        seed,
+        (up_bits, down_bits, nnz),
+    )
+    first = record(0, 0, None)
     scale = blowup * max(1.0, abs(table[0, column["suboptimality"]]))
     status, reason, last = "completed", f"ran {iterations} server updates", 0
     reached = 0 if target is not None and first <= target else None
     reached_time = 0.0 if reached == 0 else None
-    row = 1
+    cluster.row = 1
     updates = range(1, iterations + 1)
     if progress:
         from tqdm import tqdm
@@ -309,71 +379,36 @@ def run_async(
     for t in updates:
         if reached is not None and stop_at_target:
             break
-        # -- the next applicable message: a held one first (in arrival order), else the next arrival
-        choice = next((i for i, (_, k, _) in enumerate(held) if applicable(k)), None)
-        if choice is not None:
-            arrived, k, _ = held.pop(choice)
-            counters["hold_time"] += now - arrived
-        else:
-            while True:
-                if not arrivals:  # impossible by construction; a bug if it happens
-                    raise RuntimeError("asynchronous engine: no applicable message")
-                now, k, seq = heapq.heappop(arrivals)
-                if applicable(k):
-                    break
-                held.append((now, k, seq))
-                counters["held_updates"] += 1
-        # -- apply it
+        k, message, bits = cluster.next_message()
+        row = cluster.row
         previous = state.theta
-        message, bits = pending[k]
-        pending[k] = None
-        staleness[t - 1] = version - read[k]
+        staleness[t - 1] = cluster.version - cluster.read[k]
         sender[t - 1] = k
-        if last_update[k] >= 0:
-            max_gap = max(max_gap, t - 1 - int(last_update[k]))
-        last_update[k] = t - 1
         up_bits[row, k] += bits
         nnz[row, 0] += np.count_nonzero(message.vector)
         with np.errstate(over="ignore", invalid="ignore"):
             broadcast = algorithm.server_apply(state, k, message.vector)
-            version += 1
-            outstanding[k] = False
-            if broadcast is not None:
-                for j in range(workers):
-                    send_down(j, broadcast)
-            # -- replies: the sender, and waiting workers as slots free up
-            waiting.append(k)
-            queued_at[k] = t
-            wait_since[k] = now
-            while waiting and may_read():
-                j = waiting.popleft()
-                if queued_at[j] != t:
-                    counters["waited_reads"] += 1
-                    counters["wait_time"] += now - wait_since[j]
-                dispatch(j, algorithm.server_reply(state, j))
+            cluster.applied(k, t, broadcast)
         if observer is not None:
-            observer(
-                t,
-                state,
-                {
-                    "worker": k,
-                    "staleness": int(staleness[t - 1]),
-                    "time": now,
-                    "read": int(read[k]),
-                },
-            )
+            event = {
+                "worker": k,
+                "staleness": int(staleness[t - 1]),
+                "time": cluster.now,
+                "read": int(cluster.read[k]),
+            }
+            observer(t, state, event)
         last = t
         if not np.all(np.isfinite(state.theta)):
-            record(t, previous)
+            record(row, t, previous)
             status, reason = "diverged", f"non-finite iterate at server update {t}"
-            row += 1
+            cluster.row += 1
             break
         if t % trace_every and t != iterations:
             continue
         with np.errstate(over="ignore", invalid="ignore"):
-            value = record(t, previous)
+            value = record(row, t, previous)
         sub = table[row, column["suboptimality"]]
-        row += 1
+        cluster.row += 1
         if not np.isfinite(sub):
             status, reason = "diverged", f"non-finite value at server update {t}"
             break
@@ -382,11 +417,12 @@ def run_async(
             reason = f"suboptimality {sub:.3g} > {blowup:g}·max(1, start) at server update {t}"
             break
         if target is not None and reached is None and value <= target:
-            reached, reached_time = t, now
+            reached, reached_time = t, cluster.now
     if status != "diverged" and reached is not None and stop_at_target:
         status, reason = "target reached", f"{metric} <= {target:g} at server update {reached}"
     elapsed = wallclock.perf_counter() - started
 
+    row = cluster.row
     table, up_bits, down_bits = table[:row], up_bits[:row], down_bits[:row]
     columns = {name: table[:, j].copy() for j, name in enumerate(names)}
     for name in ("iteration", "bits_up", "bits_down", "nnz_up", "nnz_down", "staleness", "worker"):
@@ -402,25 +438,15 @@ def run_async(
     summary["target_iteration"] = reached
     summary["target_time"] = reached_time
     summary["time"] = float(columns["time"][-1])
-    taus = staleness[:last]
     before_last = columns["iteration"] < columns["iteration"][-1]
     summary["ergodic_grad_norm_sq"] = (
         float(columns["grad_norm_sq"][before_last].mean()) if before_last.any() else None
     )
     summary["ergodic_exact"] = trace_every == 1 and status != "diverged"
-    open_gaps = last - 1 - last_update[last_update >= 0]
     summary["staleness"] = {
-        "mean": float(taus.mean()) if last else None,
-        "max": int(taus.max()) if last else None,
-        "histogram": np.bincount(taus).tolist() if last else [],
-        "per_worker_mean": [
-            float(taus[sender[:last] == k].mean()) if np.any(sender[:last] == k) else None
-            for k in range(workers)
-        ],
-        "updates_per_worker": np.bincount(sender[:last], minlength=workers).tolist(),
-        "max_update_gap": int(max(max_gap, int(open_gaps.max(initial=0)))) if last else None,
+        **_staleness_summary(staleness[:last], sender[:last], workers),
         "tau_max": tau_max,
-        **counters,
+        **cluster.counters,
     }
     meta = {
         "engine": "async",
@@ -445,3 +471,39 @@ def run_async(
         "versions": versions(),
     }
     return Run(columns, Ledger(up_bits, down_bits), status, reason, summary, meta, state.theta)
+
+
+def _staleness_summary(taus: np.ndarray, senders: np.ndarray, workers: int) -> dict[str, Any]:
+    """Mean, max, histogram and per-worker statistics of the staleness of ``T`` updates, and
+    ``max_update_gap`` ``H``: the most server updates between two updates of one worker, or
+    from its last update to ``T`` (the holding time of its error memory in the bound)."""
+    T = taus.size
+    if T == 0:
+        return {
+            "mean": None,
+            "max": None,
+            "histogram": [],
+            "per_worker_mean": [None] * workers,
+            "updates_per_worker": [0] * workers,
+            "max_update_gap": None,
+        }
+    counts = np.bincount(senders, minlength=workers)
+    sums = np.bincount(senders, weights=taus, minlength=workers)
+    order = np.lexsort((np.arange(T), senders))  # updates grouped by worker, in time order
+    steps, who = np.arange(T)[order], senders[order]
+    same = who[1:] == who[:-1]
+    gaps = (steps[1:] - steps[:-1])[same]
+    last = np.ones(T, dtype=bool)
+    last[:-1] = ~same  # the last update of each worker
+    gap = max(int(gaps.max(initial=0)), int((T - 1 - steps[last]).max()))
+    return {
+        "mean": float(taus.mean()),
+        "max": int(taus.max()),
+        "histogram": np.bincount(taus).tolist(),
+        "per_worker_mean": [
+            float(total / count) if count else None
+            for total, count in zip(sums, counts, strict=True)
+        ],
+        "updates_per_worker": counts.tolist(),
+        "max_update_gap": gap,
+    }

@@ -695,7 +695,7 @@ def format_markdown(name: str, result: Any) -> str:
                 f"{r['mean']:.2f} | {r['held_updates']:.0f} | {r['waited_reads']:.0f} | "
                 f"{r['time_per_update']:.3f} | {'yes' if r['respected'] else 'NO'} |"
             )
-    elif name == "stale":
+    elif name.startswith("stale"):
         horizons = result["rows"][0]["horizons"]
         lines += [
             f"{result['problem']}, α = {result['c']:g}/(L√T), minibatch {result['batch_size']}, "
@@ -795,7 +795,7 @@ def plot(name: str, result: Any, out: str) -> list[str]:
         ax.set_title("8 workers: staleness histograms")
         ax.legend(fontsize=7)
         paths.append(os.path.join(out, "async-staleness.png"))
-    elif name == "stale":
+    elif name.startswith("stale"):
         regimes = list(dict.fromkeys(r["regime"] for r in result["rows"]))
         fig, axes = plt.subplots(1, len(regimes), figsize=(10, 3.8), sharey=True)
         for ax, regime in zip(np.atleast_1d(axes), regimes, strict=True):
@@ -810,7 +810,7 @@ def plot(name: str, result: Any, out: str) -> list[str]:
             ax.set_xlabel("T (server updates)")
             ax.legend(fontsize=7)
         np.atleast_1d(axes)[0].set_ylabel("(1/T) Σ ‖∇f(θ^t)‖²")
-        paths.append(os.path.join(out, "async-stale-slopes.png"))
+        paths.append(os.path.join(out, f"async-{name}-slopes.png"))
     else:
         return []
     fig.tight_layout()
@@ -819,12 +819,12 @@ def plot(name: str, result: Any, out: str) -> list[str]:
     return paths
 
 
-RUNNERS: dict[str, Callable[..., Any]] = {
-    "special": lambda quick, data_dir: special_cases(),
-    "staleness": lambda quick, data_dir: staleness_statistics(quick),
-    "stale": lambda quick, data_dir: stale_slopes(quick),
-    "bound": lambda quick, data_dir: bound_check(quick),
-    "dgs": lambda quick, data_dir: dgs_comparison(quick, data_dir=data_dir),
+RUNNERS: dict[str, Callable[[argparse.Namespace], Any]] = {
+    "special": lambda args: special_cases(),
+    "staleness": lambda args: staleness_statistics(args.quick),
+    "stale": lambda args: stale_slopes(args.quick, c=args.stale_c),
+    "bound": lambda args: bound_check(args.quick),
+    "dgs": lambda args: dgs_comparison(args.quick, data_dir=args.data_dir),
 }
 
 
@@ -840,12 +840,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller T and fewer seeds")
     parser.add_argument("--out", default="async-results", help="folder for JSON and PNG")
     parser.add_argument("--data-dir", help="folder of the real datasets (default ../shared/data)")
+    parser.add_argument(
+        "--stale-c", type=float, default=1.0, help="c of the step α = c/(L√T) in 'stale' (1)"
+    )
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     names = EXPERIMENTS if args.experiment == "all" else (args.experiment,)
     try:
         for name in names:
-            result = RUNNERS[name](args.quick, args.data_dir)
+            result = RUNNERS[name](args)
+            if name == "stale" and args.stale_c != 1.0:
+                name = f"stale-c{args.stale_c:g}"
             document = {
                 "experiment": name,
                 "quick": args.quick,

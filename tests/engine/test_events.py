@@ -366,3 +366,15 @@ def test_bad_input(kwargs, field):
     with pytest.raises(InputError) as error:
         run_async(AsyncSGD(0.1), problem, **kwargs)
     assert error.value.field == field
+
+
+def test_staleness_summary_by_hand():
+    """Senders 0,1,0,0,1 (updates 0..4): worker 0 at 0, 2, 3 (gaps 2, 1, then 1 to the end),
+    worker 1 at 1, 4 (gap 3): H = 3; an idle worker has no mean."""
+    from convcheck.engine.events import _staleness_summary
+
+    stats = _staleness_summary(np.array([0, 1, 1, 0, 2]), np.array([0, 1, 0, 0, 1]), 3)
+    assert stats["max_update_gap"] == 3 and stats["max"] == 2
+    assert stats["histogram"] == [2, 2, 1] and stats["updates_per_worker"] == [3, 2, 0]
+    assert stats["per_worker_mean"] == [pytest.approx(1 / 3), 1.5, None]
+    assert _staleness_summary(np.array([0, 0]), np.array([1, 1]), 2)["max_update_gap"] == 1
