@@ -10,7 +10,8 @@ from convcheck.objectives import FAMILIES
 
 
 def catalog(data_dir: str | None = None) -> dict:
-    """Objectives, compressors (with their guarantee), datasets (with availability), splits."""
+    """Objectives, compressors (with their guarantee), datasets (with availability), splits,
+    bounds (with provenance and citation)."""
     try:
         shared = str(find_data_dir(data_dir))
     except DataFileError:
@@ -38,7 +39,15 @@ def catalog(data_dir: str | None = None) -> dict:
         "data_dir": shared,
         "splits": list(SPLITS),
         "scalings": list(SCALINGS),
+        "bounds": _bounds(),
     }
+
+
+def _bounds() -> dict:
+    """Every bound with its provenance and citation (:mod:`convcheck.theory.registry`)."""
+    from convcheck.theory.registry import BOUNDS
+
+    return {name: bound.describe() for name, bound in BOUNDS.items()}
 
 
 def format_catalog(entries: dict) -> str:
@@ -56,4 +65,9 @@ def format_catalog(entries: dict) -> str:
         lines.append(f"  {name:26s} {info['task']:14s} {info['description']}{mark}")
     lines += ["", "splits: " + ", ".join(entries["splits"])]
     lines += ["scalings: " + ", ".join(entries["scalings"])]
+    lines += ["", "bounds:"]
+    lines += [
+        f"  {name:20s} {info['provenance']:16s} {info['citation']}"
+        for name, info in entries.get("bounds", {}).items()
+    ]
     return "\n".join(lines)

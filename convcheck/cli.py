@@ -2,8 +2,9 @@
 
 Subcommands: ``list`` (what is available), ``inspect`` (one problem's constants and certified
 optimum), ``run`` (one run of an algorithm and its trace), ``compare`` (bits and iterations to a
-target for several algorithms on one problem) and ``bench`` (the engine's performance figures).
-Errors on bad input print one line naming the field and exit with status 2.
+target for several algorithms on one problem), ``certify`` (an LMI-certified linear rate),
+``verify`` (the verification suite and its report) and ``bench`` (the engine's performance
+figures). Errors on bad input print one line naming the field and exit with status 2.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import json
 import sys
 from collections.abc import Sequence
 
-from convcheck.atomic import write_atomic
 from convcheck.errors import ConvcheckError, InputError
+from convcheck.jsonio import write_json
 
 
 def parse_assignments(items: Sequence[str]) -> dict:
@@ -72,7 +73,7 @@ def _problem_from(args: argparse.Namespace, workers: int | None = None):
 def _inspect(args: argparse.Namespace) -> int:
     description = _problem_from(args).describe()
     if args.out:
-        write_atomic(args.out, json.dumps(description, indent=2) + "\n")
+        write_json(args.out, description)
     print(_format_inspection(description))
     return 0
 
@@ -161,6 +162,65 @@ def _run_async(args: argparse.Namespace, algorithm, problem, common: dict):
     )
 
 
+def parse_numbers(field: str, text: str | None) -> list[float] | None:
+    """``"1,2.5,3"`` → ``[1.0, 2.5, 3.0]``; errors name ``field``."""
+    if text is None:
+        return None
+    try:
+        return [float(item) for item in text.split(",")]
+    except ValueError:
+        raise InputError(field, text, "comma-separated numbers, e.g. 1,2,3") from None
+
+
+def _certify(args: argparse.Namespace) -> int:
+    from convcheck.theory.certified import certify
+
+    certificate = certify(
+        args.algorithm,
+        L=args.L,
+        mu=args.mu,
+        workers=args.workers,
+        L_workers=parse_numbers("L_workers", args.L_workers),
+        mu_workers=parse_numbers("mu_workers", args.mu_workers),
+        tol=args.tol,
+        **parse_assignments(args.set),
+    )
+    described = certificate.as_dict()
+    if args.out:
+        write_json(args.out, described)
+    print(json.dumps(described, indent=1) if args.json else _format_certificate(described))
+    return 0
+
+
+def _format_certificate(described: dict) -> str:
+    params = dict(described["params"])
+    constants = {key: params.pop(key) for key in ("L", "mu", "workers", "L_workers", "mu_workers")}
+    lines = [
+        f"algorithm  {described['algorithm']} {json.dumps(params)}",
+        f"constants  L = {constants['L']:g}, mu = {constants['mu']:g}, "
+        f"M = {constants['workers']}, L_m = {constants['L_workers']}, "
+        f"mu_m = {constants['mu_workers']}",
+    ]
+    if described["certified"]:
+        check = described["verification"]
+        lines += [
+            f"certified  rho = {described['rho']:.9g}: ‖θ^k − θ*‖² ≤ rho^(2k)·V(s⁰), "
+            f"rho in ({described['rho_infeasible']:.9g}, {described['rho']:.9g}]",
+            f"re-check   numpy: max eigenvalue of the LMI = "
+            f"{max(check['lmi_max_eigenvalue']):.3g} ≤ −{max(check['lmi_tolerance']):.1g}; "
+            f"min eigenvalue of P − e eᵀ = {check['p_min_eigenvalue']:.3g} ≥ "
+            f"{check['p_tolerance']:.1g}",
+        ]
+    else:
+        lines.append(f"result     {described['reason']}")
+    lines.append(
+        f"solves     {described['solves']} SDPs in {described['seconds']:.2f} s "
+        f"({described['solver'] or 'no certificate'}), "
+        f"bisection tolerance {described['tolerance']:g}"
+    )
+    return "\n".join(lines)
+
+
 def _compare(args: argparse.Namespace) -> int:
     from convcheck.comparison import compare, format_comparison
 
@@ -175,10 +235,44 @@ def _compare(args: argparse.Namespace) -> int:
     )
     if args.out:
         document = {"problem": problem.describe(), "target": args.target, "rows": rows}
-        write_atomic(args.out, json.dumps(document, indent=2) + "\n")
+        write_json(args.out, document)
     print(f"problem    {problem.objective.name} ({problem.settings['problem']})")
     print(format_comparison(rows, args.target))
     return 0
+
+
+def default_cases_folder() -> str:
+    """``problems/`` in the current folder, else the one beside the convcheck package."""
+    from pathlib import Path
+
+    import convcheck
+
+    here = Path.cwd() / "problems"
+    beside = Path(convcheck.__file__).resolve().parents[1] / "problems"
+    return str(here if here.is_dir() or not beside.is_dir() else beside)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from convcheck.report import check_out_folder, write_report
+    from convcheck.verify import load_suite, verify
+
+    check_out_folder(args.out)
+    suite = args.suite if args.suite is not None or args.cases else "quick"
+    cases = load_suite(args.cases or [default_cases_folder()], suite)
+    if not cases:
+        raise InputError("cases", args.cases, f"case files of suite {suite!r}")
+
+    def progress(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    document = verify(cases, jobs=args.jobs, seed=args.seed, suite=suite,
+                      data_dir=args.data_dir, progress=progress, show_bar=args.progress)
+    index = write_report(document, args.out)
+    from convcheck.report.pages import summary_lines
+
+    print("\n".join(summary_lines(document)))
+    print(f"report: {index}")
+    return 0 if document["summary"]["passed"] else 1
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -203,8 +297,18 @@ def _bench(args: argparse.Namespace) -> int:
         print()
         print(bench.profile_largest(grid, seed=args.seed))
     if args.out:
-        write_atomic(args.out, json.dumps(bench.report(rows), indent=2) + "\n")
+        write_json(args.out, bench.report(rows))
     return 0
+
+
+def _torch_train(args: argparse.Namespace) -> int:
+    try:
+        from convcheck.torch.train import main as torch_train
+    except ModuleNotFoundError as error:
+        if error.name != "torch":
+            raise
+        raise InputError("torch", "not installed", "pip install 'convcheck[torch]'") from None
+    return torch_train(args.args)
 
 
 def _format_run(result) -> str:
@@ -365,6 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``convcheck`` command."""
     from convcheck.algorithms import ALGORITHMS
     from convcheck.engine import TARGET_METRICS
+    from convcheck.verify.cases import SUITES
 
     parser = argparse.ArgumentParser(
         prog="convcheck",
@@ -410,6 +515,33 @@ def build_parser() -> argparse.ArgumentParser:
     _add_async_arguments(run)
     run.set_defaults(handler=_run)
 
+    from convcheck.theory.models import MODELS
+
+    certify = commands.add_parser(
+        "certify", help="certified linear rate of an algorithm on S(mu, L) by an LMI"
+    )
+    certify.add_argument("--algorithm", required=True, choices=list(MODELS))
+    certify.add_argument("--L", type=float, required=True, help="smoothness L of f")
+    certify.add_argument("--mu", type=float, required=True, help="strong convexity mu of f")
+    certify.add_argument("--workers", type=int, default=1, help="number of workers M (1)")
+    certify.add_argument(
+        "--L-workers", help="per-worker L_m, comma-separated, M values (default: L for each)"
+    )
+    certify.add_argument(
+        "--mu-workers", help="per-worker mu_m, comma-separated, M values (default: mu for each)"
+    )
+    certify.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="algorithm parameter, e.g. alpha=1/L, xi=0.1, delta=0.1 (or k=5 d=50), tau=2",
+    )
+    certify.add_argument("--tol", type=float, default=1e-7, help="bisection tolerance on rho")
+    certify.add_argument("--json", action="store_true", help="print the certificate as JSON")
+    certify.add_argument("--out", help="also write the certificate as JSON to this file")
+    certify.set_defaults(handler=_certify)
+
     comparison = commands.add_parser(
         "compare", help="iterations and bits to a target accuracy for several algorithms"
     )
@@ -429,6 +561,23 @@ def build_parser() -> argparse.ArgumentParser:
     comparison.add_argument("--out", help="also write the table as JSON to this file")
     comparison.set_defaults(handler=_compare)
 
+    verification = commands.add_parser(
+        "verify", help="run the verification suite and write its report (exit 0 iff verified)"
+    )
+    verification.add_argument(
+        "cases", nargs="*", metavar="CASE",
+        help="case files or folders (default: problems/, suite quick)",
+    )
+    verification.add_argument("--suite", choices=SUITES, help="keep the cases of this suite")
+    verification.add_argument("--out", default="reports", help="report folder (reports)")
+    verification.add_argument("--jobs", type=int, default=1, help="cases run in parallel (1)")
+    verification.add_argument("--seed", type=int, default=0, help="added to every run seed (0)")
+    verification.add_argument(
+        "--data-dir", help="folder of the real datasets (default: ../shared/data)"
+    )
+    verification.add_argument("--progress", action="store_true", help="show a progress bar")
+    verification.set_defaults(handler=_verify)
+
     benchmark = commands.add_parser(
         "bench", help="engine round vs bare gradients, and vectorized vs per-worker loop"
     )
@@ -443,6 +592,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     benchmark.add_argument("--out", help="write rows, versions and machine as JSON")
     benchmark.set_defaults(handler=_bench)
+
+    torch_train = commands.add_parser(
+        "torch-train",
+        help="train a network with the torch backend on simulated workers (CONFIG.toml …)",
+        description="Same as python -m convcheck.torch.train; see its --help.",
+    )
+    torch_train.add_argument("args", nargs=argparse.REMAINDER, help="CONFIG.toml [options]")
+    torch_train.set_defaults(handler=_torch_train)
     return parser
 
 

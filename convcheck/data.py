@@ -12,7 +12,7 @@ import math
 import os
 import struct
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -710,27 +710,48 @@ def _load_shared_idx(kind: str, *, data_dir: str | Path | None = None,
     return load_idx_dataset(folder, kind=kind, part=part)
 
 
-def make_bidir_toy(dim: int = 100, centers: tuple[float, ...] = (1.0, 5.0, 10.0)) -> Dataset:
-    """The [BIDIR] toy: ``F(x) = (1/G) Σ_g ½‖x − c_g·1‖²`` as least squares over ``G`` groups.
+def make_quadratics(centers: Sequence[Sequence[float]] = ((10.0, 0.0), (-10.0, 0.0))) -> Dataset:
+    """``F(x) = (1/G) Σ_g ½‖x − c_g‖²`` as least squares over ``G`` groups (one per center).
 
     Group ``g`` has the rows ``√d·I`` with targets ``√d·c_g``, so that its ridge objective
-    ``(1/d) Σ_i ½(√d x_i − √d c_g)²`` equals ``½‖x − c_g·1‖²`` exactly. Use it with
+    ``(1/d) Σ_i ½(√d x_i − √d c_g,i)²`` equals ``½‖x − c_g‖²`` exactly. Use it with
     ``split="natural"``, ``scaling="none"``, one worker per center, ``lam=0``; then
-    ``F* = (d/2)·(mean of c_g²  − (mean of c_g)²)`` (``6100/9`` for the defaults).
+    ``x* = mean_g c_g`` and ``F* = (1/G) Σ_g ½‖c_g − x*‖²``.
+
+    The default centers ``(±10, 0)`` are a counterexample for top-1 sparsification without
+    error feedback (constructed here): at any ``x = (0, x_2)`` with ``|x_2| < 10`` both workers
+    send only their first coordinate, ``∓10``, whose mean is 0, so the iterate stalls at
+    ``F − F* = x_2²/2``; error feedback accumulates the unsent ``x_2`` and converges.
+    """
+    values = np.asarray(centers, dtype=np.float64)
+    if values.ndim != 2 or values.size < 1 or not np.all(np.isfinite(values)):
+        raise InputError("centers", centers, "a non-empty list of equal-length lists of reals")
+    groups_count, dim = values.shape
+    root = np.sqrt(dim)
+    X = np.tile(root * np.eye(dim), (groups_count, 1))
+    y = root * values.ravel()
+    groups = np.repeat(np.arange(groups_count), dim)
+    f_star = 0.5 * float(np.mean(np.sum((values - values.mean(axis=0)) ** 2, axis=1)))
+    source = f"quadratics ½‖x − c_g‖², d={dim}, centers={values.tolist()}"
+    return make_dataset(
+        "quadratics", X, y, task="regression", source=source, groups=groups,
+        meta={"f_star": f_star},
+    )
+
+
+def make_bidir_toy(dim: int = 100, centers: tuple[float, ...] = (1.0, 5.0, 10.0)) -> Dataset:
+    """The [BIDIR] toy: :func:`make_quadratics` with centers ``c_g·1`` in dimension ``d``.
+
+    ``F(x) = (1/G) Σ_g ½‖x − c_g·1‖²``; with the defaults ``F* = 6100/9``.
     """
     dim = check_int("dim", dim, 1)
     values = np.asarray(centers, dtype=np.float64)
     if values.ndim != 1 or values.size < 1 or not np.all(np.isfinite(values)):
         raise InputError("centers", centers, "a non-empty list of finite reals")
-    root = np.sqrt(dim)
-    X = np.tile(root * np.eye(dim), (values.size, 1))
-    y = np.repeat(root * values, dim)
-    groups = np.repeat(np.arange(values.size), dim)
-    f_star = 0.5 * dim * float(np.mean(values**2) - np.mean(values) ** 2)
+    toy = make_quadratics(np.outer(values, np.ones(dim)))
     source = f"[BIDIR] toy, d={dim}, centers={values.tolist()}"
-    return make_dataset(
-        "bidir-toy", X, y, task="regression", source=source, groups=groups, meta={"f_star": f_star}
-    )
+    return make_dataset("bidir-toy", toy.X, toy.y, task="regression", source=source,
+                        groups=toy.groups, meta=toy.meta)
 
 
 _SYNTHETIC_DEFAULTS = {"n_samples": 1000, "n_features": 20}
@@ -748,6 +769,10 @@ DATASETS: dict[str, DatasetInfo] = {
         partial(make_synthetic_classification, **_SYNTHETIC_DEFAULTS),
         "seeded logistic labels ±1 on the same design (default 1000 × 20)",
         "classification", False),
+    "quadratics": DatasetInfo(make_quadratics,
+                              "quadratics ½‖x − c_g‖², one worker per center (default (±10, 0): "
+                              "top-1 without error feedback stalls); split='natural', "
+                              "scaling='none'", "regression", False),
     "bidir-toy": DatasetInfo(make_bidir_toy,
                              "[BIDIR] toy: 3 quadratics ½‖x − c·1‖², d = 100, c = (1, 5, 10); "
                              "use split='natural', scaling='none', 3 workers", "regression", False),

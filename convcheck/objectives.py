@@ -57,6 +57,10 @@ class Constants:
         How the extreme eigenvalues were computed (``"eigh"`` exact, or ``"lanczos"``).
     safety_factor : float
         Relative margin applied to Lanczos estimates (1.0 for ``eigh``).
+    mu_workers : ndarray, shape (M,), or None
+        ``μ_m = max(lower curvature of f_m, 0)``: ``λmin(H_m) + λ`` (ridge), ``λ`` (logistic),
+        ``max(λ − λ_nc/2, 0)`` (nonconvex), computed like ``μ`` (used by the per-worker
+        sector constraints of the certificates, THEORY.md §5.2).
     """
 
     L_workers: np.ndarray
@@ -68,6 +72,7 @@ class Constants:
     problem_class: str
     eigen_method: str
     safety_factor: float
+    mu_workers: np.ndarray | None = None
 
     def as_dict(self) -> dict:
         """Plain-data form for reports."""
@@ -81,6 +86,7 @@ class Constants:
             "class": self.problem_class,
             "eigen_method": self.eigen_method,
             "safety_factor": self.safety_factor,
+            "mu_workers": None if self.mu_workers is None else self.mu_workers.tolist(),
         }
 
 
@@ -257,8 +263,10 @@ class Objective:
         L_workers = scale * spectrum.worker_max + shift
         if self.family == "ridge":
             lower = spectrum.global_min + self.lam
+            worker_lower = spectrum.worker_min + self.lam
         else:
             lower = self.lam - 0.5 * self.lam_nc
+            worker_lower = np.full(self.n_workers, lower)
         if lower > 0:
             problem_class = "strongly convex"
         elif lower == 0:
@@ -275,6 +283,7 @@ class Objective:
             problem_class=problem_class,
             eigen_method=spectrum.method,
             safety_factor=spectrum.safety_factor,
+            mu_workers=np.maximum(worker_lower, 0.0),
         )
 
     def describe(self) -> dict:

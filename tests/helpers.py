@@ -82,3 +82,34 @@ def bidir_toy_problem():
         "ridge", "bidir-toy", workers=3, split="natural", scaling="none", lam=0.0,
         cross_check=False,
     )
+
+
+#: A valid case file: GD on a tiny ridge problem, one check and one negative control.
+TINY_CASE = """
+description = "GD converges on a tiny ridge problem"
+suites = ["quick"]
+
+[problem]
+family = "ridge"
+dataset = "synthetic-regression"
+workers = 3
+dataset_params = { n_samples = 60, n_features = 4 }
+
+[algorithm]
+name = "gd"
+alpha = "1/L"
+
+[run]
+iterations = 50
+seeds = [0, 1]
+target = 1e-6
+
+[[checks]]
+bound = "converges"
+
+[[negative_controls]]
+name = "too few iterations"
+bound = "converges"
+why = "two rounds cannot reach 1e-6"
+run = { iterations = 2 }
+"""

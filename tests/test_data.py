@@ -579,3 +579,22 @@ def test_mnist(shared_data):
     assert test.X.shape == (10000, 784) and test.name == "mnist-test"
     np.testing.assert_array_equal(np.bincount(test.y.astype(int)),
                                   [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009])
+
+
+def test_quadratics_are_half_squared_distances_to_the_centers():
+    from convcheck.problem import build_problem
+
+    centers = [[10.0, 0.0, 1.0], [-10.0, 0.0, 2.0], [3.0, 3.0, 3.0]]
+    problem = build_problem("ridge", "quadratics", workers=3, split="natural", scaling="none",
+                            lam=0.0, dataset_params={"centers": centers}, cross_check=False)
+    x = np.array([0.5, -1.0, 2.0])
+    c = np.array(centers)
+    np.testing.assert_allclose(problem.objective.worker_values(x),
+                               0.5 * ((x - c) ** 2).sum(axis=1), rtol=1e-13)
+    np.testing.assert_allclose(problem.optimum.theta, c.mean(axis=0), atol=1e-12)
+    f_star = load_dataset("quadratics", centers=centers).meta["f_star"]
+    assert problem.optimum.value == pytest.approx(f_star, rel=1e-13)
+    assert problem.constants.L == pytest.approx(1.0) and problem.constants.mu == pytest.approx(1.0)
+    with pytest.raises(InputError) as info:
+        load_dataset("quadratics", centers=[1.0, 2.0])
+    assert info.value.field == "centers"

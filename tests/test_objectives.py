@@ -246,3 +246,25 @@ def test_restrict_gives_one_worker_gradients_and_minibatches(family, lam, lam_nc
     with pytest.raises(InputError) as error:
         objective.restrict(objective.n_workers)
     assert error.value.field == "worker"
+
+
+@pytest.mark.parametrize(("family", "lam", "lam_nc"), FAMILIES)
+def test_worker_strong_convexity_against_finite_difference_worker_hessians(family, lam, lam_nc):
+    """``μ_m`` is the smallest eigenvalue of ``∇²f_m`` for ridge (constant Hessian, attained),
+    and a lower bound of it everywhere for logistic (``λ``); nonconvex workers get
+    ``max(λ − λ_nc/2, 0)`` like ``μ`` (their curvature only stays above ``λ − λ_nc/2``)."""
+    objective = small_problem(family, lam, lam_nc, sizes=(40, 4, 33))  # worker 1: n_m < d
+    mu_workers = objective.constants.mu_workers
+    lower = np.minimum(mu_workers, objective.constants.curvature_lower)
+    assert mu_workers.shape == (objective.n_workers,)
+    rng = np.random.default_rng(8)
+    for theta in (np.zeros(objective.dim), rng.normal(scale=2.0, size=objective.dim)):
+        fd = finite_difference_jacobian(objective.worker_gradients, theta)  # (M, d, d)
+        lowest = np.linalg.eigvalsh((fd + fd.transpose(0, 2, 1)) / 2)[:, 0]
+        assert np.all(lowest >= lower - 1e-6)
+        if family == "ridge":
+            np.testing.assert_allclose(lowest, mu_workers, rtol=1e-6, atol=1e-7)
+    if family == "ridge":
+        assert mu_workers[1] == pytest.approx(lam, abs=1e-12)  # 4 rows in d = 6: H_1 singular
+    else:
+        np.testing.assert_array_equal(mu_workers, max(lam - lam_nc / 2, 0.0))

@@ -73,7 +73,7 @@ def make_algorithm(
         return cls(alpha, compressor, **own)
     unknown = [key for key in params if key not in accepted]
     if unknown:
-        allowed = ", ".join(p for p in accepted if p != "alpha")
+        allowed = ", ".join(accepted)
         raise InputError(unknown[0], params[unknown[0]], f"a parameter of {name}: {allowed}")
     return cls(alpha, **params)
 

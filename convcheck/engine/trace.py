@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +19,7 @@ import numpy as np
 
 from convcheck.atomic import write_atomic
 from convcheck.errors import InputError
+from convcheck.jsonio import strict_json
 
 #: Columns every trace has, in order; algorithm diagnostics follow.
 BASE_COLUMNS = (
@@ -102,18 +102,7 @@ class Run:
         }
         if with_ledger:
             out["ledger"] = {"up": self.ledger.up.tolist(), "down": self.ledger.down.tolist()}
-        return _finite(out)
-
-
-def _finite(value: Any) -> Any:
-    """Replace NaN and ±inf by ``None`` recursively (strict JSON)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(item) for item in value]
-    return value
+        return strict_json(out)
 
 
 def run_to_csv(run: Run) -> str:

@@ -1,0 +1,429 @@
+"""Train a network with several algorithms on ``M`` simulated workers, from a TOML config.
+
+``python -m convcheck.torch.train CONFIG.toml [--out DIR] [--epochs N] [--device D]
+[--data-dir DIR] [--only LABEL …] [--checkpoint-dir DIR [--resume]] [--quiet]`` (also
+``convcheck torch-train``). Every algorithm
+starts from the same seeded model and uses the same worker split and minibatch stream seed.
+Writes ``DIR/results.json`` (per-epoch test accuracy and loss, training loss, bits up and down,
+diagnostics; the config, the exact command, the device, torch and package versions) and
+``DIR/accuracy.png`` (test accuracy against epochs, uplink bits and total bits).
+
+Config (every table and key is checked; unknown keys are refused)::
+
+    [data]
+    dataset = "mnist"          # a convcheck dataset name, "idx:DIR" or "svmlight:PATH"
+    data_dir = "../shared/data"  # optional (default: ../shared/data or $CONVCHECK_DATA_DIR)
+    params = {}                # loader parameters, e.g. {kind = "fashion-mnist"} for idx:
+    scaling = "none"           # none | maxabs | standard (training statistics)
+    train_size = 20000         # optional seeded subset of the training rows
+    test_fraction = 0.2        # hold-out for sets without a test part
+
+    [model]
+    name = "mlp"               # mlp | lenet | resnet8
+    hidden = [200, 200]        # mlp widths
+
+    [run]
+    workers = 8
+    split = "iid"              # iid | sorted | dirichlet
+    dirichlet_alpha = 0.5      # for split = "dirichlet"
+    batch_size = 32            # per worker per step
+    epochs = 3                 # an epoch is ceil(n_train / (workers·batch_size)) steps
+    seed = 0                   # model init, split, minibatches, algorithm randomness
+    device = "cpu"             # cpu | cuda | cuda:N
+    dtype = "float32"          # float32 | float64
+    weight_decay = 0.0
+    vectorize = true           # torch.func.vmap over workers (false: a Python loop)
+    threads = 0                # torch.set_num_threads when > 0
+
+    [[algorithm]]
+    label = "top-k EF"         # optional, default the name
+    name = "ef"                # gd | gd-sec | ef | ef21 | bidir-topk | lags | dgs
+    alpha = 0.1                # and the algorithm's (and compressor's) parameters
+    ratio = 0.01
+
+    [algorithm.adaptive]       # lags only: k_l from select_layer_counts
+    alpha_c = 1e-4             # latency per layer message (s)
+    beta_c = 1e-9              # seconds per bit
+    floor_ratio = 0.001
+    backward_time_per_param = 1e-9   # t_l = c·d_l (or backward_times = [...], forward order)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import re
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from convcheck.atomic import write_atomic
+from convcheck.data import split_dataset
+from convcheck.errors import ConvcheckError, DataFileError, InputError, check_choice, check_int
+from convcheck.torch.algorithms import LAYERED, make_algorithm, select_layer_counts
+from convcheck.torch.datasets import load_train_test
+from convcheck.torch.layout import Layout
+from convcheck.torch.models import make_model
+from convcheck.torch.runner import Runner
+from convcheck.torch.simulation import Simulation, WorkerShards, evaluate
+
+DATA_KEYS = {
+    "dataset": None, "data_dir": None, "params": {}, "scaling": "none", "train_size": None,
+    "test_fraction": 0.2,
+}
+RUN_KEYS = {
+    "workers": 8, "split": "iid", "dirichlet_alpha": None, "batch_size": 32, "epochs": 3,
+    "seed": 0, "device": "cpu", "dtype": "float32", "weight_decay": 0.0, "vectorize": True,
+    "threads": 0,
+}
+ADAPTIVE_KEYS = {
+    "alpha_c": None, "beta_c": None, "floor_ratio": None, "backward_time_per_param": None,
+    "backward_times": None,
+}
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+TOP_LEVEL = ("data", "model", "run", "algorithm")
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    """Parse and validate a config file; defaults filled in.
+
+    Raises
+    ------
+    DataFileError
+        Missing file or malformed TOML.
+    InputError
+        Unknown table or key, missing required key, or a bad value (the message names the
+        file, the field and the allowed values).
+    """
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataFileError(f"config file not found: {path}")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise DataFileError(f"{path}: malformed TOML: {exc}") from exc
+    context = str(path)
+    for key in raw:
+        check_choice("table", key, TOP_LEVEL, context)
+    config = {
+        "data": _filled(raw.get("data", {}), DATA_KEYS, "data", context),
+        "run": _filled(raw.get("run", {}), RUN_KEYS, "run", context),
+        "model": dict(raw.get("model", {"name": "mlp"})),
+    }
+    if config["data"]["dataset"] is None:
+        raise InputError("data.dataset", None, "a dataset name", context)
+    config["model"].setdefault("name", "mlp")
+    algorithms = raw.get("algorithm")
+    if not isinstance(algorithms, list) or not algorithms:
+        raise InputError("algorithm", algorithms, "one or more [[algorithm]] tables", context)
+    config["algorithms"] = []
+    for entry in algorithms:
+        entry = dict(entry)
+        if "name" not in entry:
+            raise InputError("algorithm.name", None, "an algorithm name", context)
+        label = str(entry.pop("label", entry["name"]))
+        adaptive = entry.pop("adaptive", None)
+        if adaptive is not None:
+            if entry["name"] != "lags":
+                raise InputError("algorithm.adaptive", adaptive, "only for name = 'lags'", context)
+            adaptive = _filled(adaptive, ADAPTIVE_KEYS, "algorithm.adaptive", context)
+        config["algorithms"].append({"label": label, "params": entry, "adaptive": adaptive})
+    labels = [a["label"] for a in config["algorithms"]]
+    if len(set(labels)) != len(labels):
+        raise InputError("algorithm.label", labels, "distinct labels", context)
+    check_choice("run.dtype", config["run"]["dtype"], DTYPES, context)
+    return config
+
+
+def _filled(table: Any, defaults: dict[str, Any], name: str, context: str) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        raise InputError(name, table, "a table", context)
+    for key in table:
+        check_choice(f"{name}.{key}", key, defaults, context)
+    return {key: table.get(key, default) for key, default in defaults.items()}
+
+
+def adaptive_counts(layout: Layout, adaptive: dict[str, Any]) -> tuple[int, ...]:
+    """LAGS counts from the config's communication model and backward times."""
+    sizes = layout.sizes
+    per_param, times = adaptive["backward_time_per_param"], adaptive["backward_times"]
+    if (per_param is None) == (times is None):
+        raise InputError(
+            "algorithm.adaptive.backward_times", times,
+            "exactly one of backward_times (one per layer) or backward_time_per_param",
+        )
+    if times is None:
+        times = [float(per_param) * size for size in sizes]
+    for key in ("alpha_c", "beta_c", "floor_ratio"):
+        if adaptive[key] is None:
+            raise InputError(f"algorithm.adaptive.{key}", None, "a number")
+    return select_layer_counts(
+        sizes, times, adaptive["alpha_c"], adaptive["beta_c"], floor_ratio=adaptive["floor_ratio"]
+    )
+
+
+def resolve_device(name: Any) -> torch.device:
+    """A usable torch device from its name, or an :class:`InputError` naming ``run.device``."""
+    allowed = "cpu" + (", cuda or cuda:N" if torch.cuda.is_available() else
+                       " (CUDA is not available on this machine)")
+    try:
+        device = torch.device(str(name))
+    except RuntimeError:
+        raise InputError("run.device", name, allowed) from None
+    if device.type not in ("cpu", "cuda") or (
+        device.type == "cuda" and not torch.cuda.is_available()
+    ):
+        raise InputError("run.device", name, allowed)
+    return device
+
+
+def device_description(device: torch.device) -> str:
+    """The accelerator's name, or the CPU model and thread count."""
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (cuda)"
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"CPU {model}, {torch.get_num_threads()} torch threads"
+
+
+def environment(device: torch.device) -> dict[str, Any]:
+    from convcheck import __version__
+
+    return {
+        "device": device_description(device),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "convcheck": __version__,
+        "platform": platform.platform(),
+        "threads": torch.get_num_threads(),
+    }
+
+
+def train_from_config(
+    config: dict[str, Any],
+    out: str | Path,
+    *,
+    command: str,
+    only: Sequence[str] | None = None,
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run every algorithm of ``config``; write ``out/results.json`` and ``out/accuracy.png``."""
+    data_cfg, run_cfg = config["data"], config["run"]
+    if run_cfg["threads"]:
+        torch.set_num_threads(check_int("run.threads", run_cfg["threads"], 0))
+    device = resolve_device(run_cfg["device"])
+    dtype = DTYPES[run_cfg["dtype"]]
+    seed = check_int("run.seed", run_cfg["seed"], 0)
+    dataset, train, test = load_train_test(
+        data_cfg["dataset"], data_dir=data_cfg["data_dir"], dataset_params=data_cfg["params"],
+        scaling=data_cfg["scaling"], train_size=data_cfg["train_size"],
+        test_fraction=data_cfg["test_fraction"], seed=seed, dtype=dtype, device=device,
+    )
+    workers = check_int("run.workers", run_cfg["workers"], 1)
+    split = split_dataset(
+        dataset, workers, run_cfg["split"], alpha=run_cfg["dirichlet_alpha"], seed=seed
+    )
+    model_params = {k: v for k, v in config["model"].items() if k != "name"}
+    model = make_model(
+        config["model"]["name"], input_dim=train.X.shape[1], classes=train.classes,
+        image_shape=train.image_shape, seed=seed, dtype=dtype, **model_params,
+    ).to(device)
+    layout = Layout.of(model)
+    theta0 = layout.flatten_module(model)
+    batch_size = check_int("run.batch_size", run_cfg["batch_size"], 1)
+    steps_per_epoch = math.ceil(train.n_samples / (workers * batch_size))
+    selected = config["algorithms"]
+    if only:
+        known = [a["label"] for a in selected]
+        for label in only:
+            check_choice("--only", label, known)
+        selected = [a for a in selected if a["label"] in only]
+    out = Path(out)
+    results: dict[str, Any] = {
+        "command": command,
+        "config": config,
+        "environment": environment(device),
+        "data": {
+            "source": dataset.source, "n_train": train.n_samples, "n_test": test.X.shape[0],
+            "classes": train.classes, "workers": workers, "split": split.method,
+            "shard_sizes": split.sizes.tolist(),
+        },
+        "model": {"name": config["model"]["name"], "params": model_params, "D": layout.dim,
+                  "layers": dict(zip(layout.names, layout.sizes, strict=True))},
+        "steps_per_epoch": steps_per_epoch,
+        "epochs": run_cfg["epochs"],
+        "runs": [],
+    }
+    for index, entry in enumerate(selected):
+        params = dict(entry["params"])
+        name = params.pop("name")
+        if name in LAYERED:
+            params["layer_sizes"] = layout.sizes
+        if entry["adaptive"] is not None:
+            params["k"] = adaptive_counts(layout, entry["adaptive"])
+        algorithm = make_algorithm(name, **params)
+        oracle = Simulation(
+            model, WorkerShards(train, split), batch_size, seed=seed,
+            weight_decay=run_cfg["weight_decay"], vectorize=run_cfg["vectorize"],
+        )
+        runner = Runner(algorithm, oracle, theta0, seed=seed)
+        checkpoint = None
+        if checkpoint_dir is not None:
+            checkpoint = Path(checkpoint_dir) / f"{index:02d}-{_slug(entry['label'])}.pt"
+            if resume and checkpoint.is_file():
+                runner.resume(checkpoint)
+        started = time.perf_counter()
+        history = runner.train(
+            run_cfg["epochs"], steps_per_epoch, lambda theta: evaluate(model, theta, test),
+            checkpoint=checkpoint, progress=entry["label"] if progress else None,
+        )
+        results["runs"].append({
+            "label": entry["label"],
+            "algorithm": algorithm.describe(),
+            "status": "completed" if runner.status == "running" else runner.status,
+            "history": history,
+            "totals": runner.ledger.totals(),
+            "wall_s_this_session": time.perf_counter() - started,
+        })
+    write_atomic(out / "results.json", json.dumps(_finite(results), indent=1) + "\n")
+    plot_results(results, out / "accuracy.png")
+    return results
+
+
+def _slug(label: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", label).strip("-").lower() or "run"
+
+
+def _finite(value: Any) -> Any:
+    """NaN/inf → None, tuples → lists (strict JSON)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def plot_results(results: dict[str, Any], path: str | Path) -> Path:
+    """Test accuracy against epochs, cumulative uplink bits and cumulative total bits."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 3, figsize=(16, 4.8))
+    low = 1.0
+    for run in results["runs"]:
+        rows = [r for r in run["history"] if r.get("test_accuracy") is not None]
+        label = run["label"]
+        if run["status"] != "completed":
+            label += f" ({run['status']} in epoch {run['history'][-1]['epoch']})"
+        accuracy = [r["test_accuracy"] for r in rows]
+        axes[0].plot([r["epoch"] for r in rows], accuracy, marker="o", label=label)
+        later = [r for r in rows if r["epoch"] > 0]
+        if run["status"] == "completed" and later:
+            low = min(low, later[0]["test_accuracy"])
+        axes[1].plot([r["bits_up"] for r in later], [r["test_accuracy"] for r in later],
+                     marker="o", label=label)
+        axes[2].plot([r["bits_up"] + r["bits_down"] for r in later],
+                     [r["test_accuracy"] for r in later], marker="o", label=label)
+    axes[0].set_xlabel("epoch")
+    axes[1].set_xlabel("uplink bits, all workers (log)")
+    axes[2].set_xlabel("uplink + downlink bits, all workers (log)")
+    for axis in axes:
+        axis.set_ylabel("test accuracy")
+        axis.grid(True, alpha=0.3)
+    for axis in axes[1:]:
+        axis.set_xscale("log")
+        axis.set_ylim(max(0.0, low - 0.02), None)  # zoom on the completed runs after epoch 0
+    axes[0].legend(fontsize=8)
+    data, model = results["data"], results["model"]
+    figure.suptitle(
+        f"{model['name']} (D = {model['D']:,}) on {data['n_train']:,} training rows, "
+        f"{data['workers']} workers ({data['split']}); {results['environment']['device']}",
+        fontsize=10,
+    )
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m convcheck.torch.train",
+        description="Train a network with compressed distributed algorithms on simulated workers.",
+    )
+    parser.add_argument("config", help="TOML config (see gpu_runs/configs/)")
+    parser.add_argument("--out", help="output folder (default gpu_runs/results/<config name>)")
+    parser.add_argument("--epochs", type=int, help="override run.epochs")
+    parser.add_argument("--device", help="override run.device (cpu, cuda, cuda:N)")
+    parser.add_argument("--data-dir", help="override data.data_dir")
+    parser.add_argument("--only", nargs="+", metavar="LABEL", help="run only these algorithms")
+    parser.add_argument("--checkpoint-dir", help="save a checkpoint per algorithm each epoch")
+    parser.add_argument("--resume", action="store_true", help="continue from --checkpoint-dir")
+    parser.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m convcheck.torch.train`` and ``convcheck torch-train``."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.resume and not args.checkpoint_dir:
+            raise InputError("--resume", True, "only with --checkpoint-dir")
+        config = read_config(args.config)
+        if args.epochs is not None:
+            config["run"]["epochs"] = check_int("--epochs", args.epochs, 0)
+        if args.device is not None:
+            config["run"]["device"] = args.device
+        if args.data_dir is not None:
+            config["data"]["data_dir"] = args.data_dir
+        out = args.out or Path("gpu_runs") / "results" / Path(args.config).stem
+        given = sys.argv[1:] if argv is None else list(argv)
+        command = "python -m convcheck.torch.train " + shlex.join(given)
+        results = train_from_config(
+            config, out, command=command, only=args.only, checkpoint_dir=args.checkpoint_dir,
+            resume=args.resume, progress=not args.quiet,
+        )
+    except ConvcheckError as error:
+        print(f"convcheck: error: {error}", file=sys.stderr)
+        return 2
+    for run in results["runs"]:
+        last = run["history"][-1]
+        print(
+            f"{run['label']:>22}: {run['status']}, test accuracy "
+            f"{last.get('test_accuracy', float('nan')):.4f}, "
+            f"bits up {run['totals']['bits_up']:.3e}, down {run['totals']['bits_down']:.3e}"
+        )
+    print(f"wrote {Path(out) / 'results.json'} and {Path(out) / 'accuracy.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,11 @@
+"""Verification: case files → problems and runs → checks → verdicts (``convcheck verify``).
+
+``load_suite`` reads and validates case files (:mod:`convcheck.verify.cases`), ``verify`` runs
+them and returns the report document that :func:`convcheck.report.write_report` writes.
+"""
+
+from convcheck.verify.cases import Case, CaseFileError, load_case, load_suite
+from convcheck.verify.runner import run_case, verify
+from convcheck.verify.verdict import Verdict
+
+__all__ = ["Case", "CaseFileError", "Verdict", "load_case", "load_suite", "run_case", "verify"]

@@ -1,0 +1,423 @@
+"""Verification cases: declarative TOML files, validated with errors naming file and field.
+
+A case file (``problems/*.toml``) describes one problem, one algorithm, one run, the checks
+that must hold on it and the negative controls that must fail::
+
+    description = "GD-SEC with error correction on heterogeneous logistic workers"
+    suites = ["quick", "full"]
+
+    [problem]                      # arguments of convcheck.problem.build_problem
+    family = "logistic"            # ridge | logistic | nonconvex-logistic
+    dataset = "breast-cancer"
+    split = "sorted"
+    workers = 10
+
+    [algorithm]                    # arguments of convcheck.algorithms.make_algorithm
+    name = "gd-sec"
+    alpha = "1/L"
+    xi = 0.2
+
+    [run]
+    iterations = 2000
+    seeds = [0]                    # several seeds: bounds in expectation use their mean
+    target = 1e-8                  # optional: iterations and bits to reach it are reported
+
+    [[checks]]
+    bound = "gd-sec-nonconvex"     # a bound name (convcheck list), "certified" or "converges"
+
+    [[negative_controls]]
+    name = "step beyond the condition"
+    bound = "gd-sec-nonconvex"
+    why = "α = 3/L makes c ≤ 0; evaluated anyway, the bound is violated"
+    algorithm = { alpha = "3/L" }  # overrides of [algorithm]
+    run = { iterations = 300 }     # overrides of [run]
+    inject = "frozen-error-memory" # optional: a deliberately broken variant (mutants)
+
+Everything is validated when the file is loaded: unknown tables or keys, wrong types, unknown
+datasets, algorithms or suites raise :class:`CaseFileError`, whose message names the file,
+the field and the allowed values.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from convcheck.errors import InputError
+
+SUITES = ("quick", "full")
+#: Check names that are not bounds: an LMI certificate, and reaching the run's target.
+SPECIAL_CHECKS = ("certified", "converges")
+
+
+class CaseFileError(InputError):
+    """A case file is missing, not TOML, or does not follow the schema."""
+
+
+@dataclass(frozen=True)
+class Key:
+    """One key of a table: accepted Python types, whether required, what is allowed."""
+
+    types: tuple[type, ...]
+    allowed: str
+    required: bool = False
+
+
+_NUMBER = (int, float)
+PROBLEM_KEYS = {
+    "family": Key((str,), "ridge, logistic or nonconvex-logistic", required=True),
+    "dataset": Key((str,), "a dataset name (convcheck list), svmlight:PATH or idx:DIR",
+                   required=True),
+    "split": Key((str,), "iid, sorted, dirichlet or natural"),
+    "workers": Key((int,), "an integer >= 1"),
+    "lam": Key(_NUMBER, "a real number >= 0"),
+    "lam_nc": Key(_NUMBER, "a real number > 0 (nonconvex-logistic)"),
+    "scaling": Key((str,), "none, standard, maxabs or unit-rows"),
+    "intercept": Key((bool,), "true or false"),
+    "dirichlet_alpha": Key(_NUMBER, "a real number > 0"),
+    "seed": Key((int,), "an integer >= 0"),
+    "dataset_params": Key((dict,), "a table of dataset loader parameters"),
+}
+RUN_KEYS = {
+    "iterations": Key((int,), "an integer >= 1", required=True),
+    "seeds": Key((list,), "a non-empty list of integers >= 0"),
+    "target": Key(_NUMBER, "a real number > 0"),
+    "target_metric": Key((str,), "suboptimality, grad_norm_sq or dist_sq"),
+    "theta0": Key((list,), "the start point: a list of d reals (default 0)"),
+}
+CHECK_KEYS = {
+    "bound": Key((str,), "a bound name (convcheck list), 'certified' or 'converges'",
+                 required=True),
+    "tolerance": Key(_NUMBER, "a real number >= 0 (relative)"),
+}
+CONTROL_KEYS = {
+    **CHECK_KEYS,
+    "name": Key((str,), "a short description", required=True),
+    "why": Key((str,), "why the check must fail", required=True),
+    "algorithm": Key((dict,), "a table of algorithm parameters overriding [algorithm]"),
+    "run": Key((dict,), "a table overriding [run] (iterations, seeds, target, target_metric)"),
+    "inject": Key((str,), "a mutant name (convcheck.verify.mutants.MUTANTS)"),
+}
+TOP_KEYS = {
+    "description": Key((str,), "one line saying what the case verifies", required=True),
+    "suites": Key((list,), "a non-empty list of suite names from " + ", ".join(SUITES)),
+    "problem": Key((dict,), "a table (see problems/README.md)", required=True),
+    "algorithm": Key((dict,), "a table with at least 'name'", required=True),
+    "run": Key((dict,), "a table with at least 'iterations'", required=True),
+    "checks": Key((list,), "an array of tables [[checks]]"),
+    "negative_controls": Key((list,), "an array of tables [[negative_controls]]"),
+}
+
+
+@dataclass(frozen=True)
+class ProblemSpec:
+    """Arguments of :func:`convcheck.problem.build_problem` (``family`` is its ``problem``)."""
+
+    family: str
+    dataset: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def needs_data_dir(self) -> bool:
+        """Whether the dataset is read from the shared data folder (LIBSVM, MNIST)."""
+        from convcheck.data import DATASETS
+
+        info = DATASETS.get(self.dataset)
+        return bool(info is not None and info.needs_data_dir)
+
+    def describe(self) -> str:
+        split = self.options.get("split", "iid")
+        workers = self.options.get("workers", 10)
+        return f"{self.family} on {self.dataset} ({split}, M={workers})"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """How long to run, with which seeds, and the optional target accuracy."""
+
+    iterations: int
+    seeds: tuple[int, ...] = (0,)
+    target: float | None = None
+    target_metric: str | None = None
+    theta0: tuple[float, ...] | None = None
+
+    def updated(self, overrides: Mapping[str, Any], context: str) -> RunSpec:
+        """This spec with ``overrides`` (a negative control's ``run`` table) applied."""
+        return _run_spec({**self.as_dict(), **overrides}, context)
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"iterations": self.iterations, "seeds": list(self.seeds)}
+        if self.target is not None:
+            out["target"] = self.target
+        if self.target_metric is not None:
+            out["target_metric"] = self.target_metric
+        if self.theta0 is not None:
+            out["theta0"] = list(self.theta0)
+        return out
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """A check of a case: a bound (or ``certified``/``converges``) and what is expected.
+
+    ``kind`` is ``"positive"`` (must hold) or ``"negative_control"`` (must fail); a negative
+    control runs the case's algorithm with ``algorithm`` and ``run`` overrides and an optional
+    injected bug ``inject``.
+    """
+
+    bound: str
+    kind: str
+    tolerance: float | None = None
+    name: str = ""
+    why: str = ""
+    algorithm: Mapping[str, Any] = field(default_factory=dict)
+    run: Mapping[str, Any] = field(default_factory=dict)
+    inject: str | None = None
+
+
+@dataclass(frozen=True)
+class Case:
+    """One validated case file."""
+
+    name: str
+    path: str
+    description: str
+    suites: tuple[str, ...]
+    problem: ProblemSpec
+    algorithm: Mapping[str, Any]
+    run: RunSpec
+    checks: tuple[CheckSpec, ...]
+
+    @property
+    def algorithm_name(self) -> str:
+        return str(self.algorithm["name"])
+
+    def algorithm_params(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Parameters of :func:`make_algorithm` (without ``name``), overrides applied."""
+        params = {key: value for key, value in self.algorithm.items() if key != "name"}
+        params.update(overrides or {})
+        return params
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation
+# ---------------------------------------------------------------------------------------------
+
+def _type_name(value: Any) -> str:
+    return {bool: "boolean", int: "integer", float: "float", str: "string", list: "array",
+            dict: "table"}.get(type(value), type(value).__name__)
+
+
+def _check_table(table: Mapping[str, Any], keys: Mapping[str, Key], context: str) -> None:
+    """Unknown keys, missing required keys and wrong types raise :class:`CaseFileError`."""
+    for name, value in table.items():
+        if name not in keys:
+            allowed = "one of " + ", ".join(repr(k) for k in keys)
+            raise CaseFileError(name, value, allowed, context + " (unknown key)")
+        spec = keys[name]
+        wrong_bool = isinstance(value, bool) and bool not in spec.types
+        if wrong_bool or not isinstance(value, spec.types):
+            raise CaseFileError(name, value, f"{spec.allowed} (got a {_type_name(value)})",
+                                context)
+    for name, spec in keys.items():
+        if spec.required and name not in table:
+            raise CaseFileError(name, None, spec.allowed + " (required)", context)
+
+
+def _run_spec(table: Mapping[str, Any], context: str) -> RunSpec:
+    _check_table(table, RUN_KEYS, context)
+    iterations = table["iterations"]
+    if iterations < 1:
+        raise CaseFileError("iterations", iterations, RUN_KEYS["iterations"].allowed, context)
+    seeds = table.get("seeds", [0])
+    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
+                            for s in seeds):
+        raise CaseFileError("seeds", seeds, RUN_KEYS["seeds"].allowed, context)
+    target = table.get("target")
+    if target is not None and not (math.isfinite(target) and target > 0):
+        raise CaseFileError("target", target, RUN_KEYS["target"].allowed, context)
+    metric = table.get("target_metric")
+    from convcheck.engine import TARGET_METRICS
+
+    if metric is not None and metric not in TARGET_METRICS:
+        raise CaseFileError("target_metric", metric, RUN_KEYS["target_metric"].allowed, context)
+    theta0 = table.get("theta0")
+    if theta0 is not None and not (theta0 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            for v in theta0)):
+        raise CaseFileError("theta0", theta0, RUN_KEYS["theta0"].allowed, context)
+    return RunSpec(iterations, tuple(seeds), None if target is None else float(target), metric,
+                   None if theta0 is None else tuple(float(v) for v in theta0))
+
+
+def _problem_spec(table: Mapping[str, Any], context: str) -> ProblemSpec:
+    from convcheck.data import DATASET_FORMS, DATASETS, SCALINGS, SPLITS
+    from convcheck.objectives import FAMILIES
+
+    _check_table(table, PROBLEM_KEYS, context)
+    choices = {"family": FAMILIES, "split": SPLITS, "scaling": SCALINGS}
+    for name, allowed in choices.items():
+        if name in table and table[name] not in allowed:
+            raise CaseFileError(name, table[name], "one of " + ", ".join(allowed), context)
+    dataset = table["dataset"]
+    if dataset not in DATASETS and not any(
+        dataset.startswith(form.split(":")[0] + ":") and len(dataset) > len(form.split(":")[0]) + 1
+        for form in DATASET_FORMS
+    ):
+        allowed = "one of " + ", ".join(DATASETS) + ", or " + " / ".join(DATASET_FORMS)
+        raise CaseFileError("dataset", dataset, allowed, context)
+    options = {key: value for key, value in table.items() if key not in ("family", "dataset")}
+    return ProblemSpec(table["family"], dataset, options)
+
+
+def _placeholder_constants():
+    """Constants that resolve every step-size form (``"1/L"``, ``"0.5/mu"``) for validation."""
+    import numpy as np
+
+    from convcheck.objectives import Constants
+
+    return Constants(L_workers=np.ones(1), L=1.0, L_tilde=1.0, L_max=1.0, curvature_lower=1.0,
+                     mu=1.0, problem_class="strongly convex", eigen_method="placeholder",
+                     safety_factor=1.0)
+
+
+def check_algorithm(table: Mapping[str, Any], context: str) -> dict[str, Any]:
+    """Validate an ``[algorithm]`` table by building the algorithm (names, types, ranges).
+
+    Parameters whose validity depends on the problem (``k ≤ d``) are checked when it runs.
+    """
+    from convcheck.algorithms import ALGORITHMS, make_algorithm
+
+    if "name" not in table:
+        raise CaseFileError("name", None, "an algorithm name (required)", context)
+    if table["name"] not in ALGORITHMS:
+        allowed = "one of " + ", ".join(ALGORITHMS)
+        raise CaseFileError("name", table["name"], allowed, context)
+    params = {key: value for key, value in table.items() if key != "name"}
+    try:
+        make_algorithm(table["name"], _placeholder_constants(), **params)
+    except InputError as error:
+        raise CaseFileError(error.field, error.value, error.allowed, context) from None
+    return dict(table)
+
+
+def _check_spec(table: Any, kind: str, context: str) -> CheckSpec:
+    if not isinstance(table, dict):
+        raise CaseFileError(kind, table, "a table", context)
+    keys = CHECK_KEYS if kind == "positive" else CONTROL_KEYS
+    _check_table(table, keys, context)
+    from convcheck.verify.checks import known_checks
+    from convcheck.verify.mutants import MUTANTS
+
+    bound = table["bound"]
+    names = known_checks()
+    if bound not in names:
+        raise CaseFileError("bound", bound, "one of " + ", ".join(names), context)
+    tolerance = table.get("tolerance")
+    if tolerance is not None and not (math.isfinite(tolerance) and tolerance >= 0):
+        raise CaseFileError("tolerance", tolerance, CHECK_KEYS["tolerance"].allowed, context)
+    inject = table.get("inject")
+    if inject is not None and inject not in MUTANTS:
+        raise CaseFileError("inject", inject, "one of " + ", ".join(MUTANTS), context)
+    run = table.get("run", {})
+    _check_table(run, {k: Key(v.types, v.allowed) for k, v in RUN_KEYS.items()},
+                 context + ".run")
+    return CheckSpec(
+        bound=bound,
+        kind=kind,
+        tolerance=None if tolerance is None else float(tolerance),
+        name=table.get("name", bound),
+        why=table.get("why", ""),
+        algorithm=dict(table.get("algorithm", {})),
+        run=dict(run),
+        inject=inject,
+    )
+
+
+def parse_case(data: Mapping[str, Any], path: str, name: str | None = None) -> Case:
+    """Validate the parsed TOML of a case file (``path`` names it in errors)."""
+    _check_table(data, TOP_KEYS, path)
+    suites = data.get("suites", list(SUITES))
+    if not suites or not all(s in SUITES for s in suites):
+        raise CaseFileError("suites", suites, TOP_KEYS["suites"].allowed, path)
+    problem = _problem_spec(data["problem"], f"{path}: [problem]")
+    algorithm = check_algorithm(data["algorithm"], f"{path}: [algorithm]")
+    run = _run_spec(data["run"], f"{path}: [run]")
+    checks = [
+        _check_spec(entry, "positive", f"{path}: [[checks]] #{i + 1}")
+        for i, entry in enumerate(data.get("checks", []))
+    ] + [
+        _check_spec(entry, "negative_control", f"{path}: [[negative_controls]] #{i + 1}")
+        for i, entry in enumerate(data.get("negative_controls", []))
+    ]
+    if not checks:
+        raise CaseFileError("checks", None, "at least one [[checks]] or [[negative_controls]]",
+                            path)
+    for check in checks:
+        where = f"{path}: overrides of {check.name!r}"
+        run.updated(check.run, where)
+        check_algorithm({**algorithm, **check.algorithm}, where)
+    return Case(
+        name=name or Path(path).stem,
+        path=path,
+        description=data["description"],
+        suites=tuple(suites),
+        problem=problem,
+        algorithm=algorithm,
+        run=run,
+        checks=tuple(checks),
+    )
+
+
+def load_case(path: str | Path) -> Case:
+    """Read and validate one case file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CaseFileError("case", str(path), "an existing .toml case file")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise CaseFileError("case", str(path), f"a valid TOML file ({error})") from None
+    return parse_case(data, _shown_path(path), name=_case_name(path))
+
+
+def _shown_path(path: Path) -> str:
+    """``path`` relative to the current folder when it lies under it, else absolute."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _case_name(path: Path) -> str:
+    """``folder/stem`` (e.g. ``gd-sec/logistic-sorted``) so names stay unique across folders."""
+    return f"{path.parent.name}/{path.stem}" if path.parent.name else path.stem
+
+
+def find_cases(paths: Iterable[str | Path]) -> list[Path]:
+    """Case files named by ``paths`` (files, or folders searched recursively), sorted, unique."""
+    found: set[Path] = set()
+    for entry in paths:
+        entry = Path(entry)
+        if entry.is_dir():
+            found.update(p.resolve() for p in entry.rglob("*.toml"))
+        elif entry.is_file():
+            found.add(entry.resolve())
+        else:
+            raise CaseFileError("case", str(entry), "an existing case file or folder")
+    return sorted(found)
+
+
+def load_suite(paths: Iterable[str | Path], suite: str | None = None) -> list[Case]:
+    """Load every case under ``paths``; keep those of ``suite`` (all when ``None``)."""
+    if suite is not None and suite not in SUITES:
+        raise InputError("suite", suite, "one of " + ", ".join(SUITES))
+    cases = [load_case(path) for path in find_cases(paths)]
+    names = [case.name for case in cases]
+    duplicate = next((n for n in names if names.count(n) > 1), None)
+    if duplicate is not None:
+        raise InputError("case", duplicate, "case names (folder/stem) that are unique")
+    return [case for case in cases if suite is None or suite in case.suites]

@@ -1,0 +1,251 @@
+"""Run verification cases: case → problem → runs → checks → verdicts, in parallel by case.
+
+Each case runs in its own process when ``jobs > 1`` (cases are independent and every run is
+seeded, so the verdicts do not depend on ``jobs``). Runs shared by several checks of a case
+(same algorithm parameters, injected bug and run settings) are computed once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from convcheck.errors import ConvcheckError, DataFileError, check_int
+from convcheck.verify.cases import Case, CheckSpec, RunSpec
+from convcheck.verify.verdict import Verdict
+
+#: Points kept per plotted series.
+SERIES_POINTS = 400
+
+
+def thin(length: int, points: int = SERIES_POINTS) -> np.ndarray:
+    """Indices ``0 … length−1`` thinned to about ``points``, log-spaced, first and last kept."""
+    if length <= points:
+        return np.arange(length)
+    grid = np.unique(np.round(np.geomspace(1, length, points)).astype(int) - 1)
+    return np.union1d(grid, [0, length - 1])
+
+
+def _problem(case: Case, data_dir: str | None):
+    from convcheck.problem import build_problem
+
+    options = dict(case.problem.options)
+    if "dirichlet_alpha" in options:
+        options["alpha"] = options.pop("dirichlet_alpha")
+    return build_problem(case.problem.family, case.problem.dataset, data_dir=data_dir,
+                         cross_check=False, **options)
+
+
+def _runs(case: Case, check: CheckSpec, problem, seed_offset: int, cache: dict) -> tuple:
+    """The algorithm of a check and its runs, one per seed (cached per case)."""
+    from convcheck.algorithms import make_algorithm
+    from convcheck.engine import run
+    from convcheck.verify.mutants import inject
+
+    params = case.algorithm_params(check.algorithm)
+    spec: RunSpec = case.run.updated(check.run, f"{case.path}: run of {check.name!r}")
+    key = json.dumps([params, spec.as_dict(), check.inject], sort_keys=True, default=str)
+    if key not in cache:
+        algorithm = make_algorithm(case.algorithm_name, problem.constants, **params)
+        if check.inject is not None:
+            algorithm = inject(algorithm, check.inject)
+        runs = [
+            run(algorithm, problem, spec.iterations, seed=seed + seed_offset, target=spec.target,
+                target_metric=spec.target_metric, stop_at_target=False,
+                theta0=None if spec.theta0 is None else np.array(spec.theta0))
+            for seed in spec.seeds
+        ]
+        cache[key] = (algorithm, runs, spec)
+    return cache[key]
+
+
+def _curve(result) -> dict[str, Any]:
+    """Accuracy against cumulative bits of one run (thinned), for the bits figure."""
+    metric = result.summary["target_metric"]
+    index = thin(len(result.columns["iteration"]))
+    return {
+        "metric_name": metric,
+        "iteration": result.columns["iteration"][index].tolist(),
+        "bits_up_total": result.columns["bits_up_total"][index].tolist(),
+        "metric": result.columns[metric][index].tolist(),
+    }
+
+
+def run_case(case: Case, *, seed_offset: int = 0, data_dir: str | None = None
+             ) -> dict[str, Any]:
+    """Run every check of ``case``: its verdicts and what the report shows about it.
+
+    A case whose dataset is not available (the shared data folder is absent) is skipped and
+    says so; any other error is recorded as a failed check so that the suite fails loudly.
+    """
+    from convcheck.verify.checks import evaluate_check
+
+    started = time.perf_counter()
+    algorithm_text = ", ".join(f"{k}={v}" for k, v in case.algorithm.items())
+    out: dict[str, Any] = {
+        "case": case.name, "path": case.path, "description": case.description,
+        "problem_text": case.problem.describe(), "algorithm_text": algorithm_text,
+        "skipped": None, "curves": {}, "staleness": None, "verdicts": [],
+    }
+    try:
+        problem = _problem(case, data_dir)
+    except DataFileError as error:
+        if case.problem.needs_data_dir():
+            out["skipped"] = f"dataset {case.problem.dataset!r} not available: {error}"
+            out["seconds"] = time.perf_counter() - started
+            return out
+        raise
+    out["problem_class"] = problem.constants.problem_class
+    cache: dict[str, tuple] = {}
+    for check in case.checks:
+        begun = time.perf_counter()
+        try:
+            algorithm, runs, spec = _runs(case, check, problem, seed_offset, cache)
+            verdict = evaluate_check(check, case, problem, algorithm, runs)
+            label = algorithm.name if check.kind == "positive" else f"{check.name}"
+            out["curves"].setdefault(label, _curve(runs[0]))
+            if "staleness" in runs[0].summary and out["staleness"] is None:
+                out["staleness"] = runs[0].summary["staleness"]
+        except ConvcheckError as error:
+            verdict = _error_verdict(case, check, problem, error)
+        verdict.seconds = time.perf_counter() - begun
+        out["verdicts"].append(verdict)
+    out["seconds"] = time.perf_counter() - started
+    return out
+
+
+def _error_verdict(case: Case, check: CheckSpec, problem, error: Exception) -> Verdict:
+    """A check that could not be evaluated: it fails whatever its kind (holds is None)."""
+    return Verdict(
+        case=case.name, name=check.name, algorithm=case.algorithm_name,
+        problem=case.problem.describe(), problem_class=problem.constants.problem_class,
+        bound=check.bound, source="", citation="", kind=check.kind, holds=None,
+        applicable=False, reason=f"error: {error}", why=check.why,
+    )
+
+
+def environment() -> dict[str, str]:
+    """Software versions and the machine, recorded in every report."""
+    import scipy
+
+    from convcheck import __version__
+
+    env = {"convcheck": __version__, "python": platform.python_version(),
+           "numpy": np.__version__, "scipy": scipy.__version__}
+    try:
+        import cvxpy
+
+        env["cvxpy"] = cvxpy.__version__
+    except ImportError:
+        env["cvxpy"] = "not installed"
+    env["platform"] = platform.platform()
+    env["cpus"] = str(os.cpu_count())
+    return env
+
+
+def verify(
+    cases: Sequence[Case],
+    *,
+    jobs: int = 1,
+    seed: int = 0,
+    suite: str | None = None,
+    data_dir: str | None = None,
+    progress: Callable[[str], None] | None = None,
+    show_bar: bool = False,
+) -> dict[str, Any]:
+    """Run ``cases`` and return the report document (plain data; see :mod:`convcheck.report`).
+
+    Parameters
+    ----------
+    cases : sequence of Case
+    jobs : int
+        Cases run in parallel in this many processes (1: in this process).
+    seed : int
+        Added to every run seed of every case.
+    suite : str, optional
+        Recorded in the report (the cases are already selected).
+    data_dir : str, optional
+        Folder of the real datasets.
+    progress : callable, optional
+        Called with one line per finished case.
+    show_bar : bool
+        Show a progress bar over the cases.
+    """
+    jobs = check_int("jobs", jobs, 1)
+    seed = check_int("seed", seed, 0)
+    started = time.perf_counter()
+    results: dict[str, dict[str, Any]] = {}
+    bar = None
+    if show_bar:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(cases), desc="verify", unit="case")
+
+    def finished(result: dict[str, Any]) -> None:
+        results[result["case"]] = result
+        if bar is not None:
+            bar.update(1)
+        if progress is not None:
+            progress(_case_line(result))
+
+    if jobs == 1:
+        for case in cases:
+            finished(run_case(case, seed_offset=seed, data_dir=data_dir))
+    else:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(run_case, case, seed_offset=seed, data_dir=data_dir)
+                       for case in cases]
+            for future in as_completed(futures):
+                finished(future.result())
+    if bar is not None:
+        bar.close()
+    ordered = [results[case.name] for case in cases]
+    return _document(ordered, suite=suite, seed=seed, jobs=jobs,
+                     seconds=time.perf_counter() - started)
+
+
+def _case_line(result: dict[str, Any]) -> str:
+    if result["skipped"]:
+        return f"skip {result['case']}: {result['skipped']}"
+    verdicts = result["verdicts"]
+    good = sum(v.passed for v in verdicts)
+    mark = "ok  " if good == len(verdicts) else "FAIL"
+    return f"{mark} {result['case']}: {good}/{len(verdicts)} checks as expected " \
+           f"({result['seconds']:.1f} s)"
+
+
+def _document(results: list[dict[str, Any]], *, suite: str | None, seed: int, jobs: int,
+              seconds: float) -> dict[str, Any]:
+    checks = [v for result in results for v in result["verdicts"]]
+    positive = [v for v in checks if v.kind == "positive"]
+    negative = [v for v in checks if v.kind == "negative_control"]
+    summary = {
+        "positive": len(positive),
+        "positive_held": sum(v.passed for v in positive),
+        "negative": len(negative),
+        "negative_failed": sum(v.passed for v in negative),
+        "cases": len(results),
+        "skipped": sum(result["skipped"] is not None for result in results),
+        "seconds": seconds,
+    }
+    summary["passed"] = bool(checks) and all(v.passed for v in checks)
+    cases = [{key: value for key, value in result.items() if key != "verdicts"}
+             for result in results]
+    return {
+        "created": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "suite": suite,
+        "seed": seed,
+        "jobs": jobs,
+        "summary": summary,
+        "environment": environment(),
+        "cases": cases,
+        "checks": [v.as_dict() for v in checks],
+    }

@@ -1,0 +1,66 @@
+"""The report: its files, self-contained HTML, strict JSON, atomic replacement, safe --out."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from convcheck.errors import InputError
+from convcheck.report import plots, write_report
+from convcheck.verify import load_suite, verify
+from tests.helpers import TINY_CASE
+
+
+@pytest.fixture(scope="module")
+def document(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cases")
+    (folder / "tiny.toml").write_text(TINY_CASE)
+    return verify(load_suite([folder]), suite=None)
+
+
+def test_report_files(document, tmp_path):
+    index = write_report(document, tmp_path / "report")
+    folder = index.parent
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "index.html", "index.md", "plots", "results.json"]
+    page = index.read_text()
+    assert "Verification PASSED" in page
+    # self-contained: every image is a data URI, nothing is fetched
+    sources = re.findall(r'src="([^"]*)"', page)
+    assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
+    assert "href=" not in page
+    results = json.loads((folder / "results.json").read_text())
+    assert {c["kind"] for c in results["checks"]} == {"positive", "negative_control"}
+    for key in ("case", "algorithm", "problem", "class", "bound", "source", "kind", "holds",
+                "max_ratio", "fitted_rate", "theory_rate", "iterations", "bits_up", "bits_down",
+                "seed", "passed"):  # DESIGN.md's schema
+        assert key in results["checks"][0]
+    markdown = (folder / "index.md").read_text()
+    for png in sorted((folder / "plots").iterdir()):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"plots/{png.name}" in markdown
+
+
+def test_interrupted_report_keeps_the_previous_one(document, tmp_path, monkeypatch):
+    out = tmp_path / "report"
+    write_report(document, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+
+    def interrupted(case):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(plots, "bits_figure", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_report(document, out)
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]  # no partial folder left
+
+
+def test_out_must_not_be_a_foreign_folder(document, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(InputError) as info:
+        write_report(document, tmp_path)
+    assert info.value.field == "out"
+    assert (tmp_path / "notes.txt").read_text() == "mine"

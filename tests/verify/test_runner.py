@@ -1,0 +1,62 @@
+"""The case runner: verdicts independent of --jobs, missing data skipped, errors fail loudly."""
+
+from __future__ import annotations
+
+import pytest
+
+from convcheck.errors import InputError
+from convcheck.verify import load_suite, verify
+from convcheck.verify.runner import thin
+from tests.helpers import TINY_CASE
+
+
+def _suite(tmp_path, **texts):
+    for name, text in texts.items():
+        (tmp_path / f"{name}.toml").write_text(text)
+    return load_suite([tmp_path])
+
+
+def _rows(document):
+    return [{k: v for k, v in c.items() if k != "seconds"} for c in document["checks"]]
+
+
+def test_parallel_jobs_give_the_same_verdicts(tmp_path):
+    cases = _suite(tmp_path, a=TINY_CASE, b=TINY_CASE.replace("workers = 3", "workers = 2"))
+    one = verify(cases, jobs=1)
+    two = verify(cases, jobs=2)
+    assert _rows(one) == _rows(two)
+    assert one["summary"]["passed"] and one["summary"]["positive"] == 2
+
+
+def test_missing_shared_data_skips_the_case(tmp_path):
+    text = TINY_CASE.replace('family = "ridge"', 'family = "logistic"').replace(
+        'dataset = "synthetic-regression"', 'dataset = "a9a"').replace(
+        "dataset_params = { n_samples = 60, n_features = 4 }\n", "")
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    document = verify(_suite(tmp_path, libsvm=text), data_dir=str(empty))
+    case = document["cases"][0]
+    assert case["skipped"] and "a9a" in case["skipped"]
+    assert document["checks"] == [] and not document["summary"]["passed"]
+
+
+def test_a_check_that_cannot_run_fails(tmp_path):
+    text = TINY_CASE.replace('name = "gd"', 'name = "ef"\nk = 50')  # k > d = 4
+    document = verify(_suite(tmp_path, broken=text))
+    assert not document["summary"]["passed"]
+    assert all(c["holds"] is None and "error" in c["reason"] for c in document["checks"])
+
+
+def test_seed_and_jobs_are_validated(tmp_path):
+    cases = _suite(tmp_path, a=TINY_CASE)
+    with pytest.raises(InputError):
+        verify(cases, jobs=0)
+    with pytest.raises(InputError):
+        verify(cases, seed=-1)
+
+
+def test_thin_keeps_first_and_last():
+    assert thin(5).tolist() == [0, 1, 2, 3, 4]
+    index = thin(10_000, 50)
+    assert index[0] == 0 and index[-1] == 9999 and len(index) <= 52
+    assert (index[1:] > index[:-1]).all()
