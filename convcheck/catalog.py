@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from convcheck.algorithms import ALGORITHMS, ASYNC_ALGORITHMS
 from convcheck.compressors import COMPRESSORS
 from convcheck.data import DATASETS, SCALINGS, SPLITS, find_data_dir
 from convcheck.errors import DataFileError
@@ -16,6 +17,13 @@ def catalog(data_dir: str | None = None) -> dict:
     except DataFileError:
         shared = None
     return {
+        "algorithms": {
+            name: {
+                "engine": "async" if name in ASYNC_ALGORITHMS else "sync",
+                "description": cls.__doc__.strip().splitlines()[0],
+            }
+            for name, cls in ALGORITHMS.items()
+        },
         "objectives": list(FAMILIES),
         "compressors": {
             name: cls.__doc__.strip().splitlines()[0] for name, cls in COMPRESSORS.items()
@@ -44,7 +52,12 @@ def _bounds() -> dict:
 
 def format_catalog(entries: dict) -> str:
     """Human-readable listing."""
-    lines = ["objectives: " + ", ".join(entries["objectives"]), "", "compressors:"]
+    lines = ["algorithms:"]
+    lines += [
+        f"  {name:18s} {info['engine']:6s} {info['description']}"
+        for name, info in entries.get("algorithms", {}).items()
+    ]
+    lines += ["", "objectives: " + ", ".join(entries["objectives"]), "", "compressors:"]
     lines += [f"  {name:12s} {text}" for name, text in entries["compressors"].items()]
     lines += ["", f"datasets (data dir: {entries['data_dir'] or 'not found'}):"]
     for name, info in entries["datasets"].items():

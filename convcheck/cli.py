@@ -49,14 +49,14 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _problem_from(args: argparse.Namespace):
+def _problem_from(args: argparse.Namespace, workers: int | None = None):
     """The :class:`~convcheck.problem.Problem` the problem options describe."""
     from convcheck.problem import build_problem
 
     return build_problem(
         args.problem,
         args.dataset,
-        workers=args.workers,
+        workers=args.workers if workers is None else workers,
         split=args.split,
         alpha=args.dirichlet_alpha,
         lam=args.lam,
@@ -78,26 +78,88 @@ def _inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+#: ``convcheck run`` options that only asynchronous algorithms take (argparse dest names).
+ASYNC_OPTIONS = (
+    "compute",
+    "compute_mean",
+    "compute_spread",
+    "compute_sigma",
+    "compute_shape",
+    "compute_trace",
+    "latency_up",
+    "latency_down",
+    "bandwidth_up",
+    "bandwidth_down",
+    "tau_max",
+    "trace_every",
+    "shared_data",
+)
+
+
 def _run(args: argparse.Namespace) -> int:
-    from convcheck.algorithms import make_algorithm
+    from convcheck.algorithms import ASYNC_ALGORITHMS, make_algorithm
     from convcheck.engine import run, write_run
 
-    problem = _problem_from(args)
+    asynchronous = args.algorithm in ASYNC_ALGORITHMS
+    if not asynchronous:
+        for name in ASYNC_OPTIONS:
+            if getattr(args, name) not in (None, False):
+                option = "--" + name.replace("_", "-")
+                allowed = "only with an asynchronous algorithm: " + ", ".join(ASYNC_ALGORITHMS)
+                raise InputError(option, getattr(args, name), allowed)
+    problem = _problem_from(args, workers=1 if args.shared_data else None)
     algorithm = make_algorithm(args.algorithm, problem.constants, **parse_assignments(args.set))
-    result = run(
-        algorithm,
-        problem,
-        args.iters,
-        seed=args.seed,
-        target=args.target,
-        target_metric=args.target_metric,
-        stop_at_target=args.stop_at_target,
-        progress=args.progress,
-    )
+    common = {
+        "seed": args.seed,
+        "target": args.target,
+        "target_metric": args.target_metric,
+        "stop_at_target": args.stop_at_target,
+        "progress": args.progress,
+    }
+    if asynchronous:
+        result = _run_async(args, algorithm, problem, common)
+    else:
+        result = run(algorithm, problem, args.iters, **common)
     if args.out:
         write_run(result, args.out)
     print(_format_run(result))
     return 0
+
+
+def _run_async(args: argparse.Namespace, algorithm, problem, common: dict):
+    """One run of an asynchronous algorithm with the timing options of ``args``."""
+    from convcheck.engine import run_async
+    from convcheck.engine.timing import Link, make_compute
+
+    name = args.compute or ("trace" if args.compute_trace else "exponential")
+    if name == "trace":
+        if args.compute_trace is None:
+            raise InputError("--compute-trace", None, "a .csv or .json file of durations")
+        compute = make_compute("trace", path=args.compute_trace)
+    else:
+        if args.compute_trace is not None:
+            raise InputError("--compute-trace", args.compute_trace, "only with --compute trace")
+        extra = {"sigma": args.compute_sigma, "shape": args.compute_shape}
+        params = {key: value for key, value in extra.items() if value is not None}
+        params["mean"] = 1.0 if args.compute_mean is None else args.compute_mean
+        params["spread"] = 1.0 if args.compute_spread is None else args.compute_spread
+        compute = make_compute(name, **params)
+    link_options = {
+        key: getattr(args, key)
+        for key in ("latency_up", "latency_down", "bandwidth_up", "bandwidth_down")
+        if getattr(args, key) is not None
+    }
+    return run_async(
+        algorithm,
+        problem,
+        args.iters,
+        workers=args.workers,
+        compute=compute,
+        link=Link(**link_options),
+        tau_max=args.tau_max,
+        trace_every=1 if args.trace_every is None else args.trace_every,
+        **common,
+    )
 
 
 def parse_numbers(field: str, text: str | None) -> list[float] | None:
@@ -258,8 +320,16 @@ def _format_run(result) -> str:
         f"final      f − f_ref = {final['suboptimality']:.6g}, "
         f"‖∇f‖² = {final['grad_norm_sq']:.6g}, ‖θ − θ*‖² = {final['dist_sq']:.6g}",
         f"bits       up {final['bits_up_total']:,}, down {final['bits_down_total']:,} "
-        f"(all workers, {summary['iterations']} rounds)",
+        f"(all workers, {summary['iterations']} "
+        + ("server updates)" if result.meta.get("engine") == "async" else "rounds)"),
     ]
+    if result.meta.get("engine") == "async":
+        stale = summary["staleness"]
+        lines.append(
+            f"async      {result.meta['workers']} workers, simulated time {summary['time']:.6g} s, "
+            f"staleness mean {stale['mean']:.3g} max {stale['max']}"
+            + (f" (tau_max {stale['tau_max']})" if stale["tau_max"] is not None else "")
+        )
     if summary["target"] is not None:
         where = summary["target_iteration"]
         lines.append(
@@ -267,6 +337,11 @@ def _format_run(result) -> str:
             + (
                 f"iteration {where}, bits up {summary['bits_up_to_target']:,}, "
                 f"down {summary['bits_down_to_target']:,}"
+                + (
+                    f", simulated time {summary['target_time']:.6g} s"
+                    if summary.get("target_time") is not None
+                    else ""
+                )
                 if where is not None
                 else "not reached"
             )
@@ -356,6 +431,40 @@ def _add_problem_arguments(parser: argparse.ArgumentParser) -> None:
     check.add_argument("--no-cross-check", dest="cross_check", action="store_false")
 
 
+def _add_async_arguments(parser: argparse.ArgumentParser) -> None:
+    """Timing and staleness options of ``run`` (asynchronous algorithms only)."""
+    from convcheck.engine.timing import COMPUTE_MODELS
+
+    group = parser.add_argument_group(
+        "asynchronous algorithms (async-sgd, async-sparse-sgd, dgs): --iters counts server updates"
+    )
+    group.add_argument(
+        "--compute", choices=list(COMPUTE_MODELS), help="compute-time model (exponential)"
+    )
+    group.add_argument("--compute-mean", type=float, help="mean compute time in seconds (1)")
+    group.add_argument(
+        "--compute-spread", type=float, help="slowest/fastest mean ratio, geometric (1)"
+    )
+    group.add_argument("--compute-sigma", type=float, help="lognormal log-sd (0.5)")
+    group.add_argument("--compute-shape", type=float, help="pareto tail index > 1 (2.5)")
+    group.add_argument(
+        "--compute-trace", help="recorded durations (.csv/.json), one column per worker"
+    )
+    group.add_argument("--latency-up", type=float, help="uplink latency in seconds (0)")
+    group.add_argument("--latency-down", type=float, help="downlink latency in seconds (0)")
+    group.add_argument("--bandwidth-up", type=float, help="uplink bits per second (inf)")
+    group.add_argument("--bandwidth-down", type=float, help="downlink bits per second (inf)")
+    group.add_argument("--tau-max", type=int, help="hard staleness bound (none)")
+    group.add_argument(
+        "--trace-every", type=int, help="evaluate the server model every K updates (1)"
+    )
+    group.add_argument(
+        "--shared-data",
+        action="store_true",
+        help="--workers workers all sampling the whole dataset (no split)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``convcheck`` command."""
     from convcheck.algorithms import ALGORITHMS
@@ -403,6 +512,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--progress", action="store_true", help="show a progress bar")
     run.add_argument("--out", help="trace file: .json (everything), .csv or .parquet (columns)")
+    _add_async_arguments(run)
     run.set_defaults(handler=_run)
 
     from convcheck.theory.models import MODELS

@@ -200,6 +200,25 @@ class Objective:
         batch = PaddedShards(features, labels, np.full(labels.shape, 1.0 / batch_size), sizes)
         return self._gradients_on(batch, theta)
 
+    # -- one worker at a time (asynchronous engine) ----------------------------------------
+    def restrict(self, m: int) -> Objective:
+        """``f_m`` alone, as a one-worker :class:`Objective` over shard ``m`` (cached).
+
+        Its ``worker_gradients(θ)[0]`` is ``∇f_m(θ)`` and its ``stochastic_worker_gradients``
+        draws worker ``m``'s minibatch exactly as the batched method does for one worker, so the
+        asynchronous engine evaluates one worker per event without touching the other shards.
+        """
+        m = check_int("worker", m, 0, self.n_workers - 1)
+        cache = self._restrictions
+        if m not in cache:
+            name = f"{self.name} / worker {m}" if self.name else f"worker {m}"
+            cache[m] = Objective(self.family, self.shards.select(m), self.lam, self.lam_nc, name)
+        return cache[m]
+
+    @cached_property
+    def _restrictions(self) -> dict[int, Objective]:
+        return {}
+
     # -- second order ----------------------------------------------------------------------
     def _regularizer_curvature(self, theta: np.ndarray) -> np.ndarray:
         """Diagonal of the regularizer's Hessian at ``θ``."""

@@ -64,6 +64,9 @@ def run(
     progress : bool
         Show a progress bar.
     """
+    if not isinstance(algorithm, Algorithm):
+        allowed = "a synchronous algorithm (asynchronous ones run with convcheck.engine.run_async)"
+        raise InputError("algorithm", getattr(algorithm, "name", algorithm), allowed)
     iterations = check_int("iterations", iterations, 1)
     seed = check_int("seed", seed, 0)
     blowup = check_real("blowup", blowup, 1.0, low_open=True)
