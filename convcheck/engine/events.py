@@ -48,11 +48,11 @@ from typing import Any
 import numpy as np
 
 from convcheck.algorithms.async_base import AsyncAlgorithm, Message
+from convcheck.engine.common import DEFAULT_BLOWUP, Measure, start_point, summarize, versions
 from convcheck.engine.oracle import Oracle
-from convcheck.engine.sync import DEFAULT_BLOWUP, TARGET_METRICS, _start_point, _summary, versions
 from convcheck.engine.timing import ComputeTime, Exponential, Link
 from convcheck.engine.trace import BASE_COLUMNS, Ledger, Run
-from convcheck.errors import InputError, check_choice, check_int, check_real
+from convcheck.errors import InputError, check_int, check_real
 from convcheck.problem import Problem
 
 #: Columns an asynchronous trace adds after :data:`BASE_COLUMNS`: simulated time at which the
@@ -286,14 +286,8 @@ def run_async(
     blowup = check_real("blowup", blowup, 1.0, low_open=True)
     if tau_max is not None:
         tau_max = check_int("tau_max", tau_max, 0)
-    nonconvex = problem.constants.problem_class == "nonconvex"
-    metric = check_choice(
-        "target_metric",
-        target_metric or ("grad_norm_sq" if nonconvex else "suboptimality"),
-        TARGET_METRICS,
-    )
-    if target is not None:
-        target = check_real("target", target, 0.0, low_open=True)
+    measure = Measure.of(problem, target, target_metric)
+    metric, target = measure.metric, measure.target
     objective = problem.objective
     shards = objective.n_workers
     if workers is None:
@@ -311,10 +305,7 @@ def run_async(
     if not isinstance(link, Link):
         raise InputError("link", link, "a convcheck.engine.timing.Link")
     d = objective.dim
-    theta0 = _start_point(theta0, d)
-    optimum = problem.optimum
-    f_ref = optimum.value if optimum.theta is not None else optimum.f_low
-    theta_star = None if nonconvex or optimum.theta is None else optimum.theta
+    theta0 = start_point(theta0, d)
 
     rng = np.random.default_rng(np.random.SeedSequence(seed))
     oracle = Oracle(objective)
@@ -329,18 +320,9 @@ def run_async(
     sender = np.zeros(iterations, dtype=np.int64)
 
     def record(row: int, t: int, previous: np.ndarray | None) -> float:
-        values, grads = oracle.evaluate(state.theta)
-        grad = grads.mean(axis=0)
         line = table[row]
         line[column["iteration"]] = t
-        line[column["value"]] = values.mean()
-        line[column["suboptimality"]] = values.mean() - f_ref
-        line[column["grad_norm_sq"]] = grad @ grad
-        if theta_star is not None:
-            gap = state.theta - theta_star
-            line[column["dist_sq"]] = gap @ gap
-        step = state.theta - (theta0 if previous is None else previous)
-        line[column["step_norm"]] = np.sqrt(step @ step)
+        measure.write(line, column, oracle, state.theta, theta0 if previous is None else previous)
         line[column["bits_up"]] = up_bits[row].sum()
         line[column["bits_down"]] = down_bits[row].sum()
         line[column["nnz_up"]], line[column["nnz_down"]] = nnz[row]
@@ -433,7 +415,7 @@ def run_async(
     target_row = (
         None if reached is None else int(np.flatnonzero(columns["iteration"] == reached)[0])
     )
-    summary = _summary(columns, metric, target, target_row)
+    summary = summarize(columns, metric, target, target_row)
     summary["iterations"] = last
     summary["target_iteration"] = reached
     summary["target_time"] = reached_time
