@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from convcheck.compressors import Compressor
+from convcheck.described import Described
 
 #: ``gradients(worker, theta, batch_size, rng)``: worker ``k``'s gradient at ``θ`` (``(d,)``);
 #: full over its data when ``batch_size`` is ``None``, else a minibatch estimate.
@@ -49,7 +50,7 @@ class Message:
     codec: Compressor
 
 
-class AsyncAlgorithm(abc.ABC):
+class AsyncAlgorithm(Described, abc.ABC):
     """An asynchronous distributed algorithm (THEORY.md §3, [STALE], [DGS]).
 
     Attributes
@@ -99,11 +100,7 @@ class AsyncAlgorithm(abc.ABC):
         """Parameters (JSON-friendly) for traces and reports."""
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "engine": "async", "params": self.params()}
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{key}={value!r}" for key, value in self.params().items())
-        return f"{type(self).__name__}({args})"
+        return {**super().describe(), "engine": "async"}
 
 
 def model_drift(state: Any) -> float:

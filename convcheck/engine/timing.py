@@ -35,6 +35,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from convcheck.described import Described
 from convcheck.errors import DataFileError, InputError, check_int, check_real
 
 
@@ -52,7 +53,7 @@ def _check_nonnegative_or_inf(field: str, value: Any, *, positive: bool) -> floa
     return number
 
 
-class ComputeTime(abc.ABC):
+class ComputeTime(Described, abc.ABC):
     """Per-worker compute durations, drawn from a worker's own generator.
 
     Attributes
@@ -81,12 +82,6 @@ class ComputeTime(abc.ABC):
     def params(self) -> dict[str, Any]:
         """Parameters (JSON-friendly)."""
 
-    def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "params": self.params()}
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{key}={value!r}" for key, value in self.params().items())
-        return f"{type(self).__name__}({args})"
 
 
 class _Parametric(ComputeTime):
