@@ -241,24 +241,13 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def default_cases_folder() -> str:
-    """``problems/`` in the current folder, else the one beside the convcheck package."""
-    from pathlib import Path
-
-    import convcheck
-
-    here = Path.cwd() / "problems"
-    beside = Path(convcheck.__file__).resolve().parents[1] / "problems"
-    return str(here if here.is_dir() or not beside.is_dir() else beside)
-
-
 def _verify(args: argparse.Namespace) -> int:
     from convcheck.report import check_out_folder, write_report
-    from convcheck.verify import load_suite, verify
+    from convcheck.verify import default_folder, load_suite, verify
 
     check_out_folder(args.out)
     suite = args.suite if args.suite is not None or args.cases else "quick"
-    cases = load_suite(args.cases or [default_cases_folder()], suite)
+    cases = load_suite(args.cases or [default_folder()], suite)
     if not cases:
         raise InputError("cases", args.cases, f"case files of suite {suite!r}")
 

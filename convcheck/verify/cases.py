@@ -442,6 +442,15 @@ def _case_name(path: Path) -> str:
     return f"{path.parent.name}/{path.stem}" if path.parent.name else path.stem
 
 
+def default_folder() -> Path:
+    """``problems/`` in the current folder, else the one beside the convcheck package."""
+    import convcheck
+
+    here = Path.cwd() / "problems"
+    beside = Path(convcheck.__file__).resolve().parents[1] / "problems"
+    return here if here.is_dir() or not beside.is_dir() else beside
+
+
 def find_cases(paths: Iterable[str | Path]) -> list[Path]:
     """Case files named by ``paths`` (files, or folders searched recursively), sorted, unique."""
     found: set[Path] = set()
