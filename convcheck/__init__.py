@@ -19,7 +19,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 from convcheck.algorithms import ALGORITHMS, make_algorithm  # noqa: E402
 from convcheck.compressors import COMPRESSORS, make_compressor  # noqa: E402
 from convcheck.contracts import check_compressor  # noqa: E402
-from convcheck.engine import run, write_run  # noqa: E402
+from convcheck.engine import run, run_async, write_run  # noqa: E402
 from convcheck.problem import Problem, build_problem  # noqa: E402
 
 __all__ = [
@@ -32,5 +32,6 @@ __all__ = [
     "make_algorithm",
     "make_compressor",
     "run",
+    "run_async",
     "write_run",
 ]

@@ -45,7 +45,7 @@ from convcheck.compressors import keep
 from convcheck.data import Dataset, make_dataset, split_dataset
 from convcheck.encoding import sparse_bits
 from convcheck.engine import Oracle, run
-from convcheck.engine.sync import versions
+from convcheck.engine.common import versions
 from convcheck.errors import ConvcheckError, InputError, check_int
 from convcheck.objectives import Constants, make_objective
 from convcheck.optimum import Optimum

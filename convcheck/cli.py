@@ -2,9 +2,9 @@
 
 Subcommands: ``list`` (what is available), ``inspect`` (one problem's constants and certified
 optimum), ``run`` (one run of an algorithm and its trace), ``compare`` (bits and iterations to a
-target for several algorithms on one problem), ``verify`` (the verification suite and its
-report) and ``bench`` (the engine's performance figures). Errors on bad input print one line
-naming the field and exit with status 2.
+target for several algorithms on one problem), ``certify`` (an LMI-certified linear rate),
+``verify`` (the verification suite and its report) and ``bench`` (the engine's performance
+figures). Errors on bad input print one line naming the field and exit with status 2.
 """
 
 from __future__ import annotations
@@ -49,14 +49,14 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _problem_from(args: argparse.Namespace):
+def _problem_from(args: argparse.Namespace, workers: int | None = None):
     """The :class:`~convcheck.problem.Problem` the problem options describe."""
     from convcheck.problem import build_problem
 
     return build_problem(
         args.problem,
         args.dataset,
-        workers=args.workers,
+        workers=args.workers if workers is None else workers,
         split=args.split,
         alpha=args.dirichlet_alpha,
         lam=args.lam,
@@ -78,26 +78,147 @@ def _inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+#: ``convcheck run`` options that only asynchronous algorithms take (argparse dest names).
+ASYNC_OPTIONS = (
+    "compute",
+    "compute_mean",
+    "compute_spread",
+    "compute_sigma",
+    "compute_shape",
+    "compute_trace",
+    "latency_up",
+    "latency_down",
+    "bandwidth_up",
+    "bandwidth_down",
+    "tau_max",
+    "trace_every",
+    "shared_data",
+)
+
+
 def _run(args: argparse.Namespace) -> int:
-    from convcheck.algorithms import make_algorithm
+    from convcheck.algorithms import ASYNC_ALGORITHMS, make_algorithm
     from convcheck.engine import run, write_run
 
-    problem = _problem_from(args)
+    asynchronous = args.algorithm in ASYNC_ALGORITHMS
+    if not asynchronous:
+        for name in ASYNC_OPTIONS:
+            if getattr(args, name) not in (None, False):
+                option = "--" + name.replace("_", "-")
+                allowed = "only with an asynchronous algorithm: " + ", ".join(ASYNC_ALGORITHMS)
+                raise InputError(option, getattr(args, name), allowed)
+    problem = _problem_from(args, workers=1 if args.shared_data else None)
     algorithm = make_algorithm(args.algorithm, problem.constants, **parse_assignments(args.set))
-    result = run(
-        algorithm,
-        problem,
-        args.iters,
-        seed=args.seed,
-        target=args.target,
-        target_metric=args.target_metric,
-        stop_at_target=args.stop_at_target,
-        progress=args.progress,
-    )
+    common = {
+        "seed": args.seed,
+        "target": args.target,
+        "target_metric": args.target_metric,
+        "stop_at_target": args.stop_at_target,
+        "progress": args.progress,
+    }
+    if asynchronous:
+        result = _run_async(args, algorithm, problem, common)
+    else:
+        result = run(algorithm, problem, args.iters, **common)
     if args.out:
         write_run(result, args.out)
     print(_format_run(result))
     return 0
+
+
+def _run_async(args: argparse.Namespace, algorithm, problem, common: dict):
+    """One run of an asynchronous algorithm with the timing options of ``args``."""
+    from convcheck.engine import run_async
+    from convcheck.engine.timing import Link, make_compute
+
+    name = args.compute or ("trace" if args.compute_trace else "exponential")
+    if name == "trace":
+        if args.compute_trace is None:
+            raise InputError("--compute-trace", None, "a .csv or .json file of durations")
+        compute = make_compute("trace", path=args.compute_trace)
+    else:
+        if args.compute_trace is not None:
+            raise InputError("--compute-trace", args.compute_trace, "only with --compute trace")
+        extra = {"sigma": args.compute_sigma, "shape": args.compute_shape}
+        params = {key: value for key, value in extra.items() if value is not None}
+        params["mean"] = 1.0 if args.compute_mean is None else args.compute_mean
+        params["spread"] = 1.0 if args.compute_spread is None else args.compute_spread
+        compute = make_compute(name, **params)
+    link_options = {
+        key: getattr(args, key)
+        for key in ("latency_up", "latency_down", "bandwidth_up", "bandwidth_down")
+        if getattr(args, key) is not None
+    }
+    return run_async(
+        algorithm,
+        problem,
+        args.iters,
+        workers=args.workers,
+        compute=compute,
+        link=Link(**link_options),
+        tau_max=args.tau_max,
+        trace_every=1 if args.trace_every is None else args.trace_every,
+        **common,
+    )
+
+
+def parse_numbers(field: str, text: str | None) -> list[float] | None:
+    """``"1,2.5,3"`` → ``[1.0, 2.5, 3.0]``; errors name ``field``."""
+    if text is None:
+        return None
+    try:
+        return [float(item) for item in text.split(",")]
+    except ValueError:
+        raise InputError(field, text, "comma-separated numbers, e.g. 1,2,3") from None
+
+
+def _certify(args: argparse.Namespace) -> int:
+    from convcheck.theory.certified import certify
+
+    certificate = certify(
+        args.algorithm,
+        L=args.L,
+        mu=args.mu,
+        workers=args.workers,
+        L_workers=parse_numbers("L_workers", args.L_workers),
+        mu_workers=parse_numbers("mu_workers", args.mu_workers),
+        tol=args.tol,
+        **parse_assignments(args.set),
+    )
+    described = certificate.as_dict()
+    if args.out:
+        write_json(args.out, described)
+    print(json.dumps(described, indent=1) if args.json else _format_certificate(described))
+    return 0
+
+
+def _format_certificate(described: dict) -> str:
+    params = dict(described["params"])
+    constants = {key: params.pop(key) for key in ("L", "mu", "workers", "L_workers", "mu_workers")}
+    lines = [
+        f"algorithm  {described['algorithm']} {json.dumps(params)}",
+        f"constants  L = {constants['L']:g}, mu = {constants['mu']:g}, "
+        f"M = {constants['workers']}, L_m = {constants['L_workers']}, "
+        f"mu_m = {constants['mu_workers']}",
+    ]
+    if described["certified"]:
+        check = described["verification"]
+        lines += [
+            f"certified  rho = {described['rho']:.9g}: ‖θ^k − θ*‖² ≤ rho^(2k)·V(s⁰), "
+            f"rho in ({described['rho_infeasible']:.9g}, {described['rho']:.9g}]",
+            f"re-check   numpy: max eigenvalue of the LMI = "
+            f"{max(check['lmi_max_eigenvalue']):.3g} ≤ −{max(check['lmi_tolerance']):.1g}; "
+            f"min eigenvalue of P − e eᵀ = {check['p_min_eigenvalue']:.3g} ≥ "
+            f"{check['p_tolerance']:.1g}",
+        ]
+    else:
+        lines.append(f"result     {described['reason']}")
+    lines.append(
+        f"solves     {described['solves']} SDPs in {described['seconds']:.2f} s "
+        f"({described['solver'] or 'no certificate'}), "
+        f"bisection tolerance {described['tolerance']:g}"
+    )
+    return "\n".join(lines)
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -120,24 +241,13 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def default_cases_folder() -> str:
-    """``problems/`` in the current folder, else the one beside the convcheck package."""
-    from pathlib import Path
-
-    import convcheck
-
-    here = Path.cwd() / "problems"
-    beside = Path(convcheck.__file__).resolve().parents[1] / "problems"
-    return str(here if here.is_dir() or not beside.is_dir() else beside)
-
-
 def _verify(args: argparse.Namespace) -> int:
     from convcheck.report import check_out_folder, write_report
-    from convcheck.verify import load_suite, verify
+    from convcheck.verify import default_folder, load_suite, verify
 
     check_out_folder(args.out)
     suite = args.suite if args.suite is not None or args.cases else "quick"
-    cases = load_suite(args.cases or [default_cases_folder()], suite)
+    cases = load_suite(args.cases or [default_folder()], suite)
     if not cases:
         raise InputError("cases", args.cases, f"case files of suite {suite!r}")
 
@@ -199,8 +309,16 @@ def _format_run(result) -> str:
         f"final      f − f_ref = {final['suboptimality']:.6g}, "
         f"‖∇f‖² = {final['grad_norm_sq']:.6g}, ‖θ − θ*‖² = {final['dist_sq']:.6g}",
         f"bits       up {final['bits_up_total']:,}, down {final['bits_down_total']:,} "
-        f"(all workers, {summary['iterations']} rounds)",
+        f"(all workers, {summary['iterations']} "
+        + ("server updates)" if result.meta.get("engine") == "async" else "rounds)"),
     ]
+    if result.meta.get("engine") == "async":
+        stale = summary["staleness"]
+        lines.append(
+            f"async      {result.meta['workers']} workers, simulated time {summary['time']:.6g} s, "
+            f"staleness mean {stale['mean']:.3g} max {stale['max']}"
+            + (f" (tau_max {stale['tau_max']})" if stale["tau_max"] is not None else "")
+        )
     if summary["target"] is not None:
         where = summary["target_iteration"]
         lines.append(
@@ -208,6 +326,11 @@ def _format_run(result) -> str:
             + (
                 f"iteration {where}, bits up {summary['bits_up_to_target']:,}, "
                 f"down {summary['bits_down_to_target']:,}"
+                + (
+                    f", simulated time {summary['target_time']:.6g} s"
+                    if summary.get("target_time") is not None
+                    else ""
+                )
                 if where is not None
                 else "not reached"
             )
@@ -297,6 +420,40 @@ def _add_problem_arguments(parser: argparse.ArgumentParser) -> None:
     check.add_argument("--no-cross-check", dest="cross_check", action="store_false")
 
 
+def _add_async_arguments(parser: argparse.ArgumentParser) -> None:
+    """Timing and staleness options of ``run`` (asynchronous algorithms only)."""
+    from convcheck.engine.timing import COMPUTE_MODELS
+
+    group = parser.add_argument_group(
+        "asynchronous algorithms (async-sgd, async-sparse-sgd, dgs): --iters counts server updates"
+    )
+    group.add_argument(
+        "--compute", choices=list(COMPUTE_MODELS), help="compute-time model (exponential)"
+    )
+    group.add_argument("--compute-mean", type=float, help="mean compute time in seconds (1)")
+    group.add_argument(
+        "--compute-spread", type=float, help="slowest/fastest mean ratio, geometric (1)"
+    )
+    group.add_argument("--compute-sigma", type=float, help="lognormal log-sd (0.5)")
+    group.add_argument("--compute-shape", type=float, help="pareto tail index > 1 (2.5)")
+    group.add_argument(
+        "--compute-trace", help="recorded durations (.csv/.json), one column per worker"
+    )
+    group.add_argument("--latency-up", type=float, help="uplink latency in seconds (0)")
+    group.add_argument("--latency-down", type=float, help="downlink latency in seconds (0)")
+    group.add_argument("--bandwidth-up", type=float, help="uplink bits per second (inf)")
+    group.add_argument("--bandwidth-down", type=float, help="downlink bits per second (inf)")
+    group.add_argument("--tau-max", type=int, help="hard staleness bound (none)")
+    group.add_argument(
+        "--trace-every", type=int, help="evaluate the server model every K updates (1)"
+    )
+    group.add_argument(
+        "--shared-data",
+        action="store_true",
+        help="--workers workers all sampling the whole dataset (no split)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``convcheck`` command."""
     from convcheck.algorithms import ALGORITHMS
@@ -344,7 +501,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--progress", action="store_true", help="show a progress bar")
     run.add_argument("--out", help="trace file: .json (everything), .csv or .parquet (columns)")
+    _add_async_arguments(run)
     run.set_defaults(handler=_run)
+
+    from convcheck.theory.models import MODELS
+
+    certify = commands.add_parser(
+        "certify", help="certified linear rate of an algorithm on S(mu, L) by an LMI"
+    )
+    certify.add_argument("--algorithm", required=True, choices=list(MODELS))
+    certify.add_argument("--L", type=float, required=True, help="smoothness L of f")
+    certify.add_argument("--mu", type=float, required=True, help="strong convexity mu of f")
+    certify.add_argument("--workers", type=int, default=1, help="number of workers M (1)")
+    certify.add_argument(
+        "--L-workers", help="per-worker L_m, comma-separated, M values (default: L for each)"
+    )
+    certify.add_argument(
+        "--mu-workers", help="per-worker mu_m, comma-separated, M values (default: mu for each)"
+    )
+    certify.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="algorithm parameter, e.g. alpha=1/L, xi=0.1, delta=0.1 (or k=5 d=50), tau=2",
+    )
+    certify.add_argument("--tol", type=float, default=1e-7, help="bisection tolerance on rho")
+    certify.add_argument("--json", action="store_true", help="print the certificate as JSON")
+    certify.add_argument("--out", help="also write the certificate as JSON to this file")
+    certify.set_defaults(handler=_certify)
 
     comparison = commands.add_parser(
         "compare", help="iterations and bits to a target accuracy for several algorithms"

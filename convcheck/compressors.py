@@ -34,6 +34,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from convcheck import encoding
+from convcheck.described import Described
 from convcheck.encoding import Encoded
 from convcheck.errors import InputError, check_int, check_real
 
@@ -130,7 +131,7 @@ def keep(X: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return (X.view(word) & -mask.astype(word)).view(X.dtype)
 
 
-class Compressor(abc.ABC):
+class Compressor(Described, abc.ABC):
     """A compression operator with its guarantee, constant, flags and exact bit cost.
 
     Class attributes (a subclass may set the guarantee and flags per instance when a
@@ -239,15 +240,10 @@ class Compressor(abc.ABC):
     def describe(self) -> dict[str, Any]:
         """``{"name", "params", "guarantee", "constant_formula"}`` for reports and ``list``."""
         return {
-            "name": self.name,
-            "params": self.params(),
+            **super().describe(),
             "guarantee": self.guarantee,
             "constant_formula": self.constant_formula,
         }
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{key}={value!r}" for key, value in self.params().items())
-        return f"{type(self).__name__}({args})"
 
 
 class _SparseCoded(Compressor):

@@ -57,6 +57,10 @@ class Constants:
         How the extreme eigenvalues were computed (``"eigh"`` exact, or ``"lanczos"``).
     safety_factor : float
         Relative margin applied to Lanczos estimates (1.0 for ``eigh``).
+    mu_workers : ndarray, shape (M,), or None
+        ``μ_m = max(lower curvature of f_m, 0)``: ``λmin(H_m) + λ`` (ridge), ``λ`` (logistic),
+        ``max(λ − λ_nc/2, 0)`` (nonconvex), computed like ``μ`` (used by the per-worker
+        sector constraints of the certificates, THEORY.md §5.2).
     """
 
     L_workers: np.ndarray
@@ -68,6 +72,7 @@ class Constants:
     problem_class: str
     eigen_method: str
     safety_factor: float
+    mu_workers: np.ndarray | None = None
 
     def as_dict(self) -> dict:
         """Plain-data form for reports."""
@@ -81,6 +86,7 @@ class Constants:
             "class": self.problem_class,
             "eigen_method": self.eigen_method,
             "safety_factor": self.safety_factor,
+            "mu_workers": None if self.mu_workers is None else self.mu_workers.tolist(),
         }
 
 
@@ -194,6 +200,25 @@ class Objective:
         batch = PaddedShards(features, labels, np.full(labels.shape, 1.0 / batch_size), sizes)
         return self._gradients_on(batch, theta)
 
+    # -- one worker at a time (asynchronous engine) ----------------------------------------
+    def restrict(self, m: int) -> Objective:
+        """``f_m`` alone, as a one-worker :class:`Objective` over shard ``m`` (cached).
+
+        Its ``worker_gradients(θ)[0]`` is ``∇f_m(θ)`` and its ``stochastic_worker_gradients``
+        draws worker ``m``'s minibatch exactly as the batched method does for one worker, so the
+        asynchronous engine evaluates one worker per event without touching the other shards.
+        """
+        m = check_int("worker", m, 0, self.n_workers - 1)
+        cache = self._restrictions
+        if m not in cache:
+            name = f"{self.name} / worker {m}" if self.name else f"worker {m}"
+            cache[m] = Objective(self.family, self.shards.select(m), self.lam, self.lam_nc, name)
+        return cache[m]
+
+    @cached_property
+    def _restrictions(self) -> dict[int, Objective]:
+        return {}
+
     # -- second order ----------------------------------------------------------------------
     def _regularizer_curvature(self, theta: np.ndarray) -> np.ndarray:
         """Diagonal of the regularizer's Hessian at ``θ``."""
@@ -238,8 +263,10 @@ class Objective:
         L_workers = scale * spectrum.worker_max + shift
         if self.family == "ridge":
             lower = spectrum.global_min + self.lam
+            worker_lower = spectrum.worker_min + self.lam
         else:
             lower = self.lam - 0.5 * self.lam_nc
+            worker_lower = np.full(self.n_workers, lower)
         if lower > 0:
             problem_class = "strongly convex"
         elif lower == 0:
@@ -256,6 +283,7 @@ class Objective:
             problem_class=problem_class,
             eigen_method=spectrum.method,
             safety_factor=spectrum.safety_factor,
+            mu_workers=np.maximum(worker_lower, 0.0),
         )
 
     def describe(self) -> dict:

@@ -78,6 +78,16 @@ class PaddedShards:
         workers = np.arange(self.n_workers)[:, None]
         return self.X[workers, local_rows], self.labels[workers, local_rows]
 
+    def select(self, m: int) -> PaddedShards:
+        """Worker ``m``'s shard alone, as one-worker shards (views, no padding)."""
+        n = int(self.sizes[m])
+        return PaddedShards(
+            self.X[m : m + 1, :n],
+            self.labels[m : m + 1, :n],
+            self.weights[m : m + 1, :n],
+            self.sizes[m : m + 1],
+        )
+
 
 @dataclass(frozen=True)
 class BlockShards:
@@ -136,6 +146,19 @@ class BlockShards:
         rows = (self.starts[:, None] + local_rows).ravel()
         features = self.X[rows].toarray().reshape(*local_rows.shape, self.dim)
         return features, self.labels[rows].reshape(local_rows.shape)
+
+    def select(self, m: int) -> BlockShards:
+        """Worker ``m``'s shard alone, as one-worker shards (its rows copied once)."""
+        start, stop = int(self.starts[m]), int(self.starts[m] + self.sizes[m])
+        rows = self.X[start:stop]
+        return BlockShards(
+            rows,
+            rows,
+            rows.T.tocsr(),
+            self.labels[start:stop],
+            self.weights[start:stop],
+            self.sizes[m : m + 1],
+        )
 
 
 Shards = PaddedShards | BlockShards

@@ -40,6 +40,8 @@ class Spectrum:
         ``"eigh"`` if every value is exact, else ``"lanczos"``.
     safety_factor : float
         ``1 + LANCZOS_SAFETY`` when Lanczos was used, else 1.
+    worker_min : ndarray of shape (M,) or None
+        ``λmin(H_m)`` (0 when ``H_m`` is singular); ``None`` when not requested.
     """
 
     worker_max: np.ndarray
@@ -47,6 +49,7 @@ class Spectrum:
     global_min: float
     method: str
     safety_factor: float
+    worker_min: np.ndarray | None = None
 
 
 def _gram_extremes(rows: np.ndarray | sp.spmatrix, need_min: bool) -> tuple[float, float, bool]:
@@ -79,16 +82,19 @@ def _gram_extremes(rows: np.ndarray | sp.spmatrix, need_min: bool) -> tuple[floa
 
 
 def extreme_eigenvalues(shards: Shards, *, need_min: bool) -> Spectrum:
-    """``λmax(H_m)`` for every worker, ``λmax(H)`` and (if ``need_min``) ``λmin(H)``.
+    """``λmax(H_m)`` for every worker, ``λmax(H)`` and (if ``need_min``) ``λmin(H_m)``, ``λmin(H)``.
 
     One-time setup: a loop over workers here costs one eigen-solve each, which dominates.
     """
     worker_max = np.empty(shards.n_workers)
+    worker_min = np.empty(shards.n_workers) if need_min else None
     exact = True
     for m in range(shards.n_workers):
         rows = shards.worker_rows(m)
-        _, top, is_exact = _gram_extremes(rows, need_min=False)
+        bottom, top, is_exact = _gram_extremes(rows, need_min=need_min)
         worker_max[m] = top / rows.shape[0]
+        if worker_min is not None:
+            worker_min[m] = bottom / rows.shape[0]
         exact &= is_exact
     scale = np.sqrt(shards.weights.ravel() / shards.n_workers)
     stacked = shards.stacked()
@@ -106,4 +112,5 @@ def extreme_eigenvalues(shards: Shards, *, need_min: bool) -> Spectrum:
         global_min=bottom,
         method="eigh" if exact else "lanczos",
         safety_factor=1.0 if exact else 1.0 + LANCZOS_SAFETY,
+        worker_min=worker_min,
     )

@@ -216,3 +216,55 @@ def test_logistic_needs_classification_and_split_must_cover_rows():
     objective = make_objective("ridge", regression, Split((np.arange(3),), "t"))
     with pytest.raises(InputError, match="'batch_size'"):
         objective.stochastic_worker_gradients(np.zeros(3), 0, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize(("family", "lam", "lam_nc"), FAMILIES[1::2])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_restrict_gives_one_worker_gradients_and_minibatches(family, lam, lam_nc, sparse):
+    """``restrict(m)`` is ``f_m`` alone: finite differences of ``f_m``, the batched gradient's
+    row ``m``, and worker ``m``'s minibatch drawn as the batched method would for one worker."""
+    objective = small_problem(family, lam, lam_nc, sparse=sparse)
+    theta = np.random.default_rng(3).normal(size=objective.dim)
+    full = objective.worker_gradients(theta)
+    for m in range(objective.n_workers):
+        single = objective.restrict(m)
+        assert single.n_workers == 1 and objective.restrict(m) is single  # cached
+        np.testing.assert_array_equal(single.worker_gradients(theta)[0], full[m])
+        fd = finite_difference_gradient(lambda t, m=m: objective.worker_values(t)[m], theta)
+        np.testing.assert_allclose(single.worker_gradients(theta)[0], fd, rtol=1e-6, atol=1e-7)
+        # a minibatch of worker m only: its rows, drawn with one rng.random((1, B))
+        rng = np.random.default_rng(5)
+        batch = single.stochastic_worker_gradients(theta, 6, rng)[0]
+        rows = np.floor(np.random.default_rng(5).random(6) * objective.shards.sizes[m])
+        X = objective.shards.worker_rows(m)
+        X = X.toarray() if sp.issparse(X) else X
+        labels = single.shards.labels.reshape(-1)
+        z = X[rows.astype(int)] @ theta
+        _, slope = objective._loss(z, labels[rows.astype(int)])
+        _, reg = objective._regularizer(theta)
+        np.testing.assert_allclose(batch, slope @ X[rows.astype(int)] / 6 + reg, rtol=1e-12)
+    with pytest.raises(InputError) as error:
+        objective.restrict(objective.n_workers)
+    assert error.value.field == "worker"
+
+
+@pytest.mark.parametrize(("family", "lam", "lam_nc"), FAMILIES)
+def test_worker_strong_convexity_against_finite_difference_worker_hessians(family, lam, lam_nc):
+    """``μ_m`` is the smallest eigenvalue of ``∇²f_m`` for ridge (constant Hessian, attained),
+    and a lower bound of it everywhere for logistic (``λ``); nonconvex workers get
+    ``max(λ − λ_nc/2, 0)`` like ``μ`` (their curvature only stays above ``λ − λ_nc/2``)."""
+    objective = small_problem(family, lam, lam_nc, sizes=(40, 4, 33))  # worker 1: n_m < d
+    mu_workers = objective.constants.mu_workers
+    lower = np.minimum(mu_workers, objective.constants.curvature_lower)
+    assert mu_workers.shape == (objective.n_workers,)
+    rng = np.random.default_rng(8)
+    for theta in (np.zeros(objective.dim), rng.normal(scale=2.0, size=objective.dim)):
+        fd = finite_difference_jacobian(objective.worker_gradients, theta)  # (M, d, d)
+        lowest = np.linalg.eigvalsh((fd + fd.transpose(0, 2, 1)) / 2)[:, 0]
+        assert np.all(lowest >= lower - 1e-6)
+        if family == "ridge":
+            np.testing.assert_allclose(lowest, mu_workers, rtol=1e-6, atol=1e-7)
+    if family == "ridge":
+        assert mu_workers[1] == pytest.approx(lam, abs=1e-12)  # 4 rows in d = 6: H_1 singular
+    else:
+        np.testing.assert_array_equal(mu_workers, max(lam - lam_nc / 2, 0.0))

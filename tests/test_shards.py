@@ -63,3 +63,28 @@ def test_gather_returns_each_workers_own_rows():
         features, _ = laid_out.gather(local)
         for m, rows in enumerate(shards):
             np.testing.assert_array_equal(features[m], X[rows[local[m]]])
+
+
+@pytest.mark.parametrize(
+    ("sizes", "sparse"), [((6, 5, 4), False), ((20, 1, 1), False), ((6, 5, 4), True)]
+)
+def test_select_is_one_workers_shard(sizes, sparse):
+    rng = np.random.default_rng(1)
+    n, d = sum(sizes), 4
+    X = rng.normal(size=(n, d))
+    X = sp.csr_matrix(X) if sparse else X
+    labels = rng.normal(size=n)
+    bounds = np.cumsum((0,) + sizes)
+    shards = tuple(np.arange(bounds[m], bounds[m + 1]) for m in range(len(sizes)))
+    laid_out = build_shards(X, labels, shards)
+    theta = rng.normal(size=d)
+    for m, rows in enumerate(shards):
+        one = laid_out.select(m)
+        assert one.n_workers == 1 and one.sizes.tolist() == [sizes[m]]
+        dense = X[rows].toarray() if sparse else X[rows]
+        np.testing.assert_allclose(np.ravel(one.forward(theta)), dense @ theta, rtol=1e-13)
+        np.testing.assert_allclose(np.ravel(one.labels), labels[rows])
+        r = rng.normal(size=sizes[m])
+        np.testing.assert_allclose(
+            one.backward(r.reshape(one.labels.shape))[0], r @ dense, rtol=1e-12
+        )

@@ -32,7 +32,9 @@ def test_exact_path_matches_assembled_gram_matrices(sparse):
     eigenvalues = np.linalg.eigvalsh(global_gram)
     assert spectrum.global_max == pytest.approx(eigenvalues[-1], rel=1e-12)
     assert spectrum.global_min == pytest.approx(eigenvalues[0], rel=1e-10)
+    np.testing.assert_allclose(spectrum.worker_min, np.linalg.eigvalsh(grams)[:, 0], rtol=1e-10)
     assert spectrum.method == "eigh" and spectrum.safety_factor == 1.0
+    assert extreme_eigenvalues(objective.shards, need_min=False).worker_min is None
 
 
 def test_wide_shards_use_the_small_gram_and_singular_h_has_zero_min():

@@ -1,12 +1,20 @@
-"""Synchronous algorithms of THEORY.md §3, one module per family, and their registry."""
+"""Algorithms of THEORY.md §3, one module per family, and their registry.
+
+Synchronous algorithms (:class:`Algorithm`) run with :func:`convcheck.engine.run`; asynchronous
+ones (:class:`AsyncAlgorithm`: ``async-sgd``, ``async-sparse-sgd``, ``dgs``) with
+:func:`convcheck.engine.run_async`. Both are built by :func:`make_algorithm`.
+"""
 
 from __future__ import annotations
 
 import inspect
 from typing import Any
 
+from convcheck.algorithms.async_base import AsyncAlgorithm
+from convcheck.algorithms.async_sgd import AsyncSGD, AsyncSparseSGD
 from convcheck.algorithms.base import Algorithm, Messages, resolve_step
 from convcheck.algorithms.bidirectional import BidirectionalTopK
+from convcheck.algorithms.dgs import DGS
 from convcheck.algorithms.ef import ErrorFeedback
 from convcheck.algorithms.ef21 import EF21
 from convcheck.algorithms.gd import GD
@@ -18,12 +26,19 @@ from convcheck.objectives import Constants
 ALGORITHMS: dict[str, type[Algorithm]] = {
     cls.name: cls for cls in (GD, GDSEC, ErrorFeedback, EF21, BidirectionalTopK)
 }
+#: Asynchronous algorithms (event engine); also in :data:`ALGORITHMS`.
+ASYNC_ALGORITHMS: dict[str, type[AsyncAlgorithm]] = {
+    cls.name: cls for cls in (AsyncSGD, AsyncSparseSGD, DGS)
+}
+ALGORITHMS.update(ASYNC_ALGORITHMS)
 
 #: Step size used when none is given.
 DEFAULT_STEP = "1/L"
 
 
-def make_algorithm(name: str, constants: Constants | None = None, **params: Any) -> Algorithm:
+def make_algorithm(
+    name: str, constants: Constants | None = None, **params: Any
+) -> Algorithm | AsyncAlgorithm:
     """Build algorithm ``name`` from plain parameters (command line, case files, Python).
 
     ``alpha`` may be a number or ``"c/NAME"`` (e.g. ``"1/L"``, resolved with ``constants``;
@@ -65,7 +80,12 @@ def make_algorithm(name: str, constants: Constants | None = None, **params: Any)
 
 __all__ = [
     "ALGORITHMS",
+    "ASYNC_ALGORITHMS",
     "Algorithm",
+    "AsyncAlgorithm",
+    "AsyncSGD",
+    "AsyncSparseSGD",
+    "DGS",
     "BidirectionalTopK",
     "EF21",
     "ErrorFeedback",

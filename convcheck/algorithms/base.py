@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from convcheck.compressors import Compressor, Identity, Threshold
+from convcheck.described import Described
 from convcheck.errors import InputError, check_real
 from convcheck.objectives import Constants
 
@@ -47,7 +48,7 @@ class Messages:
     down_codec: Compressor
 
 
-class Algorithm(abc.ABC):
+class Algorithm(Described, abc.ABC):
     """A synchronous distributed algorithm.
 
     Subclasses validate their parameters in ``__init__``, build their state in :meth:`start`
@@ -89,12 +90,6 @@ class Algorithm(abc.ABC):
     def params(self) -> dict[str, Any]:
         """Parameters (JSON-friendly) for traces and reports."""
 
-    def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "params": self.params()}
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{key}={value!r}" for key, value in self.params().items())
-        return f"{type(self).__name__}({args})"
 
 
 def check_step(alpha: float) -> float:

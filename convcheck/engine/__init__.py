@@ -1,10 +1,13 @@
-"""Simulated parameter server: synchronous rounds, bit ledger, traces and their export."""
+"""Simulated parameter server: synchronous rounds, asynchronous events, bit ledger, traces."""
 
+from convcheck.engine.common import TARGET_METRICS
+from convcheck.engine.events import ASYNC_COLUMNS, run_async
 from convcheck.engine.oracle import Oracle
-from convcheck.engine.sync import TARGET_METRICS, run
+from convcheck.engine.sync import run
 from convcheck.engine.trace import BASE_COLUMNS, FORMATS, Ledger, Run, write_run
 
 __all__ = [
+    "ASYNC_COLUMNS",
     "BASE_COLUMNS",
     "FORMATS",
     "TARGET_METRICS",
@@ -12,5 +15,6 @@ __all__ = [
     "Oracle",
     "Run",
     "run",
+    "run_async",
     "write_run",
 ]

@@ -22,12 +22,15 @@ class Oracle:
         Number of full (all rows) evaluations actually computed.
     stochastic_evaluations : int
         Number of minibatch gradient evaluations.
+    shard_evaluations : int
+        Number of one-shard full gradients (the asynchronous engine's worker gradients).
     """
 
     def __init__(self, objective: Objective) -> None:
         self.objective = objective
         self.full_evaluations = 0
         self.stochastic_evaluations = 0
+        self.shard_evaluations = 0
         self._point: np.ndarray | None = None
         self._values: np.ndarray | None = None
         self._gradients: np.ndarray | None = None
@@ -57,3 +60,15 @@ class Oracle:
         """Minibatch gradients, see :meth:`Objective.stochastic_worker_gradients`."""
         self.stochastic_evaluations += 1
         return self.objective.stochastic_worker_gradients(theta, batch_size, rng)
+
+    def shard_gradient(self, m: int, theta: np.ndarray) -> np.ndarray:
+        """``∇f_m(θ)``, shape ``(d,)``: one shard only (not cached)."""
+        self.shard_evaluations += 1
+        return self.objective.restrict(m).worker_gradients(theta)[0]
+
+    def stochastic_shard_gradient(
+        self, m: int, theta: np.ndarray, batch_size: int, rng: np.random.Generator
+    ) -> np.ndarray:
+        """Shard ``m``'s minibatch gradient, shape ``(d,)``; one ``rng.random((1, B))`` draw."""
+        self.stochastic_evaluations += 1
+        return self.objective.restrict(m).stochastic_worker_gradients(theta, batch_size, rng)[0]

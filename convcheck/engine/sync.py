@@ -9,22 +9,17 @@ algorithm (see :class:`~convcheck.engine.oracle.Oracle`).
 
 from __future__ import annotations
 
-import platform
 import time
 from typing import Any
 
 import numpy as np
 
 from convcheck.algorithms.base import Algorithm, Messages
+from convcheck.engine.common import DEFAULT_BLOWUP, Measure, start_point, summarize, versions
 from convcheck.engine.oracle import Oracle
 from convcheck.engine.trace import BASE_COLUMNS, Ledger, Run
-from convcheck.errors import InputError, check_choice, check_int, check_real
+from convcheck.errors import InputError, check_int, check_real
 from convcheck.problem import Problem
-
-#: Quantities a target accuracy may be set on.
-TARGET_METRICS = ("suboptimality", "grad_norm_sq", "dist_sq")
-#: A run has diverged when its suboptimality exceeds this factor times max(1, its start value).
-DEFAULT_BLOWUP = 1e10
 
 
 def run(
@@ -64,23 +59,17 @@ def run(
     progress : bool
         Show a progress bar.
     """
+    if not isinstance(algorithm, Algorithm):
+        allowed = "a synchronous algorithm (asynchronous ones run with convcheck.engine.run_async)"
+        raise InputError("algorithm", getattr(algorithm, "name", algorithm), allowed)
     iterations = check_int("iterations", iterations, 1)
     seed = check_int("seed", seed, 0)
     blowup = check_real("blowup", blowup, 1.0, low_open=True)
-    nonconvex = problem.constants.problem_class == "nonconvex"
-    metric = check_choice(
-        "target_metric",
-        target_metric or ("grad_norm_sq" if nonconvex else "suboptimality"),
-        TARGET_METRICS,
-    )
-    if target is not None:
-        target = check_real("target", target, 0.0, low_open=True)
+    measure = Measure.of(problem, target, target_metric)
+    metric, target = measure.metric, measure.target
     objective = problem.objective
     d, workers = objective.dim, objective.n_workers
-    theta0 = _start_point(theta0, d)
-    optimum = problem.optimum
-    f_ref = optimum.value if optimum.theta is not None else optimum.f_low
-    theta_star = None if nonconvex or optimum.theta is None else optimum.theta
+    theta0 = start_point(theta0, d)
 
     rng = np.random.default_rng(np.random.SeedSequence(seed))
     oracle = Oracle(objective)
@@ -91,18 +80,9 @@ def run(
     column = {name: j for j, name in enumerate(names)}
 
     def record(k: int, state: Any, messages: Messages | None, previous: np.ndarray) -> float:
-        values, gradients = oracle.evaluate(state.theta)
-        grad = gradients.mean(axis=0)
         row = table[k]
         row[column["iteration"]] = k
-        row[column["value"]] = values.mean()
-        row[column["suboptimality"]] = values.mean() - f_ref
-        row[column["grad_norm_sq"]] = grad @ grad
-        if theta_star is not None:
-            gap = state.theta - theta_star
-            row[column["dist_sq"]] = gap @ gap
-        step = state.theta - previous
-        row[column["step_norm"]] = np.sqrt(step @ step)
+        measure.write(row, column, oracle, state.theta, previous)
         nnz_up = nnz_down = 0
         if messages is not None:
             up_bits[k] = messages.up_codec.bits(messages.up)
@@ -158,12 +138,13 @@ def run(
         columns[name] = columns[name].astype(np.int64)
     columns["bits_up_total"] = np.cumsum(up_bits.sum(axis=1))
     columns["bits_down_total"] = np.cumsum(down_bits.sum(axis=1))
-    summary = _summary(columns, metric, target, reached)
+    summary = summarize(columns, metric, target, reached)
     meta = {
         "engine": "sync",
         "algorithm": algorithm.describe(),
         "problem": problem.describe(),
         "seed": seed,
+        "theta0": theta0.tolist() if np.any(theta0) else None,
         "iterations_requested": iterations,
         "oracle": {
             "full_evaluations": oracle.full_evaluations,
@@ -173,46 +154,3 @@ def run(
         "versions": versions(),
     }
     return Run(columns, Ledger(up_bits, down_bits), status, reason, summary, meta, state.theta)
-
-
-def _start_point(theta0: np.ndarray | None, d: int) -> np.ndarray:
-    if theta0 is None:
-        return np.zeros(d)
-    point = np.asarray(theta0, dtype=np.float64)
-    if point.shape != (d,) or not np.all(np.isfinite(point)):
-        allowed = f"a finite array of shape ({d},)"
-        raise InputError("theta0", f"array of shape {point.shape}", allowed)
-    return point.copy()
-
-
-def _summary(
-    columns: dict[str, np.ndarray], metric: str, target: float | None, reached: int | None
-) -> dict[str, Any]:
-    last = len(columns["iteration"]) - 1
-    out: dict[str, Any] = {
-        "iterations": last,
-        "final": {name: columns[name][last].item() for name in columns if name != "iteration"},
-        "target_metric": metric,
-        "target": target,
-        "target_iteration": reached,
-        "bits_up_to_target": None,
-        "bits_down_to_target": None,
-    }
-    if reached is not None:
-        out["bits_up_to_target"] = int(columns["bits_up_total"][reached])
-        out["bits_down_to_target"] = int(columns["bits_down_total"][reached])
-    return out
-
-
-def versions() -> dict[str, str]:
-    """Python, numpy, scipy and convcheck versions (recorded in every run)."""
-    import scipy
-
-    from convcheck import __version__
-
-    return {
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "scipy": scipy.__version__,
-        "convcheck": __version__,
-    }

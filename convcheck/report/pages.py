@@ -11,8 +11,8 @@ import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-COLUMNS = ("case", "check", "kind", "algorithm", "problem", "source", "verdict", "max ratio",
-           "fitted / theory rate", "iterations", "bits up", "bits down")
+COLUMNS = ("case", "check", "kind", "algorithm", "problem", "source", "verdict",
+           "max ratio (at k)", "fitted / theory rate", "iterations", "bits up", "bits down")
 
 
 def _number(value: Any, digits: int = 3) -> str:
@@ -37,11 +37,18 @@ def verdict_text(check: Mapping[str, Any]) -> str:
 def row_cells(check: Mapping[str, Any]) -> list[str]:
     """The table cells of one check, in :data:`COLUMNS` order."""
     rates = f"{_number(check['fitted_rate'], 6)} / {_number(check['theory_rate'], 6)}"
+    if check.get("rate_kind") == "linear" and check["theory_rate"] is not None:
+        rates += " per iteration"
+    elif check.get("rate_kind") == "power" and check["theory_rate"] is not None:
+        rates = "log-log slope " + rates
+    ratio = _number(check["max_ratio"], 4)
+    if check["worst_iteration"] is not None:
+        ratio += f" (k = {check['worst_iteration']})"
     kind = "negative control" if check["kind"] == "negative_control" else "positive"
     return [
         check["case"], check["name"], kind, check["algorithm"],
         f"{check['problem']} [{check['class']}]", check["source"], verdict_text(check),
-        _number(check["max_ratio"], 4), rates, _number(check["iterations"]),
+        ratio, rates, _number(check["iterations"]),
         _number(check["bits_up"]), _number(check["bits_down"]),
     ]
 

@@ -56,8 +56,9 @@ def check_figure(check: Mapping[str, Any]) -> bytes | None:
     worst = check.get("worst_iteration")
     if worst is not None and worst in series["iteration"]:
         j = series["iteration"].index(worst)
-        ax.plot([worst], [series["measured"][j]], "o", color="C1",
-                label=f"max ratio {check['max_ratio']:.3g}")
+        ratio = check["max_ratio"]  # None: not finite (strict JSON)
+        shown = "∞" if ratio is None else f"{ratio:.3g}"
+        ax.plot([worst], [series["measured"][j]], "o", color="C1", label=f"max ratio {shown}")
     verdict = "PASS" if check["passed"] else "FAIL"
     kind = "negative control" if check["kind"] == "negative_control" else "check"
     ax.set_title(f"{check['case']} — {check['name']} ({kind}: {verdict})", fontsize=9)
@@ -93,7 +94,8 @@ def rates_figure(checks: Sequence[Mapping[str, Any]]) -> bytes | None:
     points = [
         (c["theory_rate"], c["fitted_rate"], c["passed"], c["name"])
         for c in checks
-        if c.get("fitted_rate") is not None and c.get("theory_rate") is not None
+        if c.get("rate_kind") == "linear"
+        and c.get("fitted_rate") is not None and c.get("theory_rate") is not None
     ]
     if not points:
         return None
@@ -116,15 +118,15 @@ def rates_figure(checks: Sequence[Mapping[str, Any]]) -> bytes | None:
 
 def staleness_figure(case: Mapping[str, Any]) -> bytes | None:
     """Histogram of the staleness τ_t of a case's asynchronous run."""
-    histogram = case.get("staleness")
-    if not histogram:
+    staleness = case.get("staleness")
+    if not staleness or not staleness.get("histogram"):
         return None
     plt, fig = _figure()
     ax = fig.add_subplot()
-    values = np.arange(len(histogram["counts"]))
-    ax.bar(values, histogram["counts"], width=0.9, color="C0")
+    counts = staleness["histogram"]
+    ax.bar(np.arange(len(counts)), counts, width=0.9, color="C0")
     ax.set_xlabel("staleness τ (server updates since the worker read its model)")
     ax.set_ylabel("updates")
-    ax.set_title(f"{case['case']}: staleness (mean {histogram['mean']:.2f}, "
-                 f"max {histogram['max']})", fontsize=9)
+    ax.set_title(f"{case['case']}: staleness (mean {staleness['mean']:.2f}, "
+                 f"max {staleness['max']})", fontsize=9)
     return _png(plt, fig)

@@ -4,8 +4,17 @@
 them and returns the report document that :func:`convcheck.report.write_report` writes.
 """
 
-from convcheck.verify.cases import Case, CaseFileError, load_case, load_suite
+from convcheck.verify.cases import Case, CaseFileError, default_folder, load_case, load_suite
 from convcheck.verify.runner import run_case, verify
 from convcheck.verify.verdict import Verdict
 
-__all__ = ["Case", "CaseFileError", "Verdict", "load_case", "load_suite", "run_case", "verify"]
+__all__ = [
+    "Case",
+    "CaseFileError",
+    "Verdict",
+    "default_folder",
+    "load_case",
+    "load_suite",
+    "run_case",
+    "verify",
+]

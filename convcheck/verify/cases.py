@@ -22,12 +22,18 @@ that must hold on it and the negative controls that must fail::
     seeds = [0]                    # several seeds: bounds in expectation use their mean
     target = 1e-8                  # optional: iterations and bits to reach it are reported
 
+    [async]                        # only for asynchronous algorithms (event engine)
+    workers = 8                    # W (default: one per shard; 1 shard: shared data)
+    tau_max = 7                    # hard staleness bound (default: none)
+    compute = { model = "exponential", mean = 1.0, spread = 4.0 }
+    link = { latency_up = 0.01, bandwidth_up = 1e6 }
+
     [[checks]]
-    bound = "gd-sec-nonconvex"     # a bound name (convcheck list), "certified" or "converges"
+    bound = "gd-sec/nonconvex"     # a bound name (convcheck list: bounds) or "converges"
 
     [[negative_controls]]
     name = "step beyond the condition"
-    bound = "gd-sec-nonconvex"
+    bound = "gd-sec/nonconvex"
     why = "α = 3/L makes c ≤ 0; evaluated anyway, the bound is violated"
     algorithm = { alpha = "3/L" }  # overrides of [algorithm]
     run = { iterations = 300 }     # overrides of [run]
@@ -50,8 +56,6 @@ from typing import Any
 from convcheck.errors import InputError
 
 SUITES = ("quick", "full")
-#: Check names that are not bounds: an LMI certificate, and reaching the run's target.
-SPECIAL_CHECKS = ("certified", "converges")
 
 
 class CaseFileError(InputError):
@@ -90,7 +94,8 @@ RUN_KEYS = {
     "theta0": Key((list,), "the start point: a list of d reals (default 0)"),
 }
 CHECK_KEYS = {
-    "bound": Key((str,), "a bound name (convcheck list), 'certified' or 'converges'",
+    "bound": Key((str,), "a check name: a bound (convcheck list), "
+                 "'async-sparse-sgd/nonconvex' or 'converges'",
                  required=True),
     "tolerance": Key(_NUMBER, "a real number >= 0 (relative)"),
 }
@@ -110,6 +115,15 @@ TOP_KEYS = {
     "run": Key((dict,), "a table with at least 'iterations'", required=True),
     "checks": Key((list,), "an array of tables [[checks]]"),
     "negative_controls": Key((list,), "an array of tables [[negative_controls]]"),
+    "async": Key((dict,), "a table of event-engine settings (asynchronous algorithms only)"),
+}
+ASYNC_KEYS = {
+    "workers": Key((int,), "an integer >= 1 (number of asynchronous workers W)"),
+    "tau_max": Key((int,), "an integer >= 0 (hard staleness bound)"),
+    "compute": Key((dict,), "a table with 'model' (constant, exponential, lognormal, pareto, "
+                   "trace) and its parameters (mean, spread, sigma, shape, path)"),
+    "link": Key((dict,), "a table of latency_up, latency_down (s), bandwidth_up, "
+                "bandwidth_down (bits/s)"),
 }
 
 
@@ -161,7 +175,7 @@ class RunSpec:
 
 @dataclass(frozen=True)
 class CheckSpec:
-    """A check of a case: a bound (or ``certified``/``converges``) and what is expected.
+    """A check of a case: a bound (or ``converges``) and what is expected.
 
     ``kind`` is ``"positive"`` (must hold) or ``"negative_control"`` (must fail); a negative
     control runs the case's algorithm with ``algorithm`` and ``run`` overrides and an optional
@@ -190,6 +204,7 @@ class Case:
     algorithm: Mapping[str, Any]
     run: RunSpec
     checks: tuple[CheckSpec, ...]
+    asynchronous: Mapping[str, Any] | None = None
 
     @property
     def algorithm_name(self) -> str:
@@ -304,6 +319,31 @@ def check_algorithm(table: Mapping[str, Any], context: str) -> dict[str, Any]:
     return dict(table)
 
 
+def _async_table(table: Mapping[str, Any], algorithm: str, context: str) -> dict[str, Any]:
+    """Validate ``[async]`` by building its compute and link models."""
+    from convcheck.algorithms import ASYNC_ALGORITHMS
+    from convcheck.engine.timing import Link, make_compute
+
+    if algorithm not in ASYNC_ALGORITHMS:
+        allowed = "no [async] table for a synchronous algorithm (asynchronous: " + ", ".join(
+            ASYNC_ALGORITHMS) + ")"
+        raise CaseFileError("async", algorithm, allowed, context)
+    _check_table(table, ASYNC_KEYS, context)
+    for key, low in (("workers", 1), ("tau_max", 0)):
+        if key in table and table[key] < low:
+            raise CaseFileError(key, table[key], ASYNC_KEYS[key].allowed, context)
+    compute = dict(table.get("compute", {"model": "exponential"}))
+    try:
+        make_compute(compute.pop("model", "exponential"), **compute)
+        Link(**table.get("link", {}))
+    except (InputError, TypeError) as error:
+        field_name = getattr(error, "field", "link")
+        raise CaseFileError(field_name, getattr(error, "value", table.get("link")),
+                            getattr(error, "allowed", ASYNC_KEYS["link"].allowed),
+                            context) from None
+    return dict(table)
+
+
 def _check_spec(table: Any, kind: str, context: str) -> CheckSpec:
     if not isinstance(table, dict):
         raise CaseFileError(kind, table, "a table", context)
@@ -346,6 +386,10 @@ def parse_case(data: Mapping[str, Any], path: str, name: str | None = None) -> C
     problem = _problem_spec(data["problem"], f"{path}: [problem]")
     algorithm = check_algorithm(data["algorithm"], f"{path}: [algorithm]")
     run = _run_spec(data["run"], f"{path}: [run]")
+    asynchronous = (
+        _async_table(data["async"], algorithm["name"], f"{path}: [async]")
+        if "async" in data else None
+    )
     checks = [
         _check_spec(entry, "positive", f"{path}: [[checks]] #{i + 1}")
         for i, entry in enumerate(data.get("checks", []))
@@ -369,6 +413,7 @@ def parse_case(data: Mapping[str, Any], path: str, name: str | None = None) -> C
         algorithm=algorithm,
         run=run,
         checks=tuple(checks),
+        asynchronous=asynchronous,
     )
 
 
@@ -395,6 +440,15 @@ def _shown_path(path: Path) -> str:
 def _case_name(path: Path) -> str:
     """``folder/stem`` (e.g. ``gd-sec/logistic-sorted``) so names stay unique across folders."""
     return f"{path.parent.name}/{path.stem}" if path.parent.name else path.stem
+
+
+def default_folder() -> Path:
+    """``problems/`` in the current folder, else the one beside the convcheck package."""
+    import convcheck
+
+    here = Path.cwd() / "problems"
+    beside = Path(convcheck.__file__).resolve().parents[1] / "problems"
+    return here if here.is_dir() or not beside.is_dir() else beside
 
 
 def find_cases(paths: Iterable[str | Path]) -> list[Path]:

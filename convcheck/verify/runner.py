@@ -34,7 +34,8 @@ def thin(length: int, points: int = SERIES_POINTS) -> np.ndarray:
     return np.union1d(grid, [0, length - 1])
 
 
-def _problem(case: Case, data_dir: str | None):
+def case_problem(case: Case, data_dir: str | None = None):
+    """The :class:`~convcheck.problem.Problem` of a case (the optimum without cvxpy)."""
     from convcheck.problem import build_problem
 
     options = dict(case.problem.options)
@@ -47,7 +48,6 @@ def _problem(case: Case, data_dir: str | None):
 def _runs(case: Case, check: CheckSpec, problem, seed_offset: int, cache: dict) -> tuple:
     """The algorithm of a check and its runs, one per seed (cached per case)."""
     from convcheck.algorithms import make_algorithm
-    from convcheck.engine import run
     from convcheck.verify.mutants import inject
 
     params = case.algorithm_params(check.algorithm)
@@ -57,14 +57,36 @@ def _runs(case: Case, check: CheckSpec, problem, seed_offset: int, cache: dict) 
         algorithm = make_algorithm(case.algorithm_name, problem.constants, **params)
         if check.inject is not None:
             algorithm = inject(algorithm, check.inject)
+        engine = _engine(case)
         runs = [
-            run(algorithm, problem, spec.iterations, seed=seed + seed_offset, target=spec.target,
-                target_metric=spec.target_metric, stop_at_target=False,
-                theta0=None if spec.theta0 is None else np.array(spec.theta0))
+            engine(algorithm, problem, spec.iterations, seed=seed + seed_offset,
+                   target=spec.target, target_metric=spec.target_metric, stop_at_target=False,
+                   theta0=None if spec.theta0 is None else np.array(spec.theta0))
             for seed in spec.seeds
         ]
         cache[key] = (algorithm, runs, spec)
     return cache[key]
+
+
+def _engine(case: Case) -> Callable[..., Any]:
+    """``convcheck.engine.run``, or ``run_async`` with the case's ``[async]`` settings."""
+    from functools import partial
+
+    from convcheck.algorithms import ASYNC_ALGORITHMS
+    from convcheck.engine import run, run_async
+    from convcheck.engine.timing import Link, make_compute
+
+    if case.algorithm_name not in ASYNC_ALGORITHMS:
+        return run
+    settings = dict(case.asynchronous or {})
+    compute = dict(settings.get("compute", {"model": "exponential"}))
+    return partial(
+        run_async,
+        workers=settings.get("workers"),
+        tau_max=settings.get("tau_max"),
+        compute=make_compute(compute.pop("model", "exponential"), **compute),
+        link=Link(**settings.get("link", {})),
+    )
 
 
 def _curve(result) -> dict[str, Any]:
@@ -96,7 +118,7 @@ def run_case(case: Case, *, seed_offset: int = 0, data_dir: str | None = None
         "skipped": None, "curves": {}, "staleness": None, "verdicts": [],
     }
     try:
-        problem = _problem(case, data_dir)
+        problem = case_problem(case, data_dir)
     except DataFileError as error:
         if case.problem.needs_data_dir():
             out["skipped"] = f"dataset {case.problem.dataset!r} not available: {error}"

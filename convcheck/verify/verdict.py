@@ -41,8 +41,10 @@ class Verdict:
         The ``k`` of the maximum.
     tolerance : float
     fitted_rate, theory_rate : float or None
-        Empirical linear rate per iteration (or log-log slope for sublinear bounds) and the
-        bound's own.
+        The measured quantity's rate and the bound's own, fitted alike: a factor per iteration
+        (``rate_kind = "linear"``, geometric bounds) or a log-log slope (``"power"``, e.g. −1
+        for ``1/T`` bounds).
+    rate_kind : {"linear", "power"} or None
     iterations, bits_up, bits_down : int
         Of the run (mean over seeds for several seeds).
     seeds : list of int
@@ -76,6 +78,7 @@ class Verdict:
     tolerance: float = 0.0
     fitted_rate: float | None = None
     theory_rate: float | None = None
+    rate_kind: str | None = None
     iterations: int = 0
     bits_up: int = 0
     bits_down: int = 0

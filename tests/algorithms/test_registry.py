@@ -12,7 +12,12 @@ from tests.helpers import engine_problem
 
 def test_every_algorithm_builds_with_defaults():
     constants = engine_problem().constants
-    extra = {"ef": {"k": 2}, "ef21": {"k": 2}, "bidir-topk": {"k_up": 2, "k_down": 3}}
+    extra = {
+        "ef": {"k": 2},
+        "ef21": {"k": 2},
+        "bidir-topk": {"k_up": 2, "k_down": 3},
+        "async-sparse-sgd": {"k": 2},
+    }
     for name in ALGORITHMS:
         algorithm = make_algorithm(name, constants, **extra.get(name, {}))
         assert algorithm.name == name

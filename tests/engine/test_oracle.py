@@ -28,3 +28,18 @@ def test_cached_arrays_are_read_only():
     gradients = Oracle(objective).worker_gradients(np.zeros(objective.dim))
     with pytest.raises(ValueError):
         gradients += 1.0
+
+
+def test_shard_gradients_are_one_worker_rows_and_counted():
+    objective = engine_problem().objective
+    oracle = Oracle(objective)
+    theta = np.full(objective.dim, 0.3)
+    for m in range(objective.n_workers):
+        np.testing.assert_array_equal(
+            oracle.shard_gradient(m, theta), objective.worker_gradients(theta)[m]
+        )
+    assert oracle.shard_evaluations == objective.n_workers and oracle.full_evaluations == 0
+    a = oracle.stochastic_shard_gradient(1, theta, 4, np.random.default_rng(2))
+    b = objective.restrict(1).stochastic_worker_gradients(theta, 4, np.random.default_rng(2))[0]
+    np.testing.assert_array_equal(a, b)
+    assert oracle.stochastic_evaluations == 1

@@ -1,15 +1,29 @@
-"""Injected bugs: each breaks exactly the line it names, and only where it applies."""
+"""Injected bugs: each breaks exactly the line it names, only where it applies, and the mutated
+algorithm still is the real one for the bounds (a subclass)."""
 
 from __future__ import annotations
+
+import copy
 
 import numpy as np
 import pytest
 
-from convcheck.algorithms import make_algorithm
+from convcheck.algorithms import GDSEC, make_algorithm
 from convcheck.engine import run
+from convcheck.engine.oracle import Oracle
 from convcheck.errors import InputError
 from convcheck.verify.mutants import MUTANTS, inject
 from tests.helpers import engine_problem
+
+
+def rounds(algorithm, problem, count=3):
+    """State before and after the last of ``count`` rounds from θ⁰ = 1, and its messages."""
+    oracle, rng = Oracle(problem.objective), np.random.default_rng(0)
+    state, _ = algorithm.start(np.ones(problem.objective.dim), oracle, rng)
+    for _ in range(count):
+        before = copy.deepcopy(state)
+        messages = algorithm.step(state, oracle, rng)
+    return before, state, messages
 
 
 def test_frozen_error_memory_turns_ef_into_compressed_gd():
@@ -18,6 +32,7 @@ def test_frozen_error_memory_turns_ef_into_compressed_gd():
     ef = make_algorithm("ef", problem.constants, k=2)
     broken = inject(ef, "frozen-error-memory")
     assert broken.name == "ef[frozen-error-memory]" and broken.alpha == ef.alpha
+    assert broken.params()["injected_bug"] == "frozen-error-memory"
     result = run(broken, problem, 20)
     theta = np.zeros(problem.objective.dim)
     for _ in range(20):
@@ -26,29 +41,35 @@ def test_frozen_error_memory_turns_ef_into_compressed_gd():
     np.testing.assert_allclose(result.theta, theta, rtol=1e-12, atol=1e-15)
     assert np.all(result.columns["error_norm_sq"] == 0.0)
     assert not np.allclose(run(ef, problem, 20).theta, theta)
+    assert ef.name == "ef" and type(ef).__name__ == "ErrorFeedback"  # the original is untouched
 
 
-def test_frozen_estimates_and_server_memory():
+def test_gdsec_bugs_break_exactly_their_line():
+    problem = engine_problem("logistic", "sorted", workers=3, n_samples=120, n_features=5)
+    correct = rounds(make_algorithm("gd-sec", problem.constants, alpha="0.5/L", xi=0.3), problem)
+
+    def mutated(bug):
+        algorithm = inject(make_algorithm("gd-sec", problem.constants, alpha="0.5/L", xi=0.3), bug)
+        assert isinstance(algorithm, GDSEC)  # the GD-SEC bounds apply to it
+        return rounds(algorithm, problem)
+
+    stale = mutated("stale-worker-memory")[1]
+    np.testing.assert_array_equal(stale.h_workers, 0.0)  # never updated
+    assert np.any(correct[1].h_workers != 0) and np.any(stale.h_server != 0)
+    before, after, _ = mutated("error-not-cleared")
+    delta = problem.objective.worker_gradients(before.theta) - before.h_workers + before.errors
+    np.testing.assert_allclose(after.errors, delta, rtol=1e-12, atol=1e-15)  # e ← Δ, not Δ − Δ̂
+    server = mutated("server-memory-not-updated")[1]
+    np.testing.assert_array_equal(server.h_server, 0.0)
+    assert np.any(server.h_workers != 0)
+
+
+def test_frozen_estimates_keep_ef21_at_its_start():
     problem = engine_problem()
     ef21 = inject(make_algorithm("ef21", problem.constants, k=2), "frozen-estimates")
-    oracle_start = problem.objective.worker_gradients(np.zeros(problem.objective.dim))
-    state, _ = ef21.start(np.zeros(problem.objective.dim), _Oracle(problem), None)
-    ef21.step(state, _Oracle(problem), None)
-    np.testing.assert_array_equal(state.estimates, oracle_start)
-    gdsec = inject(make_algorithm("gd-sec", problem.constants, xi=0.2),
-                   "server-memory-not-updated")
-    result = run(gdsec, problem, 30)
-    assert result.columns["suboptimality"][-1] > run(
-        make_algorithm("gd-sec", problem.constants, xi=0.2), problem, 30
-    ).columns["suboptimality"][-1]
-
-
-class _Oracle:
-    def __init__(self, problem):
-        self.objective = problem.objective
-
-    def worker_gradients(self, theta):
-        return self.objective.worker_gradients(theta)
+    before, after, _ = rounds(ef21, problem)
+    start = problem.objective.worker_gradients(np.ones(problem.objective.dim))
+    np.testing.assert_array_equal(after.estimates, start)
 
 
 def test_mutants_refuse_other_algorithms():
@@ -57,6 +78,8 @@ def test_mutants_refuse_other_algorithms():
         inject(make_algorithm("gd", problem.constants), "frozen-error-memory")
     assert info.value.field == "inject"
     with pytest.raises(InputError):
+        inject(make_algorithm("gd-sec", problem.constants), "frozen-error-memory")
+    with pytest.raises(InputError):
         inject(make_algorithm("gd", problem.constants), "nosuch")
-    assert set(MUTANTS) == {"frozen-error-memory", "frozen-estimates",
-                            "server-memory-not-updated"}
+    assert set(MUTANTS) == {"frozen-error-memory", "frozen-estimates", "stale-worker-memory",
+                            "error-not-cleared", "server-memory-not-updated"}

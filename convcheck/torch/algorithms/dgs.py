@@ -11,11 +11,14 @@ error feedback on model differences. Every ``R`` server versions (messages appli
 resync: ``θ_sync ← θ``, ``A_k ← 0`` for every ``k``, ``θ`` sent densely to every worker.
 
 Scheduling (our choice for one process; the asynchronous engine simulates real arrival times):
-a round lets every worker compute one gradient at its current model, then the server handles
-the ``M`` messages one at a time in the round's arrival order — ``"cyclic"`` (``0..M−1``) or
-``"random"`` (a permutation drawn from the algorithm's generator each round). Worker ``k``'s
-next gradient is taken at its model after the reply, so a message is up to ``M − 1`` server
-versions stale. Layers: the blocks of ``layer_sizes`` (a model's parameter tensors).
+a round lets every worker compute one gradient, then the server handles the ``M`` messages one
+at a time in the round's arrival order — ``"cyclic"`` (``0..M−1``) or ``"random"`` (a
+permutation drawn from the algorithm's generator each round). Worker ``k``'s next gradient is
+taken at its model right after its reply, so a message is up to ``M − 1`` server versions
+stale, and a resync later in the same round reaches worker ``k``'s computation after next: it
+had already started computing. This is the event engine's schedule with equal constant compute
+times (``convcheck.engine.run_async`` with ``Constant``, cyclic order), and the two agree (tests).
+Layers: the blocks of ``layer_sizes`` (a model's parameter tensors).
 """
 
 from __future__ import annotations
@@ -39,13 +42,15 @@ ORDERS = ("cyclic", "random")
 
 @dataclass
 class DGSState:
-    """Server ``θ``, ``θ_sync`` and version; per worker ``A_k`` and momentum ``u`` ``(M, D)``."""
+    """Server ``θ``, ``θ_sync`` and version; per worker ``A_k``, momentum ``u`` and the model
+    its next gradient is taken at (``θ_sync + A_k`` right after its last reply), ``(M, D)``."""
 
     theta: Tensor
     theta_sync: Tensor
     accumulated: Tensor
     momentum: Tensor
     version: int
+    computing_at: Tensor
 
 
 class DGS(TorchAlgorithm):
@@ -107,7 +112,8 @@ class DGS(TorchAlgorithm):
     def start(self, theta0: Tensor, oracle: Oracle, generator: torch.Generator) -> tuple:
         self.codecs(theta0.shape[0])
         zeros = theta0.new_zeros((oracle.workers, theta0.shape[0]))
-        return DGSState(theta0.clone(), theta0.clone(), zeros, zeros.clone(), 0), None
+        models = theta0.expand_as(zeros).clone()
+        return DGSState(theta0.clone(), theta0.clone(), zeros, zeros.clone(), 0, models), None
 
     def worker_models(self, state: DGSState) -> Tensor:
         """``θ_k = θ_sync + A_k``, ``(M, D)``."""
@@ -139,7 +145,7 @@ class DGS(TorchAlgorithm):
     def step(self, state: DGSState, oracle: Oracle, generator: torch.Generator) -> Messages:
         workers = state.accumulated.shape[0]
         up, down_codec = self.codecs(state.theta.shape[0])
-        gradients = oracle(self.worker_models(state))
+        gradients = oracle(state.computing_at)
         sent, state.momentum = self.worker(state.momentum, gradients, up)
         if self.order == "random":
             order = torch.randperm(workers, generator=generator, device=generator.device).tolist()
@@ -148,6 +154,7 @@ class DGS(TorchAlgorithm):
         down = []
         for k in order:
             reply = self.receive(state, k, sent[k], down_codec)
+            state.computing_at[k] = state.theta_sync + state.accumulated[k]
             if reply is None:
                 down.append(Part(state.theta.clone(), DENSE))
             else:

@@ -92,8 +92,8 @@ def test_matches_a_loop_by_loop_transcription_of_the_rules() -> None:
     A, u = np.zeros((M, D)), np.zeros((M, D))
     version, bits_up, bits_down = 0, [], []
     generator = torch.Generator().manual_seed(7)  # the arrival orders: the same draws
+    models = [np.zeros(D) for _ in range(M)]  # a worker computes at its model after its reply
     for _ in range(steps):
-        models = [theta_sync + A[k] for k in range(M)]
         grads = [problem.objective.worker_gradients(np.stack(models))[k] for k in range(M)]
         messages = []
         for k in range(M):
@@ -115,6 +115,7 @@ def test_matches_a_loop_by_loop_transcription_of_the_rules() -> None:
                 reply = layer_top((theta - theta_sync) - A[k], sizes, down)
                 A[k] = A[k] + reply
                 received[k] += layer_bits(reply, sizes)
+            models[k] = theta_sync + A[k]
         bits_down.append(received)
 
     state = runner.state

@@ -101,3 +101,25 @@ def test_lags_is_error_feedback_with_layer_top_k() -> None:
         messages = numpy_ef.step(numpy_state, engine_oracle, None)
         expected.append(LayerTopK(sizes, (4, 2, 3)).bits(messages.down))
     assert np.array_equal(ledger.down[1:], np.repeat(np.array(expected)[:, None], 5, axis=1))
+
+
+@pytest.mark.parametrize("resync", [None, 4])
+def test_torch_dgs_rounds_equal_the_numpy_event_engine(resync) -> None:
+    """With equal constant compute times and instantaneous links the event engine's arrivals
+    tie within each round and are served in worker order: the torch DGS with ``order="cyclic"``
+    in rounds. Iterates, worker models and the bits of both directions must agree."""
+    from convcheck.engine import run_async
+    from convcheck.engine.timing import Constant
+
+    problem = engine_problem("ridge", "sorted", workers=3, n_features=8)
+    alpha, rounds, sizes = 0.3 / problem.constants.L, 12, (3, 5)
+    numpy_dgs = numpy_algorithm("dgs", problem.constants, alpha=alpha, momentum=0.8,
+                                rho_up=0.4, rho_down=0.4, layers="3,5", resync=resync)
+    reference = run_async(numpy_dgs, problem, rounds * 3, compute=Constant(1.0),
+                          stop_at_target=False)
+    runner = torch_runner("dgs", {"momentum": 0.8, "ratio_up": 0.4, "ratio_down": 0.4,
+                                  "layer_sizes": sizes, "resync_every": resync},
+                          problem, rounds, alpha)
+    np.testing.assert_allclose(runner.theta.numpy(), reference.theta, rtol=0, atol=1e-10)
+    assert not np.allclose(reference.theta, 0.0)
+    assert runner.ledger.totals() == reference.ledger.totals()

@@ -1,0 +1,410 @@
+"""The closed-form bounds of THEORY.md §5.1, each with provenance, conditions and citation.
+
+=========================  ==============  =====================================================
+name                       provenance      inequality (conditions)
+=========================  ==============  =====================================================
+gd/strongly-convex         classical       f(θ^k) − f* ≤ (1 − αμ(2 − αL))^k (f(θ⁰) − f*)
+                                           (0 < α < 2/L; = (1 − μ/L)^k at α = 1/L)
+gd/convex                  classical       f(θ^k) − f* ≤ ‖θ⁰ − θ*‖²/(2αk)   (0 < α ≤ 1/L)
+gd/nonconvex               classical       (1/T)Σ_{k<T}‖∇f(θ^k)‖² ≤ (f(θ⁰) − f_low)/(α(1 − αL/2)T)
+                                           (0 < α < 2/L; = 2L(f(θ⁰) − f_low)/T at α = 1/L)
+gd-sec/nonconvex           derived here    (1/T)Σ_{k<T}‖∇f(θ^k)‖² ≤ 2(f(θ⁰) − f_low)/(αTc),
+                                           c = 1 − Lα − (Lαξ/(1 − 2ξ))² > 0, ξ < 1/2, EC on
+gd-sec/convex              derived here    (1/T)Σ_{k<T}(f(θ^k) − f*) ≤ ‖θ⁰ − θ*‖²/(2αT)
+                                           (1/(2L) − α ≥ 2Lα²ξ²/(1 − 2ξ)², ξ < 1/2, EC on)
+ef21/nonconvex             paper           (1/T)Σ_{t<T}‖∇f(θ^t)‖² ≤ 2(f(θ⁰) − f_low)/(αT) + G⁰/(θT)
+                                           (α ≤ 1/(L + L̃√(β/θ)))            [EF21] Thm 1
+ef21/pl                    paper           f(θ^T) − f* + (α/θ)G^T
+                                           ≤ (1 − αμ)^T (f(θ⁰) − f* + (α/θ)G⁰)
+                                           (α ≤ min(1/(L + L̃√(2β/θ)), θ/(2μ)))   [EF21] Thm 2
+=========================  ==============  =====================================================
+
+with ``ξ = max_i ξ_i`` (GD-SEC), ``θ = 1 − √(1 − δ)``, ``β = (1 − δ)/(1 − √(1 − δ))`` and
+``G^t = (1/M)Σ_m‖g_m^t − ∇f_m(θ^t)‖²`` (the trace column ``ef21_G``). The GD bounds are stated
+for every step in their range (THEORY.md states them at α = 1/L, where they reduce to its
+formulas); the proofs of all ``derived here`` bounds, and the checked constants of the others,
+are in docs/theory.md. The certified (LMI) bound on ``‖θ^k − θ*‖²`` is
+:class:`convcheck.theory.certified.CertifiedBound`.
+
+Measured quantities are upper estimates and start values lower estimates of the exact ones
+(see :mod:`convcheck.theory.quantities`), so a check can only err on the safe side.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from convcheck.algorithms.base import Algorithm
+from convcheck.algorithms.ef21 import EF21
+from convcheck.algorithms.gd import GD
+from convcheck.algorithms.gdsec import GDSEC
+from convcheck.engine.trace import Run
+from convcheck.errors import InputError
+from convcheck.problem import Problem
+from convcheck.theory import quantities as q
+from convcheck.theory.base import Bound, Condition, at_most, below
+
+
+def _iterations(run: Run) -> np.ndarray:
+    return q.column(run, "iteration")
+
+
+def _common(algorithm: Algorithm, problem: Problem) -> dict[str, Any]:
+    c = problem.constants
+    return {
+        "alpha": float(algorithm.alpha),
+        "L": c.L,
+        "mu": c.mu,
+        "L_tilde": c.L_tilde,
+        "problem_class": c.problem_class,
+    }
+
+
+def _per_count(numerator: float, counts: np.ndarray) -> np.ndarray:
+    """``numerator / T`` per row, ``nan`` at ``T = 0``."""
+    out = np.full(counts.shape, np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out[counts > 0] = numerator / counts[counts > 0]
+    return out
+
+
+def _geometric(rate: float, counts: np.ndarray) -> np.ndarray:
+    """``rate^k`` without overflow warnings (``rate ≥ 0``)."""
+    with np.errstate(over="ignore", divide="ignore"):
+        return np.power(rate, counts)
+
+
+# -- measured quantities --------------------------------------------------------------------------
+class _Suboptimality(Bound):
+    quantity = "suboptimality"
+    quantity_formula = "f(θ^k) − f*  (measured as f(θ^k) − f_low)"
+
+    def measure(self, run: Run, problem: Problem, constants: dict) -> np.ndarray:
+        return q.gap_upper(run, q.Reference.of(problem))
+
+    def floor(self, run: Run, problem: Problem, constants: dict) -> float:
+        return q.value_floor(run, q.Reference.of(problem))
+
+
+class _MeanGradient(Bound):
+    quantity = "mean_grad_norm_sq"
+    quantity_formula = "(1/T) Σ_{k<T} ‖∇f(θ^k)‖²  (≥ min_{k<T} ‖∇f(θ^k)‖²)"
+
+    def measure(self, run: Run, problem: Problem, constants: dict) -> np.ndarray:
+        return q.running_mean(q.column(run, "grad_norm_sq"))
+
+    def floor(self, run: Run, problem: Problem, constants: dict) -> float:
+        return q.gradient_sq_floor(q.Reference.of(problem))
+
+
+class _MeanSuboptimality(Bound):
+    quantity = "mean_suboptimality"
+    quantity_formula = "(1/T) Σ_{k<T} (f(θ^k) − f*)  (measured with f_low)"
+
+    def measure(self, run: Run, problem: Problem, constants: dict) -> np.ndarray:
+        return q.running_mean(q.gap_upper(run, q.Reference.of(problem)))
+
+    def floor(self, run: Run, problem: Problem, constants: dict) -> float:
+        return q.value_floor(run, q.Reference.of(problem))
+
+
+# -- GD, classical --------------------------------------------------------------------------------
+class GDStronglyConvex(_Suboptimality):
+    name = "gd/strongly-convex"
+    algorithms = (GD,)
+    problem_class = "strongly convex"
+    statement = (
+        "f(θ^k) − f* ≤ (1 − αμ(2 − αL))^k (f(θ⁰) − f*) for 0 < α < 2/L "
+        "(= (1 − μ/L)^k (f(θ⁰) − f*) at α = 1/L)"
+    )
+    provenance = "classical"
+    citation = "[Polyak63]; [KNS16] Thm 1 (α = 1/L); proof for 0 < α < 2/L in docs/theory.md §1"
+
+    def constants(self, algorithm, problem, theta0=None) -> dict:
+        out = _common(algorithm, problem)
+        out["rate"] = 1.0 - out["alpha"] * out["mu"] * (2.0 - out["alpha"] * out["L"])
+        return out
+
+    def conditions(self, constants: dict) -> list[Condition]:
+        return [below("α < 2/L", constants["alpha"], 2.0 / constants["L"], ("α", "2/L"))]
+
+    def evaluate(self, run, problem, constants):
+        start = q.start_gap_lower(run, q.Reference.of(problem))
+        return _geometric(constants["rate"], _iterations(run)) * start, {"start_gap": start}
+
+
+class GDConvex(_Suboptimality):
+    name = "gd/convex"
+    algorithms = (GD,)
+    problem_class = "convex"
+    statement = "f(θ^k) − f* ≤ ‖θ⁰ − θ*‖²/(2αk) for 0 < α ≤ 1/L (= L‖θ⁰ − θ*‖²/(2k) at α = 1/L)"
+    provenance = "classical"
+    citation = "[Beck17] (step 1/L); proof for 0 < α ≤ 1/L in docs/theory.md §1"
+
+    def constants(self, algorithm, problem, theta0=None) -> dict:
+        return _common(algorithm, problem)
+
+    def conditions(self, constants: dict) -> list[Condition]:
+        return [at_most("α ≤ 1/L", constants["alpha"], 1.0 / constants["L"], ("α", "1/L"))]
+
+    def evaluate(self, run, problem, constants):
+        ref = q.Reference.of(problem)
+        start = q.start_distance_sq_lower(run, ref)
+        bound = _per_count(start / (2.0 * constants["alpha"]), _iterations(run))
+        return bound, {"start_dist_sq": start, "radius_certified": ref.radius_certified}
+
+
+class GDNonconvex(_MeanGradient):
+    name = "gd/nonconvex"
+    algorithms = (GD,)
+    problem_class = "nonconvex"
+    statement = (
+        "(1/T) Σ_{k<T} ‖∇f(θ^k)‖² ≤ (f(θ⁰) − f_low)/(α(1 − αL/2)T) for 0 < α < 2/L "
+        "(= 2L(f(θ⁰) − f_low)/T at α = 1/L, a bound on min_{k<T} ‖∇f(θ^k)‖² too)"
+    )
+    provenance = "classical"
+    citation = "[Nesterov04] §1.2.3; proof in docs/theory.md §1"
+
+    def constants(self, algorithm, problem, theta0=None) -> dict:
+        out = _common(algorithm, problem)
+        out["descent"] = out["alpha"] * (1.0 - out["alpha"] * out["L"] / 2.0)
+        return out
+
+    def conditions(self, constants: dict) -> list[Condition]:
+        return [below("α < 2/L", constants["alpha"], 2.0 / constants["L"], ("α", "2/L"))]
+
+    def evaluate(self, run, problem, constants):
+        start = q.start_gap_upper(run, q.Reference.of(problem))
+        with np.errstate(divide="ignore"):
+            numerator = start / constants["descent"] if constants["descent"] else math.inf
+        return _per_count(numerator, _iterations(run)), {"start_gap": start}
+
+
+# -- GD-SEC, derived here -------------------------------------------------------------------------
+def _gdsec_constants(algorithm: GDSEC, problem: Problem) -> dict:
+    out = _common(algorithm, problem)
+    xi = algorithm.xi_max
+    out.update(xi=xi, beta=algorithm.beta, error_correction=algorithm.error_correction)
+    alpha, L = out["alpha"], out["L"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        amplification = xi / (1.0 - 2.0 * xi) if xi != 0.5 else math.inf
+    out["xi_over_one_minus_two_xi"] = amplification
+    out["c"] = 1.0 - L * alpha - (L * alpha * amplification) ** 2
+    out["convex_slack"] = 1.0 / (2.0 * L) - alpha - 2.0 * L * alpha**2 * amplification**2
+    return out
+
+
+def _gdsec_conditions(constants: dict) -> list[Condition]:
+    return [
+        Condition(
+            "error correction on",
+            bool(constants["error_correction"]),
+            f"error_correction = {constants['error_correction']}",
+        ),
+        below("ξ = max_i ξ_i < 1/2", constants["xi"], 0.5, ("ξ", "1/2")),
+    ]
+
+
+class GDSECNonconvex(_MeanGradient):
+    name = "gd-sec/nonconvex"
+    algorithms = (GDSEC,)
+    problem_class = "nonconvex"
+    statement = (
+        "(1/T) Σ_{k<T} ‖∇f(θ^k)‖² ≤ 2(f(θ⁰) − f_low)/(αTc), "
+        "c = 1 − Lα − (Lαξ/(1 − 2ξ))² > 0, ξ = max_i ξ_i < 1/2, with error correction"
+    )
+    provenance = "derived here"
+    citation = "derived in docs/theory.md §2 for the rule of [GDSEC] (THEORY.md §3)"
+
+    def constants(self, algorithm, problem, theta0=None) -> dict:
+        return _gdsec_constants(algorithm, problem)
+
+    def conditions(self, constants: dict) -> list[Condition]:
+        c = constants["c"]
+        return _gdsec_conditions(constants) + [
+            Condition("c = 1 − Lα − (Lαξ/(1 − 2ξ))² > 0", bool(c > 0), f"c = {c:.6g}")
+        ]
+
+    def evaluate(self, run, problem, constants):
+        start = q.start_gap_upper(run, q.Reference.of(problem))
+        numerator = 2.0 * start / (constants["alpha"] * constants["c"])
+        return _per_count(numerator, _iterations(run)), {"start_gap": start}
+
+
+class GDSECConvex(_MeanSuboptimality):
+    name = "gd-sec/convex"
+    algorithms = (GDSEC,)
+    problem_class = "convex"
+    statement = (
+        "(1/T) Σ_{k<T} (f(θ^k) − f*) ≤ ‖θ⁰ − θ*‖²/(2αT) if 1/(2L) − α ≥ 2Lα²ξ²/(1 − 2ξ)², "
+        "ξ = max_i ξ_i < 1/2, with error correction"
+    )
+    provenance = "derived here"
+    citation = "derived in docs/theory.md §2 for the rule of [GDSEC] (THEORY.md §3)"
+
+    def constants(self, algorithm, problem, theta0=None) -> dict:
+        return _gdsec_constants(algorithm, problem)
+
+    def conditions(self, constants: dict) -> list[Condition]:
+        slack = constants["convex_slack"]
+        return _gdsec_conditions(constants) + [
+            Condition(
+                "1/(2L) − α ≥ 2Lα²ξ²/(1 − 2ξ)²", bool(slack >= 0), f"difference = {slack:.6g}"
+            )
+        ]
+
+    def evaluate(self, run, problem, constants):
+        ref = q.Reference.of(problem)
+        start = q.start_distance_sq_lower(run, ref)
+        bound = _per_count(start / (2.0 * constants["alpha"]), _iterations(run))
+        return bound, {"start_dist_sq": start, "radius_certified": ref.radius_certified}
+
+
+# -- EF21, paper ----------------------------------------------------------------------------------
+def _ef21_constants(algorithm: EF21, problem: Problem) -> dict:
+    out = _common(algorithm, problem)
+    compressor = algorithm.compressor
+    d = problem.objective.dim
+    contractive = compressor.guarantee == "contractive"
+    out.update(
+        compressor=compressor.describe(),
+        init=algorithm.init,
+        contractive=contractive,
+        deterministic=not (compressor.randomized or compressor.in_expectation),
+        delta=compressor.delta(d) if contractive else None,
+    )
+    if out["delta"] is not None:
+        root = math.sqrt(1.0 - out["delta"])
+        out["theta"] = 1.0 - root
+        out["beta"] = (1.0 - out["delta"]) / (1.0 - root)
+        ratio = out["beta"] / out["theta"]
+        out["step_nonconvex"] = 1.0 / (out["L"] + out["L_tilde"] * math.sqrt(ratio))
+        out["step_pl"] = 1.0 / (out["L"] + out["L_tilde"] * math.sqrt(2.0 * ratio))
+        out["step_pl_mu"] = out["theta"] / (2.0 * out["mu"]) if out["mu"] > 0 else math.inf
+    return out
+
+
+def _ef21_compressor_conditions(constants: dict) -> list[Condition]:
+    name = constants["compressor"]["name"]
+    return [
+        Condition(
+            "δ-contractive compressor (‖C(x) − x‖² ≤ (1 − δ)‖x‖²)",
+            bool(constants["contractive"]),
+            f"{name}: {constants['compressor']['guarantee']}",
+        ),
+        Condition(
+            "deterministic compressor (a randomized one gives a bound in expectation only)",
+            bool(constants["deterministic"]),
+            name,
+        ),
+    ]
+
+
+class _EF21Bound:
+    def constants(self, algorithm, problem, theta0=None) -> dict:
+        return _ef21_constants(algorithm, problem)
+
+
+def _theta(constants: dict) -> float:
+    """``θ = 1 − √(1 − δ)``; a non-contractive compressor has none (the bound cannot be
+    evaluated even when forced)."""
+    if constants["delta"] is None:
+        name = constants["compressor"]["name"]
+        raise InputError("compressor", name, "a δ-contractive compressor")
+    return constants["theta"]
+
+
+class EF21Nonconvex(_EF21Bound, _MeanGradient):
+    name = "ef21/nonconvex"
+    algorithms = (EF21,)
+    problem_class = "nonconvex"
+    statement = (
+        "(1/T) Σ_{t<T} ‖∇f(θ^t)‖² ≤ 2(f(θ⁰) − f_low)/(αT) + G⁰/(θT) for "
+        "α ≤ 1/(L + L̃√(β/θ)), θ = 1 − √(1 − δ), β = (1 − δ)/(1 − √(1 − δ))"
+    )
+    provenance = "paper"
+    citation = "[EF21] Theorem 1 (constants checked in docs/theory.md §3)"
+
+    def conditions(self, constants: dict) -> list[Condition]:
+        out = _ef21_compressor_conditions(constants)
+        if constants["delta"] is not None:
+            out.append(
+                at_most(
+                    "α ≤ 1/(L + L̃√(β/θ))",
+                    constants["alpha"],
+                    constants["step_nonconvex"],
+                    ("α", "1/(L + L̃√(β/θ))"),
+                )
+            )
+        return out
+
+    def evaluate(self, run, problem, constants):
+        start = q.start_gap_upper(run, q.Reference.of(problem))
+        g0 = float(q.column(run, "ef21_G")[0])
+        numerator = 2.0 * start / constants["alpha"] + g0 / _theta(constants)
+        return _per_count(numerator, _iterations(run)), {"start_gap": start, "G0": g0}
+
+
+class EF21PL(_EF21Bound, Bound):
+    name = "ef21/pl"
+    algorithms = (EF21,)
+    problem_class = "strongly convex"
+    quantity = "ef21_lyapunov"
+    quantity_formula = "f(θ^T) − f* + (α/θ) G^T  (measured with f_low and the trace's ef21_G)"
+    statement = (
+        "f(θ^T) − f* + (α/θ)G^T ≤ (1 − αμ)^T (f(θ⁰) − f* + (α/θ)G⁰) for "
+        "α ≤ min(1/(L + L̃√(2β/θ)), θ/(2μ))"
+    )
+    provenance = "paper"
+    citation = "[EF21] Theorem 2, PL case (μ-strongly convex ⇒ PL with μ; docs/theory.md §3)"
+
+    def conditions(self, constants: dict) -> list[Condition]:
+        out = _ef21_compressor_conditions(constants)
+        if constants["delta"] is not None:
+            out.append(
+                at_most(
+                    "α ≤ 1/(L + L̃√(2β/θ))",
+                    constants["alpha"],
+                    constants["step_pl"],
+                    ("α", "1/(L + L̃√(2β/θ))"),
+                )
+            )
+            out.append(
+                at_most("α ≤ θ/(2μ)", constants["alpha"], constants["step_pl_mu"], ("α", "θ/(2μ)"))
+            )
+        return out
+
+    def measure(self, run, problem, constants):
+        weight = constants["alpha"] / _theta(constants)
+        return q.gap_upper(run, q.Reference.of(problem)) + weight * q.column(run, "ef21_G")
+
+    def evaluate(self, run, problem, constants):
+        ref = q.Reference.of(problem)
+        weight = constants["alpha"] / _theta(constants)
+        g0 = float(q.column(run, "ef21_G")[0])
+        start = q.start_gap_lower(run, ref) + weight * g0
+        rate = 1.0 - constants["alpha"] * constants["mu"]
+        return _geometric(rate, _iterations(run)) * start, {"start_lyapunov": start, "G0": g0}
+
+    def floor(self, run, problem, constants):
+        ref = q.Reference.of(problem)
+        weight = constants["alpha"] / constants["theta"]
+        return q.value_floor(run, ref) + weight * q.gradient_sq_floor(ref)
+
+
+#: The closed-form bounds, by name.
+CLOSED_FORM: dict[str, Bound] = {
+    bound.name: bound
+    for bound in (
+        GDStronglyConvex(),
+        GDConvex(),
+        GDNonconvex(),
+        GDSECNonconvex(),
+        GDSECConvex(),
+        EF21Nonconvex(),
+        EF21PL(),
+    )
+}

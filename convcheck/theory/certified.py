@@ -1,0 +1,344 @@
+"""Certified linear rates for the algorithms of the engine, and the bound they give on a run.
+
+* :func:`certify` — the Python twin of ``convcheck certify``: an algorithm name, its parameters
+  and the constants ``L``, ``μ`` (optionally ``L_m``, ``μ_m``) → a
+  :class:`~convcheck.theory.lmi.Certificate` (``ρ``, ``P``, multipliers, numpy re-check).
+* :func:`model_for` / :func:`certificate_for` — the model and certificate of an engine
+  :class:`~convcheck.algorithms.base.Algorithm` on a :class:`~convcheck.problem.Problem`
+  (α, β, ξ, δ = compressor.delta(d), the problem's ``L``, ``μ``, ``L_m``, ``μ_m``).
+* :func:`initial_state` — the state ``s⁰`` of that model at a run's start ``θ⁰``: the algorithm's
+  own :meth:`~convcheck.algorithms.base.Algorithm.start` state, in deviations from the fixed
+  point (``θ⁰ − θ̂``, ``α(h_m − ∇f_m(θ̂))``, error memories, ...).
+* :class:`CertifiedBound` — ``‖θ^k − θ*‖² ≤ ρ^{2k} s⁰ᵀPs⁰``, checked on the trace column
+  ``dist_sq`` like any other bound (provenance ``certified (LMI)``).
+
+``θ̂`` is within ``r = ‖∇f(θ̂)‖/μ`` of ``θ*``; each state entry moves by at most
+``c_a·r`` when ``θ̂`` replaces ``θ*`` (``c = 1`` for iterates, ``αL_m`` for gradient memories,
+``0`` for error memories), so ``V(s⁰) ≥ (√V(ŝ⁰) − √λmax(P)·r·‖c‖)²`` is the start value used.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+
+from convcheck.algorithms.base import Algorithm, resolve_step
+from convcheck.algorithms.bidirectional import BidirectionalTopK
+from convcheck.algorithms.ef import ErrorFeedback
+from convcheck.algorithms.ef21 import EF21
+from convcheck.algorithms.gd import GD
+from convcheck.algorithms.gdsec import GDSEC
+from convcheck.engine.oracle import Oracle
+from convcheck.errors import InputError, check_int
+from convcheck.problem import Problem
+from convcheck.theory import quantities as q
+from convcheck.theory.base import Bound, Condition
+from convcheck.theory.lmi import RHO_TOL, Certificate, LinearModel, certify_model
+from convcheck.theory.models import MODELS, ModelConstants, build_model
+
+_CACHE: dict[str, Certificate] = {}
+
+
+class _StepConstants:
+    """What :func:`~convcheck.algorithms.base.resolve_step` reads: ``L, L_tilde, L_max, mu``."""
+
+    def __init__(self, c: ModelConstants) -> None:
+        self.L, self.mu = c.L, c.mu
+        self.L_tilde = float(np.sqrt(np.mean(c.L_workers**2)))
+        self.L_max = float(c.L_workers.max())
+
+
+def _resolve_compression(params: dict[str, Any], accepted: tuple[str, ...]) -> dict[str, Any]:
+    """``k`` (``k_up``, ``k_down``) with ``d`` → ``delta`` (``delta_up``, ``delta_down``) = k/d,
+    for the algorithms that take those δ (others get ``k`` refused by :func:`build_model`)."""
+    params = dict(params)
+    pairs = [
+        (key, target)
+        for key, target in (("k", "delta"), ("k_up", "delta_up"), ("k_down", "delta_down"))
+        if key in params and target in accepted
+    ]
+    if not pairs:
+        return params
+    if "d" not in params:
+        raise InputError("d", None, f"the dimension d (needed with {pairs[0][0]}: δ = k/d)")
+    d = check_int("d", params.pop("d"), 1)
+    for key, target in pairs:
+        if target in params:
+            raise InputError(key, params[key], f"either {key} (with d) or {target}, not both")
+        params[target] = check_int(key, params.pop(key), 1, d) / d
+    return params
+
+
+def gd_rate(alpha: float, mu: float, L: float) -> float:
+    """``max(|1 − αμ|, |1 − αL|)``, the exact worst-case rate of GD on ``S(μ, L)`` [LRP]."""
+    return max(abs(1.0 - alpha * mu), abs(1.0 - alpha * L))
+
+
+def certify(
+    algorithm: str,
+    *,
+    L: float,
+    mu: float,
+    workers: int = 1,
+    L_workers: Any = None,
+    mu_workers: Any = None,
+    tol: float = RHO_TOL,
+    **params: Any,
+) -> Certificate:
+    """Certified linear rate of ``algorithm`` for every ``f = (1/M)Σ f_m`` with
+    ``f_m ∈ S(μ_m, L_m)`` and ``f ∈ S(μ, L)``.
+
+    Parameters
+    ----------
+    algorithm : str
+        One of :data:`convcheck.theory.models.MODELS`: ``gd``, ``gd-sec``, ``ef``, ``ef21``,
+        ``bidir-topk``, ``gd-delay``.
+    L, mu : float
+        Smoothness and strong convexity of ``f`` (``0 ≤ μ ≤ L``, ``L > 0``).
+    workers : int
+        ``M``.
+    L_workers, mu_workers : sequence of M floats, optional
+        Per-worker constants (default: ``L`` and ``μ`` for every worker).
+    tol : float
+        Bisection tolerance on ``ρ``.
+    **params
+        The algorithm's parameters: ``alpha`` (a number or ``"c/L"``, ``"c/L_tilde"``, ...),
+        ``beta``, ``xi``, ``error_correction``, ``lifting`` (gd-sec, ef21), ``delta`` or ``k``
+        with ``d`` (ef, ef21), ``delta_up``/``delta_down`` or ``k_up``/``k_down`` with ``d``
+        (bidir-topk), ``heterogeneous`` (ef, bidir-topk), ``tau`` and ``varying`` (gd-delay).
+
+    Raises
+    ------
+    InputError
+        Unknown algorithm or parameter, a constant out of range, a per-worker list of the wrong
+        length; the message names the field.
+    """
+    if algorithm not in MODELS:
+        raise InputError("algorithm", algorithm, "one of " + ", ".join(repr(k) for k in MODELS))
+    constants = ModelConstants.make(L, mu, workers, L_workers, mu_workers)
+    spec = MODELS[algorithm]
+    params = _resolve_compression(params, spec.required + tuple(spec.optional))
+    if "alpha" in params and isinstance(params["alpha"], str):
+        params["alpha"] = resolve_step(params["alpha"], _StepConstants(constants))
+    model = build_model(algorithm, constants, **params)
+    return _certify_cached(model, tol)
+
+
+def _certify_cached(model: LinearModel, tol: float) -> Certificate:
+    key = json.dumps([model.algorithm, model.params, tol], sort_keys=True, default=str)
+    if key not in _CACHE:
+        alpha, c = model.params["alpha"], model.params
+        _CACHE[key] = certify_model(model, tol=tol, hint=gd_rate(alpha, c["mu"], c["L"]))
+    return _CACHE[key]
+
+
+def model_for(algorithm: Algorithm, problem: Problem) -> tuple[LinearModel | None, str]:
+    """The LMI model of an engine algorithm on a problem, or ``(None, why not)``."""
+    constants = ModelConstants.from_constants(problem.constants)
+    d = problem.objective.dim
+    if isinstance(algorithm, GD):
+        return build_model("gd", constants, alpha=algorithm.alpha), ""
+    if isinstance(algorithm, GDSEC):
+        model = build_model(
+            "gd-sec",
+            constants,
+            alpha=algorithm.alpha,
+            beta=algorithm.beta,
+            xi=algorithm.xi_max,
+            error_correction=algorithm.error_correction,
+        )
+        return model, ""
+    if isinstance(algorithm, BidirectionalTopK):
+        return build_model(
+            "bidir-topk",
+            constants,
+            alpha=algorithm.alpha,
+            delta_up=algorithm.up.delta(d),
+            delta_down=algorithm.down.delta(d),
+        ), ""
+    if isinstance(algorithm, (ErrorFeedback, EF21)):
+        compressor = algorithm.compressor
+        if algorithm.stochastic or compressor.in_expectation:
+            return None, "stochastic gradients or a randomized compressor (no sure bound)"
+        if compressor.guarantee != "contractive":
+            return None, f"compressor {compressor.name!r} is not contractive"
+        name = "ef" if isinstance(algorithm, ErrorFeedback) else "ef21"
+        model = build_model(
+            name,
+            constants,
+            alpha=algorithm.alpha,
+            delta=compressor.delta(d),
+            sparsifier=compressor.sparsifier,
+        )
+        return model, ""
+    return None, f"no LMI model for algorithm {algorithm.name!r}"
+
+
+def certificate_for(
+    algorithm: Algorithm, problem: Problem, *, tol: float = RHO_TOL
+) -> Certificate | None:
+    """The (cached) certificate of ``algorithm`` on ``problem``'s constants, or None."""
+    model, _ = model_for(algorithm, problem)
+    return None if model is None else _certify_cached(model, tol)
+
+
+def state_rows(
+    model: LinearModel, algorithm: Algorithm, problem: Problem, state: Any
+) -> np.ndarray:
+    """The model state of an engine algorithm's ``state`` as rows ``(n_s, d)`` (``model.states``
+    order), in deviations from the problem's certified optimum ``θ̂`` and ``∇f_m(θ̂)`` and in the
+    θ-units of :mod:`convcheck.theory.models`."""
+    objective = problem.objective
+    theta_hat = problem.optimum.theta
+    if theta_hat is None:
+        raise InputError("problem", objective.name, "a convex problem with a reference optimum")
+    alpha = algorithm.alpha
+    at_optimum = objective.worker_gradients(theta_hat)
+    single: dict[str, np.ndarray] = {"x": state.theta - theta_hat}
+    per_worker: dict[str, np.ndarray] = {
+        "a": alpha * at_optimum,
+        "v": alpha * (objective.worker_gradients(state.theta) - at_optimum),
+    }
+    if model.algorithm == "gd-sec":
+        single["x_prev"] = state.theta_prev - theta_hat
+        per_worker["h"] = alpha * (state.h_workers - at_optimum)
+        per_worker["e"] = alpha * state.errors
+    elif model.algorithm == "ef21":
+        per_worker["g"] = alpha * (state.estimates - at_optimum)
+    elif model.algorithm in ("ef", "bidir-topk"):
+        per_worker["e"] = state.errors
+        if model.algorithm == "bidir-topk":
+            single["D"] = state.server_error
+    rows = []
+    for name in model.states:
+        prefix, _, worker = name.rpartition("_")
+        if name in single:
+            rows.append(single[name])
+        elif prefix in per_worker and worker.isdigit():
+            rows.append(per_worker[prefix][int(worker)])
+        else:
+            raise InputError("model", model.algorithm, f"a model whose states are known ({name})")
+    return np.array(rows)
+
+
+def initial_state(
+    model: LinearModel, algorithm: Algorithm, problem: Problem, theta0: np.ndarray | None = None
+) -> np.ndarray:
+    """``s⁰``: :func:`state_rows` of ``algorithm.start(θ⁰)`` (``θ⁰ = 0`` by default, as in the
+    engine)."""
+    objective = problem.objective
+    theta0 = np.zeros(objective.dim) if theta0 is None else np.asarray(theta0, dtype=np.float64)
+    if theta0.shape != (objective.dim,):
+        raise InputError("theta0", f"array of shape {theta0.shape}", f"shape ({objective.dim},)")
+    state, _ = algorithm.start(theta0, Oracle(objective), np.random.default_rng(0))
+    return state_rows(model, algorithm, problem, state)
+
+
+def start_value_range(
+    certificate: Certificate, state: np.ndarray, radius: float
+) -> tuple[float, float, float]:
+    """``(V(ŝ⁰), lower, upper)``: bounds on ``V(s⁰)`` given ``‖θ̂ − θ*‖ ≤ radius`` (module doc)."""
+    value = certificate.lyapunov(state)
+    model = certificate.model
+    spread = math.sqrt(sum(model.sensitivity.get(name, 0.0) ** 2 for name in model.states))
+    top = float(np.linalg.eigvalsh(certificate.P)[-1])
+    shift = math.sqrt(max(top, 0.0)) * radius * spread
+    root = math.sqrt(max(value, 0.0))
+    return value, max(root - shift, 0.0) ** 2, (root + shift) ** 2
+
+
+class CertifiedBound(Bound):
+    """``‖θ^k − θ*‖² ≤ ρ^{2k} s⁰ᵀPs⁰`` from the LMI certificate of the run's algorithm."""
+
+    name = "lmi/distance"
+    algorithms = (GD, GDSEC, ErrorFeedback, EF21, BidirectionalTopK)
+    problem_class = "strongly convex"
+    quantity = "dist_sq"
+    quantity_formula = "‖θ^k − θ*‖²  (measured as (‖θ^k − θ̂‖ + r)²)"
+    statement = "‖θ^k − θ*‖² ≤ ρ^{2k} V(s⁰), V(s) = sᵀPs ≥ ‖θ − θ*‖² (LMI certificate)"
+    provenance = "certified (LMI)"
+    citation = "[LRP]; LMI of docs/theory.md §4 (THEORY.md §5.2), re-checked with numpy"
+
+    def __init__(self, tol: float = RHO_TOL) -> None:
+        self.tol = tol
+
+    def constants(self, algorithm, problem, theta0=None) -> dict:
+        model, why = model_for(algorithm, problem)
+        out: dict[str, Any] = {
+            "alpha": float(algorithm.alpha),
+            "L": problem.constants.L,
+            "mu": problem.constants.mu,
+            "model": None if model is None else model.params,
+            "model_reason": why,
+            "certified": False,
+            "rho": None,
+        }
+        if model is None or problem.constants.mu <= 0:
+            return out
+        certificate = _certify_cached(model, self.tol)
+        out.update(
+            certified=certificate.certified,
+            rho=certificate.rho,
+            certificate_reason=certificate.reason,
+            certificate_seconds=certificate.seconds,
+        )
+        if certificate.certified:
+            ref = q.Reference.of(problem)
+            state = initial_state(model, algorithm, problem, theta0)
+            value, lower, upper = start_value_range(certificate, state, ref.radius)
+            out.update(
+                V0=value,
+                V0_lower=lower,
+                V0_upper=upper,
+                radius=ref.radius,
+                start_dist_sq=float(state[0] @ state[0]),
+                _certificate=certificate,
+            )
+        return out
+
+    def conditions(self, constants: dict) -> list[Condition]:
+        return [
+            Condition(
+                "an LMI model exists (deterministic, contractive compression)",
+                constants["model"] is not None,
+                constants["model_reason"] or "yes",
+            ),
+            Condition("μ > 0 (strongly convex)", constants["mu"] > 0, f"μ = {constants['mu']:.6g}"),
+            Condition(
+                "a linear rate ρ < 1 is certified",
+                bool(constants["certified"]),
+                constants.get("certificate_reason", ""),
+            ),
+        ]
+
+    def measure(self, run, problem, constants):
+        return q.distance_sq_upper(run, q.Reference.of(problem))
+
+    def evaluate(self, run, problem, constants):
+        if not constants.get("certified"):
+            raise InputError("certificate", "none", "a certified rate to evaluate")
+        start = float(q.column(run, "dist_sq")[0])
+        if not math.isclose(start, constants["start_dist_sq"], rel_tol=1e-9, abs_tol=1e-300):
+            raise InputError(
+                "theta0",
+                f"a start with ‖θ⁰ − θ̂‖² = {constants['start_dist_sq']:.6g}",
+                f"the run's start point (its trace has ‖θ⁰ − θ̂‖² = {start:.6g})",
+            )
+        rho2 = constants["rho"] ** 2
+        bound = np.power(rho2, q.column(run, "iteration")) * constants["V0_lower"]
+        return bound, {"V0": constants["V0"], "V0_lower": constants["V0_lower"]}
+
+    def floor(self, run, problem, constants):
+        """Rounding floor, plus per row what ``r = ‖∇f(θ̂)‖/μ`` leaves open on both sides:
+        ``(D_k + r)² − (D_k − r)² ≤ 4D_k r + 4r²`` for the measured ``‖θ^k − θ*‖²``
+        (``D_k = ‖θ^k − θ̂‖``) and ``ρ^{2k}(V⁰_upper − V⁰_lower)`` for the bound."""
+        ref = q.Reference.of(problem)
+        distance = np.sqrt(q.column(run, "dist_sq"))
+        start = constants.get("V0_upper", 0.0) - constants.get("V0_lower", 0.0)
+        rho2 = (constants.get("rho") or 0.0) ** 2
+        reference = 4.0 * ref.radius * (distance + ref.radius)
+        reference += np.power(rho2, q.column(run, "iteration")) * start
+        return q.distance_sq_floor(ref, constants["alpha"], constants["mu"]) + reference

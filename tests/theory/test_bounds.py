@@ -1,0 +1,254 @@
+"""Closed-form bounds on runs of the synchronous engine: they hold where their conditions hold,
+are reported not applicable (with the reason) where not, and fail on negative controls (a step
+past the condition, evaluated anyway; injected bugs)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from convcheck import make_algorithm, run
+from convcheck.theory.bounds import CLOSED_FORM, EF21PL
+from convcheck.theory.check import check_bound
+from convcheck.theory.registry import BOUNDS, bounds_for
+from convcheck.verify.mutants import inject
+from tests.helpers import bidir_toy_problem, engine_problem
+
+RTOL = 1e-9
+
+
+def problem_of(kind):
+    if kind == "strongly convex":
+        return engine_problem(
+            "logistic", "sorted", workers=4, n_samples=200, n_features=6, lam=0.05
+        )
+    if kind == "ridge":
+        return engine_problem("ridge", "sorted", workers=4, n_samples=200, n_features=6)
+    if kind == "convex":
+        return engine_problem("logistic", "sorted", workers=4, n_samples=200, n_features=6, lam=0.0)
+    return engine_problem("nonconvex-logistic", "sorted", workers=4, n_samples=200, n_features=6)
+
+
+def checks(name, params, kind, iterations=400):
+    problem = problem_of(kind)
+    algorithm = make_algorithm(name, problem.constants, **params)
+    trace = run(algorithm, problem, iterations)
+    return {
+        bound.name: check_bound(bound, trace, problem, algorithm, rtol=RTOL)
+        for bound in bounds_for(algorithm, problem, certified=False)
+    }
+
+
+def ef21_step(kind, k=2):
+    """The largest step of [EF21] Theorem 2 (PL), or Theorem 1 on a nonconvex problem."""
+    problem = problem_of(kind)
+    algorithm = make_algorithm("ef21", problem.constants, alpha=1.0, k=k)
+    constants = EF21PL().constants(algorithm, problem)
+    if kind == "nonconvex":
+        return constants["step_nonconvex"]
+    return min(constants["step_pl"], constants["step_pl_mu"])
+
+
+POSITIVE = [
+    (
+        "gd",
+        {"alpha": "1/L"},
+        "strongly convex",
+        {"gd/strongly-convex", "gd/convex", "gd/nonconvex"},
+    ),
+    ("gd", {"alpha": "1.5/L"}, "ridge", {"gd/strongly-convex", "gd/nonconvex"}),
+    ("gd", {"alpha": "1/L"}, "convex", {"gd/convex", "gd/nonconvex"}),
+    ("gd", {"alpha": "1/L"}, "nonconvex", {"gd/nonconvex"}),
+    (
+        "gd-sec",
+        {"alpha": "0.3/L", "xi": 0.2},
+        "strongly convex",
+        {"gd-sec/nonconvex", "gd-sec/convex"},
+    ),
+    (
+        "gd-sec",
+        {"alpha": "0.3/L", "xi": 0.2, "beta": 0.5},
+        "ridge",
+        {"gd-sec/nonconvex", "gd-sec/convex"},
+    ),
+    ("gd-sec", {"alpha": "0.3/L", "xi": 0.2}, "convex", {"gd-sec/nonconvex", "gd-sec/convex"}),
+    ("gd-sec", {"alpha": "0.4/L", "xi": 0.15}, "nonconvex", {"gd-sec/nonconvex"}),
+    ("ef21", {"k": 2}, "strongly convex", {"ef21/nonconvex", "ef21/pl"}),
+    ("ef21", {"k": 2, "init": "compressed"}, "ridge", {"ef21/nonconvex", "ef21/pl"}),
+    ("ef21", {"k": 2}, "nonconvex", {"ef21/nonconvex"}),
+]
+
+
+@pytest.mark.parametrize(("name", "params", "kind", "applicable"), POSITIVE)
+def test_bounds_hold_on_runs(name, params, kind, applicable):
+    if name == "ef21":
+        params = {**params, "alpha": ef21_step(kind)}
+    results = checks(name, params, kind)
+    assert {n for n, c in results.items() if c.applicable} == applicable
+    for check in results.values():
+        if check.applicable:
+            assert check.evaluated and check.holds, (check.bound, check.max_ratio, check.argmax)
+            assert 0 < check.max_ratio <= 1 + RTOL
+        else:
+            assert check.reason.startswith("not applicable") and check.holds is None
+
+
+def test_gd_strongly_convex_bound_is_attained_on_isotropic_quadratics():
+    """On the [BIDIR] quadratics ∇²f = I (μ = L = 1): f(θ^k) − f* = (1 − α)^{2k}(f(θ⁰) − f*),
+    exactly the bound (1 − αμ(2 − αL))^k — a wrong constant or exponent would show."""
+    problem = bidir_toy_problem()
+    algorithm = make_algorithm("gd", problem.constants, alpha=0.3)
+    trace = run(algorithm, problem, 40)
+    check = check_bound(BOUNDS["gd/strongly-convex"], trace, problem, algorithm)
+    assert check.holds
+    resolved = check.bound_values > 1e6 * check.atol
+    assert resolved.sum() >= 20
+    np.testing.assert_allclose(
+        check.measured[resolved] / check.bound_values[resolved], 1.0, rtol=1e-9
+    )
+
+
+def test_step_beyond_the_condition_is_not_applicable_and_fails_when_evaluated_anyway():
+    """On a quadratic, GD with α = 2.1/L grows like |1 − αL|^{2k} in f, faster than the bound's
+    (1 − αμ(2 − αL))^k evaluated outside its range."""
+    problem = problem_of("ridge")
+    algorithm = make_algorithm("gd", problem.constants, alpha="2.1/L")
+    trace = run(algorithm, problem, 200)
+    for name in ("gd/strongly-convex", "gd/nonconvex"):
+        check = check_bound(BOUNDS[name], trace, problem, algorithm)
+        assert not check.applicable and not check.evaluated and check.holds is None
+        assert "α < 2/L fails" in check.reason
+        forced = check_bound(BOUNDS[name], trace, problem, algorithm, force=True)
+        assert forced.evaluated and not forced.applicable and forced.holds is False
+        assert forced.max_ratio > 10
+        assert forced.reason.startswith("not applicable (evaluated anyway)")
+
+
+def test_gdsec_step_beyond_the_condition_fails_when_evaluated_anyway():
+    problem = problem_of("nonconvex")
+    algorithm = make_algorithm("gd-sec", problem.constants, alpha="0.9/L", xi=0.3)
+    trace = run(algorithm, problem, 200)
+    check = check_bound(BOUNDS["gd-sec/nonconvex"], trace, problem, algorithm)
+    assert not check.applicable and "c = 1 − Lα − (Lαξ/(1 − 2ξ))² > 0 fails" in check.reason
+    assert check.constants["c"] < 0
+    forced = check_bound(BOUNDS["gd-sec/nonconvex"], trace, problem, algorithm, force=True)
+    assert forced.holds is False
+
+
+def test_ef21_divergent_step_fails_when_evaluated_anyway():
+    problem = problem_of("strongly convex")
+    algorithm = make_algorithm("ef21", problem.constants, alpha="3/L", k=2)
+    trace = run(algorithm, problem, 300)
+    for name in ("ef21/nonconvex", "ef21/pl"):
+        check = check_bound(BOUNDS[name], trace, problem, algorithm)
+        assert not check.applicable and "fails" in check.reason
+        assert check_bound(BOUNDS[name], trace, problem, algorithm, force=True).holds is False
+
+
+@pytest.mark.parametrize("bug", ["stale-worker-memory", "error-not-cleared"])
+@pytest.mark.parametrize("kind", ["strongly convex", "ridge"])
+def test_injected_bugs_violate_the_gdsec_bounds(bug, kind):
+    problem = problem_of(kind)
+    algorithm = inject(make_algorithm("gd-sec", problem.constants, alpha="0.3/L", xi=0.1), bug)
+    trace = run(algorithm, problem, 400)
+    bounds = bounds_for(algorithm, problem, certified=False)
+    assert {b.name for b in bounds} == {"gd-sec/nonconvex", "gd-sec/convex"}
+    for bound in bounds:
+        check = check_bound(bound, trace, problem, algorithm)
+        assert check.applicable and check.holds is False, bound.name
+        assert check.max_ratio > 2
+
+
+def test_error_not_cleared_violates_the_nonconvex_bound():
+    problem = problem_of("nonconvex")
+    algorithm = inject(make_algorithm("gd-sec", problem.constants, alpha="0.3/L", xi=0.1),
+                       "error-not-cleared")
+    trace = run(algorithm, problem, 400)
+    check = check_bound(BOUNDS["gd-sec/nonconvex"], trace, problem, algorithm)
+    assert check.applicable and check.holds is False
+
+
+@pytest.mark.parametrize(
+    ("params", "failing"),
+    [
+        ({"xi": 0.5}, "ξ = max_i ξ_i < 1/2"),
+        ({"xi": 0.2, "error_correction": False}, "error correction on"),
+        ({"xi": np.array([0.1, 0.1, 0.6, 0.1, 0.1, 0.1])}, "ξ = max_i ξ_i < 1/2"),
+    ],
+)
+def test_gdsec_conditions(params, failing):
+    problem = problem_of("strongly convex")
+    algorithm = make_algorithm("gd-sec", problem.constants, alpha="0.1/L", **params)
+    trace = run(algorithm, problem, 20)
+    for name in ("gd-sec/nonconvex", "gd-sec/convex"):
+        check = check_bound(BOUNDS[name], trace, problem, algorithm)
+        assert not check.applicable and failing + " fails" in check.reason
+
+
+def test_ef21_with_a_randomized_compressor_is_not_applicable():
+    problem = problem_of("strongly convex")
+    algorithm = make_algorithm("ef21", problem.constants, alpha="0.01/L", compressor="rand-k", k=2)
+    trace = run(algorithm, problem, 20)
+    check = check_bound(BOUNDS["ef21/nonconvex"], trace, problem, algorithm)
+    assert not check.applicable and "deterministic compressor" in check.reason
+
+
+def test_bounds_for_selects_by_algorithm_and_class():
+    strongly = problem_of("strongly convex")
+    gd = make_algorithm("gd", strongly.constants)
+    assert {b.name for b in bounds_for(gd, strongly)} == {
+        "gd/strongly-convex",
+        "gd/convex",
+        "gd/nonconvex",
+        "lmi/distance",
+    }
+    assert "lmi/distance" not in {b.name for b in bounds_for(gd, strongly, certified=False)}
+    nonconvex = problem_of("nonconvex")
+    assert [b.name for b in bounds_for(gd, nonconvex)] == ["gd/nonconvex"]
+    ef = make_algorithm("ef", strongly.constants, k=2)
+    assert [b.name for b in bounds_for(ef, strongly)] == ["lmi/distance"]
+    wrong = check_bound(BOUNDS["ef21/pl"], run(gd, strongly, 5), strongly, gd)
+    assert not wrong.applicable and "not gd" in wrong.reason
+
+
+def test_every_bound_declares_provenance_and_citation():
+    for bound in BOUNDS.values():
+        described = bound.describe()
+        assert described["provenance"] in ("classical", "paper", "derived here", "certified (LMI)")
+        assert described["citation"] and described["statement"] and described["quantity"]
+    assert {b.provenance for b in CLOSED_FORM.values() if b.name.startswith("gd-sec")} == {
+        "derived here"
+    }
+    assert {b.provenance for b in CLOSED_FORM.values() if b.name.startswith("ef21")} == {"paper"}
+
+
+def test_bound_check_is_plain_data():
+    results = checks("ef21", {"alpha": ef21_step("strongly convex"), "k": 2}, "strongly convex", 50)
+    for check in results.values():
+        text = json.dumps(check.as_dict(with_arrays=True))
+        back = json.loads(text)
+        assert back["bound"] == check.bound and back["holds"] == check.holds
+        assert len(back["measured"]) == 51
+        assert back["tolerance"].startswith("measured ≤ (1 + 1e-09)")
+
+
+def test_ratio_after_the_start_excludes_the_tight_first_row():
+    problem = problem_of("strongly convex")
+    algorithm = make_algorithm("gd", problem.constants)
+    check = check_bound(
+        BOUNDS["gd/strongly-convex"], run(algorithm, problem, 50), problem, algorithm
+    )
+    assert check.argmax == 0 and check.max_ratio == pytest.approx(1.0, abs=1e-9)
+    assert check.max_ratio_after_start < 1 - 1e-3
+
+
+def test_ef21_with_an_unbiased_compressor_cannot_be_evaluated_even_when_forced():
+    problem = problem_of("strongly convex")
+    algorithm = make_algorithm("ef21", problem.constants, alpha="0.01/L", compressor="qsgd", s=4)
+    trace = run(algorithm, problem, 10, seed=1)
+    for name in ("ef21/nonconvex", "ef21/pl"):
+        check = check_bound(BOUNDS[name], trace, problem, algorithm, force=True)
+        assert not check.applicable and not check.evaluated
+        assert "δ-contractive compressor" in check.reason

@@ -1,0 +1,186 @@
+"""Certified (LMI) bounds on runs with heterogeneous workers: GD-SEC and EF21 are certified and
+their trajectories respect ρ^{2k}V(s⁰) at every iteration; along the runs the Lyapunov function
+itself decreases by ρ² per round; classic EF is not certified, and its run plateaus."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+from convcheck import make_algorithm, run
+from convcheck.engine.oracle import Oracle
+from convcheck.errors import InputError
+from convcheck.theory.bounds import EF21PL
+from convcheck.theory.certified import (
+    CertifiedBound,
+    certificate_for,
+    initial_state,
+    model_for,
+    state_rows,
+)
+from convcheck.theory.check import check_bound
+from convcheck.theory.fits import fit_linear_rate, fit_power_law
+from convcheck.verify.mutants import inject
+from tests.helpers import engine_problem
+
+
+def heterogeneous():
+    """Logistic regression, labels sorted over 4 workers: ∇f_m(θ*) ≠ 0, L_m all different."""
+    problem = engine_problem("logistic", "sorted", workers=4, n_samples=200, n_features=6, lam=0.05)
+    star = problem.objective.worker_gradients(problem.optimum.theta)
+    assert np.linalg.norm(star, axis=1).min() > 1e-2
+    assert np.ptp(problem.constants.L_workers) > 1e-2
+    return problem
+
+
+def ef21_theorem_step(problem, k=2):
+    probe = make_algorithm("ef21", problem.constants, alpha=1.0, k=k)
+    constants = EF21PL().constants(probe, problem)
+    return min(constants["step_pl"], constants["step_pl_mu"])
+
+
+CASES = [
+    ("gd-sec", {"alpha": "0.5/L", "xi": 0.2}),
+    ("gd-sec", {"alpha": "0.5/L", "xi": 0.2, "error_correction": False}),
+    ("ef21", {"k": 2}),
+    ("gd", {"alpha": "1/L"}),
+]
+
+
+@pytest.mark.parametrize(("name", "params"), CASES)
+def test_certified_bound_holds_at_every_iteration(name, params):
+    problem = heterogeneous()
+    if name == "ef21":
+        params = {**params, "alpha": ef21_theorem_step(problem)}
+    algorithm = make_algorithm(name, problem.constants, **params)
+    theta0 = np.linspace(-1.0, 1.0, problem.objective.dim)
+    trace = run(algorithm, problem, 400, theta0=theta0)
+    check = check_bound(CertifiedBound(), trace, problem, algorithm, theta0=theta0)
+    assert check.applicable and check.holds, (check.reason, check.max_ratio, check.argmax)
+    assert check.provenance == "certified (LMI)"
+    assert 0 < check.max_ratio <= 1 + 1e-9
+    assert check.constants["V0_lower"] >= check.constants["start_dist_sq"] * (1 - 1e-9)
+    # the bound decays at ρ² per iteration
+    bound = check.bound_values
+    np.testing.assert_allclose(bound[1:] / bound[:-1], check.constants["rho"] ** 2, rtol=1e-12)
+
+
+@pytest.mark.parametrize(("name", "params"), CASES[:3])
+def test_lyapunov_function_decreases_along_runs(name, params):
+    """V(s^{k+1}) ≤ ρ² V(s^k) on the algorithm's own states, round by round."""
+    problem = heterogeneous()
+    if name == "ef21":
+        params = {**params, "alpha": ef21_theorem_step(problem)}
+    algorithm = make_algorithm(name, problem.constants, **params)
+    certificate = certificate_for(algorithm, problem)
+    model = certificate.model
+    oracle, rng = Oracle(problem.objective), np.random.default_rng(0)
+    state, _ = algorithm.start(np.ones(problem.objective.dim), oracle, rng)
+    value = certificate.lyapunov(state_rows(model, algorithm, problem, state))
+    for _ in range(60):
+        algorithm.step(state, oracle, rng)
+        following = certificate.lyapunov(state_rows(model, algorithm, problem, state))
+        assert following <= certificate.rho**2 * value * (1 + 1e-9) + 1e-20
+        value = following
+
+
+def test_injected_bug_violates_the_certified_bound():
+    problem = heterogeneous()
+    algorithm = inject(make_algorithm("gd-sec", problem.constants, alpha="0.5/L", xi=0.2),
+                       "stale-worker-memory")
+    trace = run(algorithm, problem, 300)
+    check = check_bound(CertifiedBound(), trace, problem, algorithm)
+    assert check.applicable and check.holds is False and check.max_ratio > 1e3
+
+
+def test_large_xi_has_no_certificate():
+    problem = heterogeneous()
+    algorithm = make_algorithm("gd-sec", problem.constants, alpha="0.9/L", xi=0.45)
+    trace = run(algorithm, problem, 50)
+    check = check_bound(CertifiedBound(), trace, problem, algorithm)
+    assert not check.applicable
+    assert "a linear rate ρ < 1 is certified fails (no linear rate certified" in check.reason
+
+
+def test_classic_ef_on_heterogeneous_workers_is_not_certified_and_plateaus():
+    problem = heterogeneous()
+    algorithm = make_algorithm("ef", problem.constants, alpha="0.5/L", k=2)
+    certificate = certificate_for(algorithm, problem)
+    assert not certificate.certified and "no linear rate certified" in certificate.reason
+    trace = run(algorithm, problem, 3000)
+    distance = trace.columns["dist_sq"]
+    assert distance[1000:].min() > 1e-4  # GD-SEC and EF21 reach 1e-23 here (test above)
+    linear = fit_linear_rate(distance, burn_in=0.3)
+    assert linear.high >= 0.9999  # no geometric decay
+    assert (
+        abs(fit_power_law(distance, start=300).rate) < 0.2
+    )  # no sublinear decay either: a plateau
+
+
+def test_homogeneous_single_worker_ef_is_certified():
+    problem = engine_problem("logistic", "iid", workers=1, n_samples=200, n_features=6, lam=0.05)
+    algorithm = make_algorithm("ef", problem.constants, alpha="0.05/L", k=2)
+    assert certificate_for(algorithm, problem).certified
+
+
+def test_start_point_must_match_the_run():
+    problem = heterogeneous()
+    algorithm = make_algorithm("gd", problem.constants)
+    trace = run(algorithm, problem, 20, theta0=np.ones(problem.objective.dim))
+    check = check_bound(CertifiedBound(), trace, problem, algorithm)  # θ⁰ = 0 assumed
+    assert not check.evaluated and "theta0" in check.reason
+    model, _ = model_for(algorithm, problem)
+    with pytest.raises(InputError, match="'theta0'"):
+        initial_state(model, algorithm, problem, np.ones(3))
+
+
+def test_stochastic_and_nonconvex_cases_have_no_model():
+    problem = heterogeneous()
+    stochastic = make_algorithm("ef", problem.constants, k=2, batch_size=4)
+    model, why = model_for(stochastic, problem)
+    assert model is None and "stochastic" in why
+    nonconvex = engine_problem(
+        "nonconvex-logistic", "sorted", workers=4, n_samples=200, n_features=6
+    )
+    gd = make_algorithm("gd", nonconvex.constants)
+    check = check_bound(CertifiedBound(), run(gd, nonconvex, 5), nonconvex, gd)
+    assert not check.applicable
+
+
+def test_initial_state_uses_the_algorithms_start():
+    problem = heterogeneous()
+    algorithm = make_algorithm("ef21", problem.constants, alpha=0.1, k=2, init="compressed")
+    model, _ = model_for(algorithm, problem)
+    theta0 = np.full(problem.objective.dim, 0.5)
+    state, _ = algorithm.start(theta0, Oracle(problem.objective), np.random.default_rng(0))
+    rows = initial_state(model, algorithm, problem, theta0)
+    np.testing.assert_array_equal(rows, state_rows(model, algorithm, problem, copy.deepcopy(state)))
+    star = problem.objective.worker_gradients(problem.optimum.theta)
+    g0 = rows[model.states.index("g_0")]
+    np.testing.assert_allclose(g0, 0.1 * (state.estimates[0] - star[0]))
+
+
+@pytest.mark.slow
+def test_libsvm_phishing_ten_workers(shared_data):
+    """GD-SEC and EF21 on phishing, labels sorted over 10 workers: certified, and the runs
+    respect every applicable bound (about a minute: two M = 10 certificates)."""
+    from convcheck import build_problem
+    from convcheck.theory.registry import bounds_for
+
+    problem = build_problem(
+        "logistic", "phishing", workers=10, split="sorted", lam=0.01, data_dir=str(shared_data)
+    )
+    for name, params in [
+        ("gd-sec", {"alpha": "0.5/L", "xi": 0.2}),
+        ("ef21", {"k": 6, "alpha": ef21_theorem_step(problem, k=6)}),
+    ]:
+        algorithm = make_algorithm(name, problem.constants, **params)
+        trace = run(algorithm, problem, 300)
+        results = [
+            check_bound(b, trace, problem, algorithm) for b in bounds_for(algorithm, problem)
+        ]
+        assert any(r.bound == "lmi/distance" and r.applicable for r in results)
+        for result in results:
+            assert result.holds or not result.applicable, (result.bound, result.max_ratio)
