@@ -2,7 +2,7 @@
 
 Workers (ranks ``1..N−1``, worker ``k`` = rank ``k + 1``) never wait for each other. Worker
 ``k`` loops: gradient at its model ``θ_k = θ_sync + A_k`` (it keeps its copies of ``θ_sync`` and
-``A_k`` and adds them exactly as the simulation's ``DGS.worker_models`` does); ``DGS.worker``
+``A_k`` and adds them as the simulation does, ``θ_sync + A_k``); ``DGS.worker``
 (momentum, layer-wise top-``ρ_up``, SAMomentum); send the sparse ``u⊙mask`` to rank 0; wait for
 the reply; apply it. Rank 0 loops: receive a header from *any* worker (gloo's any-source
 receive; with NCCL one posted ``irecv`` per worker, polled), receive that worker's payload,
@@ -97,8 +97,10 @@ class AsyncDGS(DistributedRun):
         zeros = theta0.new_zeros((1, self.dim))
         if channel.rank == 0:
             self.state = algorithm.State(
-                theta0.clone(), theta0.clone(), theta0.new_zeros((self.workers, self.dim)),
-                zeros, 0,
+                theta=theta0.clone(), theta_sync=theta0.clone(),
+                accumulated=theta0.new_zeros((self.workers, self.dim)),
+                momentum=theta0.new_zeros((0, self.dim)),  # momentum lives on the workers
+                version=0, computing_at=theta0.expand(self.workers, -1).clone(),
             )
             self.owed = torch.zeros(self.workers, dtype=torch.bool)
             self.last_update = torch.zeros(self.workers, dtype=torch.int64)
@@ -129,7 +131,7 @@ class AsyncDGS(DistributedRun):
         if self.channel.rank == 0:
             s = self.state
             return {"theta": s.theta, "theta_sync": s.theta_sync, "accumulated": s.accumulated,
-                    "momentum": s.momentum, "version": torch.tensor(s.version),
+                    "version": torch.tensor(s.version), "computing_at": s.computing_at,
                     "owed": self.owed, "last_update": self.last_update}
         return {"theta_sync": self.theta_sync, "accumulated": self.accumulated,
                 "momentum": self.momentum, "bits": self.bits}
@@ -137,8 +139,10 @@ class AsyncDGS(DistributedRun):
     def load_tensors(self, values: dict[str, Tensor]) -> None:
         if self.channel.rank == 0:
             self.state = self.algorithm.State(
-                values["theta"], values["theta_sync"], values["accumulated"],
-                values["momentum"], int(values["version"]),
+                theta=values["theta"], theta_sync=values["theta_sync"],
+                accumulated=values["accumulated"],
+                momentum=values["theta"].new_zeros((0, self.dim)),
+                version=int(values["version"]), computing_at=values["computing_at"],
             )
             self.owed = values["owed"].cpu()
             self.last_update = values["last_update"].cpu()
@@ -178,7 +182,7 @@ class AsyncDGS(DistributedRun):
     # ------------------------------------------------------------ worker
     def _iterate(self) -> bool:
         """One local iteration; whether the loss was finite."""
-        point = self.theta_sync + self.accumulated  # (1, D), as DGS.worker_models
+        point = self.theta_sync + self.accumulated  # (1, D): the server's computing_at[k]
         gradient = self.oracle.worker_gradient(point[0], self.worker)
         finite = self.note_loss()
         if self.delays[self.worker]:
@@ -229,6 +233,8 @@ class AsyncDGS(DistributedRun):
         self.channel.send(pack(reply), rank, TAG_REPLY, flags,
                           extra=self.state.theta_sync if owed else None)
         self.owed[k] = False
+        # worker k's model from now on (where its next gradient is taken), as the worker adds it
+        self.state.computing_at[k] = self.state.theta_sync + self.state.accumulated[k]
         return tuple(parts)
 
     def finish(self) -> None:
@@ -266,8 +272,8 @@ class AsyncDGS(DistributedRun):
     def statistics(self) -> dict[str, tuple[float, float]]:
         out = super().statistics()
         gap = 0.0
-        if self.channel.rank == 0:
-            models = self.algorithm.worker_models(self.state)
+        if self.channel.rank == 0:  # the workers' actual models (owed resyncs not applied)
+            models = self.state.computing_at
             gap = float((models - self.state.theta).double().square().sum())
         out["model_gap_sq"] = (gap, float(self.workers) if self.channel.rank == 0 else 0.0)
         return out

@@ -26,6 +26,8 @@ def test_async_dgs_keeps_the_invariant_and_the_prices(scenario) -> None:
         mine = state["tensors"]
         assert torch.equal(mine["theta_sync"], server["theta_sync"])
         assert torch.equal(mine["accumulated"][0], server["accumulated"][k])
+        model = mine["theta_sync"] + mine["accumulated"][0]
+        assert torch.equal(model, server["computing_at"][k])
     # bits: the server's ledger (one row per event) against what each worker counted
     up = states[0]["ledger"]["up"].numpy().sum(axis=0)
     down = states[0]["ledger"]["down"].numpy().sum(axis=0)
