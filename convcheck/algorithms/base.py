@@ -112,6 +112,12 @@ def check_fits(compressor: Compressor, d: int, field: str = "compressor") -> Non
         raise InputError(field, repr(compressor), allowed)
 
 
+def worker_mean(rows: np.ndarray) -> np.ndarray:
+    """``(1/M) Σ_m x_m`` of an ``(M, d)`` array: ``rows.mean(axis=0)`` bit for bit, without the
+    Python-level wrapper of ``ndarray.mean`` (it costs as much as the sum on small arrays)."""
+    return np.add.reduce(rows, axis=0) / rows.shape[0]
+
+
 def mean_square_norm(rows: np.ndarray) -> float:
     """``(1/M) Σ_m ‖x_m‖²`` of an ``(M, d)`` array, one single-threaded pass.
 

@@ -13,7 +13,14 @@ from typing import Any
 
 import numpy as np
 
-from convcheck.algorithms.base import Algorithm, Messages, check_fits, check_step, mean_square_norm
+from convcheck.algorithms.base import (
+    Algorithm,
+    Messages,
+    check_fits,
+    check_step,
+    mean_square_norm,
+    worker_mean,
+)
 from convcheck.compressors import TopK
 from convcheck.errors import InputError
 
@@ -66,7 +73,7 @@ class BidirectionalTopK(Algorithm):
         accumulated = state.errors + self.alpha * gradients
         sent = self.up.compress(accumulated)
         np.subtract(accumulated, sent, out=state.errors)
-        aggregate = state.server_error + sent.mean(axis=0)
+        aggregate = state.server_error + worker_mean(sent)
         broadcast = self.down.compress(aggregate)
         state.server_error = aggregate - broadcast
         state.theta = state.theta - broadcast

@@ -21,6 +21,7 @@ from convcheck.algorithms.base import (
     check_step,
     mean_square_norm,
     require_compressor,
+    worker_mean,
 )
 from convcheck.compressors import Compressor
 from convcheck.errors import check_int
@@ -75,7 +76,7 @@ class ErrorFeedback(Algorithm):
         corrected = self.alpha * gradients + state.errors
         sent = self.compressor.compress(corrected, rng)
         np.subtract(corrected, sent, out=state.errors)
-        update = sent.mean(axis=0)
+        update = worker_mean(sent)
         state.theta = state.theta - update
         return Messages(sent, self.compressor, update, SPARSE)
 

@@ -20,6 +20,7 @@ from convcheck.algorithms.base import (
     check_step,
     mean_square_norm,
     require_compressor,
+    worker_mean,
 )
 from convcheck.compressors import Compressor
 from convcheck.errors import check_choice
@@ -66,7 +67,7 @@ class EF21(Algorithm):
             estimates, codec = gradients.copy(), DENSE
         else:
             estimates, codec = self.compressor.compress(gradients, rng), self.compressor
-        state = EF21State(theta=theta0.copy(), estimates=estimates, estimate=estimates.mean(0))
+        state = EF21State(theta=theta0.copy(), estimates=estimates, estimate=worker_mean(estimates))
         return state, Messages(estimates, codec, theta0, DENSE)
 
     def step(self, state: EF21State, oracle: Any, rng: np.random.Generator) -> Messages:
@@ -74,7 +75,7 @@ class EF21(Algorithm):
         gradients = oracle.worker_gradients(state.theta)
         sent = self.compressor.compress(gradients - state.estimates, rng)
         state.estimates += sent
-        state.estimate = state.estimates.mean(axis=0)
+        state.estimate = worker_mean(state.estimates)
         return Messages(sent, self.compressor, state.theta, DENSE)
 
     def diagnostics(self, state: EF21State, oracle: Any) -> tuple[float, ...]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from convcheck.algorithms.base import DENSE, Algorithm, Messages, check_step
+from convcheck.algorithms.base import DENSE, Algorithm, Messages, check_step, worker_mean
 
 
 @dataclass
@@ -34,7 +34,7 @@ class GD(Algorithm):
 
     def step(self, state: GDState, oracle: Any, rng: np.random.Generator) -> Messages:
         gradients = oracle.worker_gradients(state.theta)
-        state.theta = state.theta - self.alpha * gradients.mean(axis=0)
+        state.theta = state.theta - self.alpha * worker_mean(gradients)
         return Messages(gradients, DENSE, state.theta, DENSE)
 
     def params(self) -> dict[str, Any]:

@@ -17,7 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from convcheck.algorithms.base import DENSE, Algorithm, Messages, check_step, mean_square_norm
+from convcheck.algorithms.base import (
+    DENSE,
+    Algorithm,
+    Messages,
+    check_step,
+    mean_square_norm,
+    worker_mean,
+)
 from convcheck.compressors import Threshold
 from convcheck.errors import InputError, check_real
 
@@ -103,7 +110,7 @@ class GDSEC(Algorithm):
         if self.error_correction:
             np.subtract(differences, sent, out=state.errors)
         state.h_workers += self.beta * sent
-        mean_sent = sent.mean(axis=0)
+        mean_sent = worker_mean(sent)
         state.g_hat = state.h_server + mean_sent
         state.h_server += self.beta * mean_sent
         state.theta_prev = state.theta
@@ -112,7 +119,7 @@ class GDSEC(Algorithm):
 
     def diagnostics(self, state: GDSECState, oracle: Any) -> tuple[float, ...]:
         """``(1/M) Σ ‖e_m‖²`` and ``‖w‖ = ‖(α/M) Σ_m e_m‖``."""
-        w = self.alpha * state.errors.mean(axis=0)
+        w = self.alpha * worker_mean(state.errors)
         return mean_square_norm(state.errors), float(np.linalg.norm(w))
 
     def params(self) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from convcheck.algorithms.base import worker_mean
 from convcheck.engine.oracle import Oracle
 from convcheck.errors import InputError, check_choice, check_real
 from convcheck.problem import Problem
@@ -61,8 +62,8 @@ class Measure:
         """Fill ``value``, ``suboptimality``, ``grad_norm_sq``, ``dist_sq`` and ``step_norm``
         of a trace row at ``θ`` (one cached evaluation of the worker values and gradients)."""
         values, gradients = oracle.evaluate(theta)
-        grad = gradients.mean(axis=0)
-        value = values.mean()
+        grad = worker_mean(gradients)
+        value = float(np.add.reduce(values)) / values.shape[0]
         row[column["value"]] = value
         row[column["suboptimality"]] = value - self.f_ref
         row[column["grad_norm_sq"]] = grad @ grad
