@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Protocol
 import torch
 
 from convcheck.compressors import Compressor
+from convcheck.described import Described
 from convcheck.errors import InputError, check_int
 from convcheck.torch.compressors import TorchCompressor, to_torch
 from convcheck.torch.ledger import Messages
@@ -37,7 +38,7 @@ class Oracle(Protocol):
         """``(M, D)`` gradients at a shared ``(D,)`` or per-worker ``(M, D)`` point."""
 
 
-class TorchAlgorithm(abc.ABC):
+class TorchAlgorithm(Described, abc.ABC):
     """A distributed algorithm on flat torch parameters.
 
     Attributes
@@ -74,11 +75,10 @@ class TorchAlgorithm(abc.ABC):
         """Parameters (JSON-friendly)."""
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "params": self.params(), "backend": "torch"}
+        return {**super().describe(), "backend": "torch"}
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{key}={value!r}" for key, value in self.params().items())
-        return f"torch.{type(self).__name__}({args})"
+        return "torch." + super().__repr__()
 
 
 def state_to_dict(state: Any) -> dict[str, Any]:
