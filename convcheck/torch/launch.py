@@ -57,7 +57,6 @@ broken group).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import shlex
@@ -69,9 +68,9 @@ from typing import Any
 
 import torch
 
-from convcheck.atomic import write_atomic
 from convcheck.data import split_dataset
 from convcheck.errors import ConvcheckError, InputError, check_choice, check_int, check_real
+from convcheck.jsonio import write_json
 from convcheck.torch.algorithms import LAYERED, make_algorithm
 from convcheck.torch.distributed.allgather import AllGatherEF
 from convcheck.torch.distributed.base import DistributedRun, run_epochs
@@ -90,8 +89,6 @@ from convcheck.torch.distributed.wire import Channel
 from convcheck.torch.layout import Layout
 from convcheck.torch.simulation import Simulation, WorkerShards, evaluate
 from convcheck.torch.train import (
-    _finite,
-    _slug,
     adaptive_counts,
     build_model,
     device_description,
@@ -99,7 +96,9 @@ from convcheck.torch.train import (
     load_data,
     parse_config,
     plot_results,
+    print_results,
     read_toml,
+    slug,
 )
 
 #: Modes and the algorithms each accepts.
@@ -301,7 +300,7 @@ def run_config(
         steps_per_epoch = math.ceil(train.n_samples / (workers * batch_size))
         checkpoint = None
         if checkpoint_dir is not None:
-            checkpoint = Path(checkpoint_dir) / f"{index:02d}-{_slug(entry['label'])}"
+            checkpoint = Path(checkpoint_dir) / f"{index:02d}-{slug(entry['label'])}"
         started = time.perf_counter()
         history = run_epochs(
             run, run_cfg["epochs"], steps_per_epoch, lambda theta: evaluate(template, theta, test),
@@ -328,7 +327,7 @@ def run_config(
     channel.barrier("end of the run")
     if group.rank != 0:
         return None
-    write_atomic(out / "results.json", json.dumps(_finite(results), indent=1) + "\n")
+    write_json(out / "results.json", results)
     plot_results(results, out / "accuracy.png")
     return results
 
@@ -395,14 +394,7 @@ def main(argv: Sequence[str] | None = None, **group_args: Any) -> int:
         return 2
     stop_group()
     if results is not None:
-        for run in results["runs"]:
-            last = run["history"][-1]
-            print(
-                f"{run['label']:>22} ({run['mode']}, M = {run['workers']}): {run['status']}, "
-                f"test accuracy {last.get('test_accuracy', float('nan')):.4f}, "
-                f"bits up {run['totals']['bits_up']:.3e}, down {run['totals']['bits_down']:.3e}"
-            )
-        print(f"wrote {Path(out) / 'results.json'} and {Path(out) / 'accuracy.png'}")
+        print_results(results, out)
     return 0
 
 

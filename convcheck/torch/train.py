@@ -51,7 +51,6 @@ Config (every table and key is checked; unknown keys are refused)::
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import platform
 import re
@@ -65,9 +64,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from convcheck.atomic import write_atomic
 from convcheck.data import split_dataset
 from convcheck.errors import ConvcheckError, DataFileError, InputError, check_choice, check_int
+from convcheck.jsonio import write_json
 from convcheck.torch.algorithms import LAYERED, make_algorithm, select_layer_counts
 from convcheck.torch.datasets import load_train_test
 from convcheck.torch.layout import Layout
@@ -291,7 +290,7 @@ def train_from_config(
         runner = Runner(algorithm, oracle, theta0, seed=seed)
         checkpoint = None
         if checkpoint_dir is not None:
-            checkpoint = Path(checkpoint_dir) / f"{index:02d}-{_slug(entry['label'])}.pt"
+            checkpoint = Path(checkpoint_dir) / f"{index:02d}-{slug(entry['label'])}.pt"
             if resume and checkpoint.is_file():
                 runner.resume(checkpoint)
         started = time.perf_counter()
@@ -307,7 +306,7 @@ def train_from_config(
             "totals": runner.ledger.totals(),
             "wall_s_this_session": time.perf_counter() - started,
         })
-    write_atomic(out / "results.json", json.dumps(_finite(results), indent=1) + "\n")
+    write_json(out / "results.json", results)
     plot_results(results, out / "accuracy.png")
     return results
 
@@ -333,19 +332,9 @@ def build_model(config: dict[str, Any], train: Any, device: torch.device) -> tor
     ).to(device)
 
 
-def _slug(label: str) -> str:
+def slug(label: str) -> str:
+    """A file-name form of a run label."""
     return re.sub(r"[^A-Za-z0-9]+", "-", label).strip("-").lower() or "run"
-
-
-def _finite(value: Any) -> Any:
-    """NaN/inf → None, tuples → lists (strict JSON)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
 
 
 def plot_results(results: dict[str, Any], path: str | Path) -> Path:
@@ -435,15 +424,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConvcheckError as error:
         print(f"convcheck: error: {error}", file=sys.stderr)
         return 2
+    print_results(results, out)
+    return 0
+
+
+def print_results(results: dict, out: str | Path) -> None:
+    """One line per run (status, test accuracy, bits), then where the files are."""
     for run in results["runs"]:
         last = run["history"][-1]
+        where = f" ({run['mode']}, M = {run['workers']})" if "mode" in run else ""
         print(
-            f"{run['label']:>22}: {run['status']}, test accuracy "
+            f"{run['label']:>22}{where}: {run['status']}, test accuracy "
             f"{last.get('test_accuracy', float('nan')):.4f}, "
             f"bits up {run['totals']['bits_up']:.3e}, down {run['totals']['bits_down']:.3e}"
         )
     print(f"wrote {Path(out) / 'results.json'} and {Path(out) / 'accuracy.png'}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -68,14 +68,6 @@ class AllGatherEF(DistributedRun):
         self.ledger = BitLedger(self.workers)
         self.ledger.record(None)
 
-    @property
-    def workers(self) -> int:
-        return self.channel.size
-
-    @property
-    def worker(self) -> int:
-        return self.channel.rank
-
     def model(self) -> Tensor:
         return self.theta
 

@@ -74,15 +74,20 @@ class DistributedRun(abc.ABC):
         self.loss_sum, self.loss_count = 0.0, 0
         self.ledger: BitLedger | None = None
 
-    @property
-    @abc.abstractmethod
-    def workers(self) -> int:
-        """``M``."""
+    #: Rank 0 is a server and ranks 1…N−1 the ``M = N − 1`` workers; else every rank is one.
+    server: ClassVar[bool] = False
 
     @property
-    @abc.abstractmethod
+    def workers(self) -> int:
+        """``M``."""
+        return self.channel.size - 1 if self.server else self.channel.size
+
+    @property
     def worker(self) -> int | None:
-        """This rank's worker index, or ``None``."""
+        """This rank's worker index, or ``None`` on the server."""
+        if not self.server:
+            return self.channel.rank
+        return None if self.channel.rank == 0 else self.channel.rank - 1
 
     @abc.abstractmethod
     def step(self) -> None:

@@ -70,6 +70,7 @@ class AsyncDGS(DistributedRun):
     """Asynchronous DGS: rank 0 serves ``M = N − 1`` workers in arrival order."""
 
     mode = "async-ps"
+    server = True
 
     def __init__(
         self,
@@ -113,14 +114,6 @@ class AsyncDGS(DistributedRun):
             self.accumulated = zeros.clone()
             self.momentum = zeros.clone()
             self.bits = torch.zeros(2, dtype=torch.int64)  # (sent, received) by this worker
-
-    @property
-    def workers(self) -> int:
-        return self.channel.size - 1
-
-    @property
-    def worker(self) -> int | None:
-        return None if self.channel.rank == 0 else self.channel.rank - 1
 
     def model(self) -> Tensor:
         if self.channel.rank == 0:

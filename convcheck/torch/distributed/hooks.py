@@ -259,14 +259,6 @@ class DDPRun(DistributedRun):
         self.ledger = BitLedger(self.workers)
         self.ledger.record(None)
 
-    @property
-    def workers(self) -> int:
-        return self.channel.size
-
-    @property
-    def worker(self) -> int:
-        return self.channel.rank
-
     def model(self) -> Tensor:
         return self.layout.flatten_module(self.module)
 

@@ -156,14 +156,6 @@ class OverlappedLAGS(DistributedRun):
             for size, k in zip(self.layout.sizes, self.algorithm.k, strict=True)
         ]
 
-    @property
-    def workers(self) -> int:
-        return self.channel.size
-
-    @property
-    def worker(self) -> int:
-        return self.channel.rank
-
     def model(self) -> Tensor:
         return self.layout.flatten_module(self.module)
 

@@ -191,6 +191,7 @@ class ParameterServer(DistributedRun):
     """A synchronous parameter-server run (rank 0 serves ``M = N − 1`` workers)."""
 
     mode = "ps"
+    server = True
 
     def __init__(
         self, label: str, algorithm: Any, channel: Channel, oracle: Simulation, theta0: Tensor
@@ -205,14 +206,6 @@ class ParameterServer(DistributedRun):
             self.ledger.record(None)
         else:
             self.state = self.protocol.worker_start(theta0)
-
-    @property
-    def workers(self) -> int:
-        return self.channel.size - 1
-
-    @property
-    def worker(self) -> int | None:
-        return None if self.channel.rank == 0 else self.channel.rank - 1
 
     def model(self) -> Tensor:
         return self.state["theta"]
