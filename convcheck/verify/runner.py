@@ -1,13 +1,15 @@
 """Run verification cases: case → problem → runs → checks → verdicts, in parallel by case.
 
-Each case runs in its own process when ``jobs > 1`` (cases are independent and every run is
-seeded, so the verdicts do not depend on ``jobs``). Runs shared by several checks of a case
+Each case runs in its own process when ``jobs > 1`` (fresh interpreters, started with
+``spawn``; cases are independent and every run is seeded, so the verdicts do not depend on
+``jobs``). Runs shared by several checks of a case
 (same algorithm parameters, injected bug and run settings) are computed once.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import platform
 import time
@@ -189,7 +191,9 @@ def verify(
     ----------
     cases : sequence of Case
     jobs : int
-        Cases run in parallel in this many processes (1: in this process).
+        Cases run in parallel in this many processes (1: in this process). The processes are
+        fresh interpreters (``spawn``), so a script that calls ``verify(jobs > 1)`` must do so
+        under ``if __name__ == "__main__":``, as with any ``multiprocessing`` code.
     seed : int
         Added to every run seed of every case.
     suite : str, optional
@@ -222,7 +226,10 @@ def verify(
         for case in cases:
             finished(run_case(case, seed_offset=seed, data_dir=data_dir))
     else:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
+        # fresh interpreters: a fork of a process whose solver or BLAS thread pools are already
+        # running can deadlock in the child (seen with Clarabel after earlier SDP solves)
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
             futures = [pool.submit(run_case, case, seed_offset=seed, data_dir=data_dir)
                        for case in cases]
             for future in as_completed(futures):

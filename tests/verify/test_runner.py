@@ -60,3 +60,31 @@ def test_thin_keeps_first_and_last():
     index = thin(10_000, 50)
     assert index[0] == 0 and index[-1] == 9999 and len(index) <= 52
     assert (index[1:] > index[:-1]).all()
+
+
+SCRIPT = """
+from convcheck.theory import certify
+from convcheck.verify import load_suite, verify
+
+if __name__ == "__main__":
+    certify("gd-sec", L=1.0, mu=0.1, workers=4, alpha=0.5, xi=0.2)  # solver threads now running
+    document = verify(load_suite([{case!r}]), jobs=2)
+    print("passed" if document["summary"]["passed"] else "failed")
+"""
+
+
+def test_parallel_cases_after_sdp_solves_in_the_parent_do_not_hang(tmp_path):
+    """Forked workers deadlocked inside Clarabel once the parent had solved SDPs; the pool now
+    starts fresh interpreters. Run in a subprocess so that a regression fails by timeout."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    problems = Path(__file__).resolve().parents[2] / "problems"
+    case = problems / "gd-sec" / "logistic-heterogeneous.toml"
+    script = tmp_path / "run.py"
+    script.write_text(SCRIPT.format(case=str(case)))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=240, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("passed")
