@@ -303,6 +303,18 @@ def _ef21_compressor_conditions(constants: dict) -> list[Condition]:
     ]
 
 
+def _ef21_step_conditions(constants: dict, steps: tuple[tuple[str, str], ...]) -> list[Condition]:
+    """The compressor conditions, then ``α ≤ bound`` for each ``(constants key, formula)``
+    (step conditions only exist for a δ-contractive compressor)."""
+    out = _ef21_compressor_conditions(constants)
+    if constants["delta"] is not None:
+        out += [
+            at_most(f"α ≤ {formula}", constants["alpha"], constants[key], ("α", formula))
+            for key, formula in steps
+        ]
+    return out
+
+
 class _EF21Bound:
     def constants(self, algorithm, problem, theta0=None) -> dict:
         return _ef21_constants(algorithm, problem)
@@ -329,17 +341,7 @@ class EF21Nonconvex(_EF21Bound, _MeanGradient):
     citation = "[EF21] Theorem 1 (constants checked in docs/theory.md §3)"
 
     def conditions(self, constants: dict) -> list[Condition]:
-        out = _ef21_compressor_conditions(constants)
-        if constants["delta"] is not None:
-            out.append(
-                at_most(
-                    "α ≤ 1/(L + L̃√(β/θ))",
-                    constants["alpha"],
-                    constants["step_nonconvex"],
-                    ("α", "1/(L + L̃√(β/θ))"),
-                )
-            )
-        return out
+        return _ef21_step_conditions(constants, (("step_nonconvex", "1/(L + L̃√(β/θ))"),))
 
     def evaluate(self, run, problem, constants):
         start = q.start_gap_upper(run, q.Reference.of(problem))
@@ -362,20 +364,8 @@ class EF21PL(_EF21Bound, Bound):
     citation = "[EF21] Theorem 2, PL case (μ-strongly convex ⇒ PL with μ; docs/theory.md §3)"
 
     def conditions(self, constants: dict) -> list[Condition]:
-        out = _ef21_compressor_conditions(constants)
-        if constants["delta"] is not None:
-            out.append(
-                at_most(
-                    "α ≤ 1/(L + L̃√(2β/θ))",
-                    constants["alpha"],
-                    constants["step_pl"],
-                    ("α", "1/(L + L̃√(2β/θ))"),
-                )
-            )
-            out.append(
-                at_most("α ≤ θ/(2μ)", constants["alpha"], constants["step_pl_mu"], ("α", "θ/(2μ)"))
-            )
-        return out
+        steps = (("step_pl", "1/(L + L̃√(2β/θ))"), ("step_pl_mu", "θ/(2μ)"))
+        return _ef21_step_conditions(constants, steps)
 
     def measure(self, run, problem, constants):
         weight = constants["alpha"] / _theta(constants)

@@ -90,6 +90,7 @@ from convcheck.torch.layout import Layout
 from convcheck.torch.simulation import Simulation, WorkerShards, evaluate
 from convcheck.torch.train import (
     adaptive_counts,
+    apply_options,
     build_model,
     device_description,
     environment,
@@ -360,13 +361,7 @@ def main(argv: Sequence[str] | None = None, **group_args: Any) -> int:
     args = build_parser().parse_args(argv)
     group = None
     try:
-        if args.resume and not args.checkpoint_dir:
-            raise InputError("--resume", True, "only with --checkpoint-dir")
-        config = read_launch_config(args.config)
-        if args.epochs is not None:
-            config["run"]["epochs"] = check_int("--epochs", args.epochs, 0)
-        if args.data_dir is not None:
-            config["data"]["data_dir"] = args.data_dir
+        config = apply_options(read_launch_config(args.config), args)
         if args.backend is not None:
             config["distributed"]["backend"] = args.backend
         if args.timeout is not None:

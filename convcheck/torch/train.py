@@ -401,19 +401,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def apply_options(config: dict, args: argparse.Namespace) -> dict:
+    """``config`` with the command line's ``--epochs`` and ``--data-dir`` applied; checks that
+    ``--resume`` comes with ``--checkpoint-dir`` (options shared with the launcher)."""
+    if args.resume and not args.checkpoint_dir:
+        raise InputError("--resume", True, "only with --checkpoint-dir")
+    if args.epochs is not None:
+        config["run"]["epochs"] = check_int("--epochs", args.epochs, 0)
+    if args.data_dir is not None:
+        config["data"]["data_dir"] = args.data_dir
+    return config
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m convcheck.torch.train`` and ``convcheck torch-train``."""
     args = build_parser().parse_args(argv)
     try:
-        if args.resume and not args.checkpoint_dir:
-            raise InputError("--resume", True, "only with --checkpoint-dir")
-        config = read_config(args.config)
-        if args.epochs is not None:
-            config["run"]["epochs"] = check_int("--epochs", args.epochs, 0)
+        config = apply_options(read_config(args.config), args)
         if args.device is not None:
             config["run"]["device"] = args.device
-        if args.data_dir is not None:
-            config["data"]["data_dir"] = args.data_dir
         out = args.out or Path("gpu_runs") / "results" / Path(args.config).stem
         given = sys.argv[1:] if argv is None else list(argv)
         command = "python -m convcheck.torch.train " + shlex.join(given)
