@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import cProfile
 import math
-import os
-import platform
 import pstats
 import time
 from collections.abc import Callable, Sequence
@@ -45,7 +43,7 @@ from convcheck.compressors import keep
 from convcheck.data import Dataset, make_dataset, split_dataset
 from convcheck.encoding import sparse_bits
 from convcheck.engine import Oracle, run
-from convcheck.engine.common import versions
+from convcheck.environment import machine, versions
 from convcheck.errors import ConvcheckError, InputError, check_int
 from convcheck.objectives import Constants, make_objective
 from convcheck.optimum import Optimum
@@ -558,9 +556,7 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
 
 def report(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """JSON document of a benchmark: its rows, the software versions and the machine."""
-    machine = {"platform": platform.platform(), "processor": platform.processor(),
-               "cpus": os.cpu_count()}
-    return {"rows": list(rows), "versions": versions(), "machine": machine}
+    return {"rows": list(rows), "versions": versions(), "machine": machine()}
 
 
 # ---------------------------------------------------------------------------------------------

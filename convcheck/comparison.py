@@ -13,6 +13,7 @@ from typing import Any
 from convcheck.algorithms import make_algorithm
 from convcheck.engine import run
 from convcheck.errors import InputError
+from convcheck.keyvalue import parse_assignments
 from convcheck.problem import Problem
 
 
@@ -27,8 +28,6 @@ class Spec:
 
 def parse_spec(text: str) -> Spec:
     """``"gd-sec:xi=0.2,beta=0.5"`` → ``Spec(text, "gd-sec", {"xi": 0.2, "beta": 0.5})``."""
-    from convcheck.cli import parse_assignments
-
     name, _, rest = text.partition(":")
     if not name:
         raise InputError("algorithm", text, "NAME[:key=value,...]")

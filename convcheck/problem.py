@@ -54,7 +54,7 @@ def build_problem(
     *,
     workers: int = 10,
     split: str = "iid",
-    alpha: float | None = None,
+    dirichlet_alpha: float | None = None,
     lam: float | None = None,
     lam_nc: float | None = None,
     scaling: str = "maxabs",
@@ -71,7 +71,7 @@ def build_problem(
     problem : {"ridge", "logistic", "nonconvex-logistic"}
     dataset : str
         A name from :data:`convcheck.data.DATASETS`, ``"svmlight:PATH"`` or ``"idx:DIR"``.
-    workers, split, alpha, seed
+    workers, split, dirichlet_alpha, seed
         Passed to :func:`convcheck.data.split_dataset`.
     lam, lam_nc
         Regularization; ``None`` takes :data:`DEFAULT_LAM` / :data:`DEFAULT_LAM_NC`.
@@ -91,7 +91,7 @@ def build_problem(
     data = scale_features(data, scaling)
     if intercept:
         data = add_intercept(data)
-    assignment = split_dataset(data, workers, split, alpha=alpha, seed=seed)
+    assignment = split_dataset(data, workers, split, dirichlet_alpha=dirichlet_alpha, seed=seed)
     objective = make_objective(problem, data, assignment, lam=lam, lam_nc=lam_nc)
     settings = {
         "problem": problem,
@@ -102,7 +102,7 @@ def build_problem(
         "intercept": intercept,
         "workers": workers,
         "split": split,
-        "alpha": alpha,
+        "dirichlet_alpha": dirichlet_alpha,
         "seed": seed,
         "lam": lam,
         "lam_nc": lam_nc,

@@ -212,12 +212,12 @@ def digits() -> Dataset:
 @pytest.mark.parametrize("method", ["iid", "sorted", "dirichlet"])
 def test_split_is_a_partition(digits, method, workers):
     alpha = 0.5 if method == "dirichlet" else None
-    split = split_dataset(digits, workers, method, alpha=alpha, seed=4, min_shard_size=20)
+    split = split_dataset(digits, workers, method, dirichlet_alpha=alpha, seed=4, min_shard_size=20)
     assert_partition(split, digits.n_samples, workers)
     assert split.method == method
     if method == "dirichlet":
         assert split.sizes.min() >= 20
-        assert split.params["alpha"] == 0.5
+        assert split.params["dirichlet_alpha"] == 0.5
     else:  # near-equal sizes, exactly those of np.array_split
         expected = [len(c) for c in np.array_split(np.arange(digits.n_samples), workers)]
         np.testing.assert_array_equal(split.sizes, expected)
@@ -248,7 +248,8 @@ def test_sorted_split_gives_each_worker_few_labels(digits):
 
 def test_dirichlet_small_alpha_is_more_skewed(digits):
     iid = label_skew(digits, split_dataset(digits, 10, "iid", seed=1))
-    skews = {alpha: label_skew(digits, split_dataset(digits, 10, "dirichlet", alpha=alpha, seed=1))
+    skews = {alpha: label_skew(digits, split_dataset(digits, 10, "dirichlet",
+                                                      dirichlet_alpha=alpha, seed=1))
              for alpha in (0.05, 1.0, 1000.0)}
     assert skews[0.05] > 0.6
     assert skews[0.05] > skews[1.0] > skews[1000.0]
@@ -257,7 +258,7 @@ def test_dirichlet_small_alpha_is_more_skewed(digits):
 
 def test_dirichlet_on_regression_uses_quantile_classes():
     diabetes = load_dataset("diabetes")
-    split = split_dataset(diabetes, 4, "dirichlet", alpha=0.1, seed=0, min_shard_size=10)
+    split = split_dataset(diabetes, 4, "dirichlet", dirichlet_alpha=0.1, seed=0, min_shard_size=10)
     assert_partition(split, diabetes.n_samples, 4)
     assert split.sizes.min() >= 10
     means = [diabetes.y[s].mean() for s in split.shards]
@@ -266,9 +267,9 @@ def test_dirichlet_on_regression_uses_quantile_classes():
 
 @pytest.mark.parametrize(("method", "alpha"), [("iid", None), ("dirichlet", 0.3)])
 def test_split_determinism(digits, method, alpha):
-    first = split_dataset(digits, 6, method, alpha=alpha, seed=123)
-    again = split_dataset(digits, 6, method, alpha=alpha, seed=123)
-    other = split_dataset(digits, 6, method, alpha=alpha, seed=124)
+    first = split_dataset(digits, 6, method, dirichlet_alpha=alpha, seed=123)
+    again = split_dataset(digits, 6, method, dirichlet_alpha=alpha, seed=123)
+    other = split_dataset(digits, 6, method, dirichlet_alpha=alpha, seed=124)
     for a, b in zip(first.shards, again.shards, strict=True):
         np.testing.assert_array_equal(a, b)
     assert any(a.size != b.size or np.any(a != b)
@@ -277,9 +278,9 @@ def test_split_determinism(digits, method, alpha):
 
 def test_dirichlet_gives_up_with_a_clear_error():
     iris = load_dataset("iris")
-    with pytest.raises(InputError, match="larger alpha or fewer workers") as info:
-        split_dataset(iris, 50, "dirichlet", alpha=0.001, min_shard_size=3)
-    assert info.value.field == "alpha"
+    with pytest.raises(InputError, match="larger dirichlet_alpha or fewer workers") as info:
+        split_dataset(iris, 50, "dirichlet", dirichlet_alpha=0.001, min_shard_size=3)
+    assert info.value.field == "dirichlet_alpha"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -492,12 +493,15 @@ def test_split_validation(digits):
     with pytest.raises(InputError, match="'iid', 'sorted', 'dirichlet', 'natural'") as info:
         split_dataset(cancer, 2, "random")
     assert info.value.field == "split"
-    for alpha in (0.0, -1.0, None, float("nan")):
+    with pytest.raises(InputError, match="required by split = 'dirichlet'") as info:
+        split_dataset(cancer, 2, "dirichlet")
+    assert info.value.field == "dirichlet_alpha"
+    for alpha in (0.0, -1.0, float("nan")):
         with pytest.raises(InputError, match=r"\(0, inf\)") as info:
-            split_dataset(cancer, 2, "dirichlet", alpha=alpha)
-        assert info.value.field == "alpha"
-    with pytest.raises(InputError, match="'alpha'.*only.*dirichlet|unless split = 'dirichlet'"):
-        split_dataset(cancer, 2, "iid", alpha=1.0)
+            split_dataset(cancer, 2, "dirichlet", dirichlet_alpha=alpha)
+        assert info.value.field == "dirichlet_alpha"
+    with pytest.raises(InputError, match="'dirichlet_alpha'.*unless split = 'dirichlet'"):
+        split_dataset(cancer, 2, "iid", dirichlet_alpha=1.0)
     with pytest.raises(InputError, match="without groups") as info:
         split_dataset(cancer, 2, "natural")
     assert info.value.field == "split"
@@ -506,7 +510,7 @@ def test_split_validation(digits):
         split_dataset(grouped, 4, "natural")
     assert info.value.field == "workers"
     with pytest.raises(InputError, match=r"'min_shard_size'.*\[1, 284\]"):
-        split_dataset(cancer, 2, "dirichlet", alpha=1.0, min_shard_size=285)
+        split_dataset(cancer, 2, "dirichlet", dirichlet_alpha=1.0, min_shard_size=285)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -195,7 +195,7 @@ def test_embedded_cases_cover_every_family():
 @pytest.mark.parametrize(("split", "alpha"), SPLITS)
 @pytest.mark.parametrize(("family", "name"), EMBEDDED_CASES)
 def test_default_problem_is_certified(family, name, split, alpha):
-    problem = build_problem(family, name, split=split, alpha=alpha)
+    problem = build_problem(family, name, split=split, dirichlet_alpha=alpha)
     ref = reference_for(problem)
     expected = {"ridge": (0.0, 0.0), "logistic": (1e-3, 0.0), "nonconvex-logistic": (0.0, 0.1)}
     assert (ref.lam, ref.lam_nc) == expected[family]
@@ -205,7 +205,7 @@ def test_default_problem_is_certified(family, name, split, alpha):
     if split == "iid":
         assert np.ptp(problem.split.sizes) <= 1
     else:
-        assert problem.split.params["alpha"] == alpha
+        assert problem.split.params["dirichlet_alpha"] == alpha
     check_constants(problem, ref)
     check_certified(problem, ref)
     described = problem.describe()
@@ -301,8 +301,8 @@ def test_libsvm_unregularized_ridge(shared_data, name):
         (("ridge", "iris"), {"workers": 0}, "workers"),
         (("ridge", "iris"), {"workers": 151}, "workers"),  # more workers than rows
         (("ridge", "iris"), {"split": "random"}, "split"),
-        (("ridge", "iris"), {"split": "dirichlet"}, "alpha"),  # α missing
-        (("ridge", "iris"), {"alpha": 0.5}, "alpha"),  # α without Dirichlet
+        (("ridge", "iris"), {"split": "dirichlet"}, "dirichlet_alpha"),  # α missing
+        (("ridge", "iris"), {"dirichlet_alpha": 0.5}, "dirichlet_alpha"),  # α without Dirichlet
         (("ridge", "iris"), {"lam": -1.0}, "lam"),
         (("ridge", "iris"), {"scaling": "minmax"}, "scaling"),
         (("ridge", "synthetic-regression"), {"dataset_params": {"size": 5}}, "size"),

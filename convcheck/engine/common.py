@@ -1,9 +1,8 @@
 """What the synchronous and the asynchronous engine share: run settings, the quantities traced at
-every iterate, the run summary and the software versions."""
+every iterate and the run summary."""
 
 from __future__ import annotations
 
-import platform
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,17 +103,3 @@ def summarize(
         out["bits_up_to_target"] = int(columns["bits_up_total"][reached])
         out["bits_down_to_target"] = int(columns["bits_down_total"][reached])
     return out
-
-
-def versions() -> dict[str, str]:
-    """Python, numpy, scipy and convcheck versions (recorded in every run)."""
-    import scipy
-
-    from convcheck import __version__
-
-    return {
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "scipy": scipy.__version__,
-        "convcheck": __version__,
-    }

@@ -48,10 +48,11 @@ from typing import Any
 import numpy as np
 
 from convcheck.algorithms.async_base import AsyncAlgorithm, Message
-from convcheck.engine.common import DEFAULT_BLOWUP, Measure, start_point, summarize, versions
+from convcheck.engine.common import DEFAULT_BLOWUP, Measure, start_point, summarize
 from convcheck.engine.oracle import Oracle
 from convcheck.engine.timing import ComputeTime, Exponential, Link
 from convcheck.engine.trace import BASE_COLUMNS, Ledger, Run
+from convcheck.environment import versions
 from convcheck.errors import InputError, check_int, check_real
 from convcheck.problem import Problem
 

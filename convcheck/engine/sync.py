@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 
 from convcheck.algorithms.base import Algorithm, Messages
-from convcheck.engine.common import DEFAULT_BLOWUP, Measure, start_point, summarize, versions
+from convcheck.engine.common import DEFAULT_BLOWUP, Measure, start_point, summarize
 from convcheck.engine.oracle import Oracle
 from convcheck.engine.trace import BASE_COLUMNS, Ledger, Run
+from convcheck.environment import versions
 from convcheck.errors import InputError, check_int, check_real
 from convcheck.problem import Problem
 

@@ -831,7 +831,7 @@ RUNNERS: dict[str, Callable[[argparse.Namespace], Any]] = {
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: run experiments, print Markdown, write JSON and PNG to ``--out``."""
     from convcheck.atomic import write_atomic
-    from convcheck.engine.common import versions
+    from convcheck.environment import versions
 
     parser = argparse.ArgumentParser(
         prog="python -m convcheck.experiments.asynchronous", description=__doc__.split("\n")[0]

@@ -291,7 +291,7 @@ def run_config(
         if workers < 1:
             raise InputError("world_size", group.world_size, f"at least 2 for mode {mode!r}")
         split = split_dataset(dataset, workers, run_cfg["split"],
-                              alpha=run_cfg["dirichlet_alpha"], seed=seed)
+                              dirichlet_alpha=run_cfg["dirichlet_alpha"], seed=seed)
         oracle = Simulation(template, WorkerShards(train, split), batch_size, seed=seed,
                             weight_decay=run_cfg["weight_decay"], vectorize=False)
         run_channel = Channel(group)  # per run: its byte counts are the run's own

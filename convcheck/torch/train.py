@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import platform
 import re
 import shlex
 import sys
@@ -61,10 +60,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from convcheck.data import split_dataset
+from convcheck.environment import environment as base_environment
+from convcheck.environment import processor
 from convcheck.errors import ConvcheckError, DataFileError, InputError, check_choice, check_int
 from convcheck.jsonio import write_json
 from convcheck.torch.algorithms import LAYERED, make_algorithm, select_layer_counts
@@ -201,27 +201,14 @@ def device_description(device: torch.device) -> str:
     """The accelerator's name, or the CPU model and thread count."""
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)} (cuda)"
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"CPU {model}, {torch.get_num_threads()} torch threads"
+    return f"CPU {processor()}, {torch.get_num_threads()} torch threads"
 
 
 def environment(device: torch.device) -> dict[str, Any]:
-    from convcheck import __version__
-
+    """Versions, machine, device and torch threads of a training run."""
     return {
+        **base_environment(("torch",)),
         "device": device_description(device),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-        "convcheck": __version__,
-        "platform": platform.platform(),
         "threads": torch.get_num_threads(),
     }
 
@@ -245,7 +232,7 @@ def train_from_config(
     dataset, train, test = load_data(config, device)
     workers = check_int("run.workers", run_cfg["workers"], 1)
     split = split_dataset(
-        dataset, workers, run_cfg["split"], alpha=run_cfg["dirichlet_alpha"], seed=seed
+        dataset, workers, run_cfg["split"], dirichlet_alpha=run_cfg["dirichlet_alpha"], seed=seed
     )
     model_params = {k: v for k, v in config["model"].items() if k != "name"}
     model = build_model(config, train, device)

@@ -349,8 +349,8 @@ def _check_spec(table: Any, kind: str, context: str) -> CheckSpec:
         raise CaseFileError(kind, table, "a table", context)
     keys = CHECK_KEYS if kind == "positive" else CONTROL_KEYS
     _check_table(table, keys, context)
-    from convcheck.verify.checks import known_checks
     from convcheck.verify.mutants import MUTANTS
+    from convcheck.verify.names import known_checks
 
     bound = table["bound"]
     names = known_checks()

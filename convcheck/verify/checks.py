@@ -23,18 +23,8 @@ from typing import Any
 import numpy as np
 
 from convcheck.verify.cases import Case, CheckSpec
-from convcheck.verify.verdict import Verdict
-
-#: The in-expectation bound of asynchronous sparsified SGD, checked on the mean over seeds.
-ASYNC_BOUND = "async-sparse-sgd/nonconvex"
-
-
-def known_checks() -> tuple[str, ...]:
-    """Names a case may use in ``bound``: every per-run bound of the theory, the
-    asynchronous bound in expectation, and ``converges``."""
-    from convcheck.theory import BOUNDS
-
-    return (*BOUNDS, ASYNC_BOUND, "converges")
+from convcheck.verify.names import ASYNC_BOUND
+from convcheck.verify.verdict import Verdict, thin
 
 
 def _base(check: CheckSpec, case: Case, problem, algorithm, runs: list) -> dict[str, Any]:
@@ -68,8 +58,6 @@ def stacked(runs: list, column: str) -> np.ndarray:
 
 def _converges(check: CheckSpec, case: Case, problem, algorithm, runs: list) -> Verdict:
     """Every run reaches the target; measured = best value so far of the target metric."""
-    from convcheck.verify.runner import thin
-
     base = _base(check, case, problem, algorithm, runs)
     target = runs[0].summary["target"]
     metric = runs[0].summary["target_metric"]
@@ -123,8 +111,6 @@ def rates(iterations: np.ndarray, measured: np.ndarray, bound: np.ndarray, floor
 def _bound(check: CheckSpec, case: Case, problem, algorithm, runs: list) -> Verdict:
     """``check.bound`` on every run; the verdict of the worst run."""
     from convcheck.theory import BOUNDS, RTOL, check_bound
-    from convcheck.verify.runner import thin
-
     base = _base(check, case, problem, algorithm, runs)
     bound = BOUNDS[check.bound]
     if not bound.matches(algorithm, problem):
@@ -223,8 +209,6 @@ def _async_bound(check: CheckSpec, case: Case, problem, algorithm, runs: list) -
     measured = np.cumsum(stacked_grads.mean(axis=0))[:-1] / horizons
     constant = bound.terms["noise"] + bound.terms["delay_compression"]
     values_at = bound.terms["optimization"] * base["iterations"] / horizons + constant
-    from convcheck.verify.runner import thin
-
     index = thin(horizons.size)
     return Verdict(
         **base, **common, holds={"holds": True, "violated": False}.get(outcome),

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import os
-import platform
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -20,31 +18,18 @@ from typing import Any
 
 import numpy as np
 
+from convcheck.environment import environment
 from convcheck.errors import ConvcheckError, DataFileError, check_int
 from convcheck.verify.cases import Case, CheckSpec, RunSpec
-from convcheck.verify.verdict import Verdict
-
-#: Points kept per plotted series.
-SERIES_POINTS = 400
-
-
-def thin(length: int, points: int = SERIES_POINTS) -> np.ndarray:
-    """Indices ``0 … length−1`` thinned to about ``points``, log-spaced, first and last kept."""
-    if length <= points:
-        return np.arange(length)
-    grid = np.unique(np.round(np.geomspace(1, length, points)).astype(int) - 1)
-    return np.union1d(grid, [0, length - 1])
+from convcheck.verify.verdict import Verdict, thin
 
 
 def case_problem(case: Case, data_dir: str | None = None):
     """The :class:`~convcheck.problem.Problem` of a case (the optimum without cvxpy)."""
     from convcheck.problem import build_problem
 
-    options = dict(case.problem.options)
-    if "dirichlet_alpha" in options:
-        options["alpha"] = options.pop("dirichlet_alpha")
     return build_problem(case.problem.family, case.problem.dataset, data_dir=data_dir,
-                         cross_check=False, **options)
+                         cross_check=False, **case.problem.options)
 
 
 def _runs(case: Case, check: CheckSpec, problem, seed_offset: int, cache: dict) -> tuple:
@@ -156,25 +141,6 @@ def _error_verdict(case: Case, check: CheckSpec, problem, error: Exception) -> V
     )
 
 
-def environment() -> dict[str, str]:
-    """Software versions and the machine, recorded in every report."""
-    import scipy
-
-    from convcheck import __version__
-
-    env = {"convcheck": __version__, "python": platform.python_version(),
-           "numpy": np.__version__, "scipy": scipy.__version__}
-    try:
-        import cvxpy
-
-        env["cvxpy"] = cvxpy.__version__
-    except ImportError:
-        env["cvxpy"] = "not installed"
-    env["platform"] = platform.platform()
-    env["cpus"] = str(os.cpu_count())
-    return env
-
-
 def verify(
     cases: Sequence[Case],
     *,
@@ -274,7 +240,7 @@ def _document(results: list[dict[str, Any]], *, suite: str | None, seed: int, jo
         "seed": seed,
         "jobs": jobs,
         "summary": summary,
-        "environment": environment(),
+        "environment": environment(("cvxpy",)),
         "cases": cases,
         "checks": [v.as_dict() for v in checks],
     }

@@ -5,10 +5,22 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+
 from convcheck.jsonio import strict_json
 
 #: Kinds of checks: a positive check must hold, a negative control must fail.
 KINDS = ("positive", "negative_control")
+#: Points kept of each plotted series (per check).
+SERIES_POINTS = 400
+
+
+def thin(length: int, points: int = SERIES_POINTS) -> np.ndarray:
+    """Indices ``0 … length−1`` thinned to about ``points``, log-spaced, first and last kept."""
+    if length <= points:
+        return np.arange(length)
+    grid = np.unique(np.round(np.geomspace(1, length, points)).astype(int) - 1)
+    return np.union1d(grid, [0, length - 1])
 
 
 @dataclass

@@ -6,7 +6,7 @@ import pytest
 
 from convcheck.errors import InputError
 from convcheck.verify import load_suite, verify
-from convcheck.verify.runner import thin
+from convcheck.verify.verdict import thin
 from tests.helpers import TINY_CASE
 
 

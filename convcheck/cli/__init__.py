@@ -1,0 +1,49 @@
+"""The ``convcheck`` command: one module per subcommand.
+
+Subcommands: ``list`` (what is available), ``inspect`` (one problem's constants and certified
+optimum), ``run`` (one run of an algorithm and its trace), ``compare`` (bits and iterations to a
+target for several algorithms on one problem), ``certify`` (an LMI-certified linear rate),
+``verify`` (the verification suite and its report), ``bench`` (the engine's performance
+figures) and ``torch-train``. Each module offers ``add_parser(commands)``, which registers the
+subcommand and its handler. Errors on bad input print one line naming the field and exit with
+status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from convcheck.errors import ConvcheckError
+from convcheck.keyvalue import parse_assignments
+
+#: Subcommand modules, in the order ``convcheck --help`` lists them.
+COMMANDS = ("listing", "inspect", "run", "certify", "compare", "verify", "bench", "torch_train")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``convcheck`` command."""
+    from importlib import import_module
+
+    parser = argparse.ArgumentParser(
+        prog="convcheck",
+        description="Verify the convergence theory of communication-compressed optimization.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name in COMMANDS:
+        import_module(f"convcheck.cli.{name}").add_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``convcheck`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except ConvcheckError as error:
+        print(f"convcheck: error: {error}", file=sys.stderr)
+        return 2
+
+
+__all__ = ["COMMANDS", "build_parser", "main", "parse_assignments"]

@@ -1,0 +1,48 @@
+"""``convcheck bench``: the engine's performance figures."""
+
+from __future__ import annotations
+
+import argparse
+
+from convcheck.cli.common import progress_line
+from convcheck.jsonio import write_json
+
+
+def handle(args: argparse.Namespace) -> int:
+    from convcheck import bench
+
+    grid, settings = (
+        (bench.QUICK_GRID, bench.QUICK_SETTINGS)
+        if args.quick
+        else (bench.FULL_GRID, bench.FULL_SETTINGS)
+    )
+    settings = dict(settings)
+    for key in ("rounds", "repeats"):
+        if getattr(args, key) is not None:
+            settings[key] = getattr(args, key)
+    progress_line(bench.HEADER)
+    rows = bench.benchmark(grid, seed=args.seed, progress=progress_line, **settings)
+    print(bench.format_table(rows))
+    if args.profile:
+        print()
+        print(bench.profile_largest(grid, seed=args.seed))
+    if args.out:
+        write_json(args.out, bench.report(rows))
+    return 0
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    benchmark = commands.add_parser(
+        "bench", help="engine round vs bare gradients, and vectorized vs per-worker loop"
+    )
+    benchmark.add_argument(
+        "--quick", action="store_true", help="small grid (seconds) instead of the full one"
+    )
+    benchmark.add_argument("--rounds", type=int, help="rounds T of each timed engine run")
+    benchmark.add_argument("--repeats", type=int, help="best of this many repeats")
+    benchmark.add_argument("--seed", type=int, default=0, help="seed of the data and split (0)")
+    benchmark.add_argument(
+        "--profile", action="store_true", help="also profile one round on the largest case"
+    )
+    benchmark.add_argument("--out", help="write rows, versions and machine as JSON")
+    benchmark.set_defaults(handler=handle)

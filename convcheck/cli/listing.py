@@ -1,0 +1,21 @@
+"""``convcheck list``: algorithms, objectives, compressors, datasets, splits and bounds."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def handle(args: argparse.Namespace) -> int:
+    from convcheck.catalog import catalog, format_catalog
+
+    entries = catalog(data_dir=args.data_dir)
+    print(json.dumps(entries, indent=2) if args.json else format_catalog(entries))
+    return 0
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("list", help="objectives, compressors, datasets, splits")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--data-dir", help="folder of the real datasets (default: ../shared/data)")
+    parser.set_defaults(handler=handle)

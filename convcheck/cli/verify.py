@@ -1,0 +1,49 @@
+"""``convcheck verify``: the verification suite and its report (exit 0 iff verified)."""
+
+from __future__ import annotations
+
+import argparse
+
+from convcheck.cli.common import progress_line
+from convcheck.errors import InputError
+
+
+def handle(args: argparse.Namespace) -> int:
+    from convcheck.report import check_out_folder, write_report
+    from convcheck.verify import default_folder, load_suite, verify
+
+    check_out_folder(args.out)
+    suite = args.suite if args.suite is not None or args.cases else "quick"
+    cases = load_suite(args.cases or [default_folder()], suite)
+    if not cases:
+        raise InputError("cases", args.cases, f"case files of suite {suite!r}")
+
+    document = verify(cases, jobs=args.jobs, seed=args.seed, suite=suite,
+                      data_dir=args.data_dir, progress=progress_line, show_bar=args.progress)
+    index = write_report(document, args.out)
+    from convcheck.report.pages import summary_lines
+
+    print("\n".join(summary_lines(document)))
+    print(f"report: {index}")
+    return 0 if document["summary"]["passed"] else 1
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    from convcheck.verify.cases import SUITES
+
+    verification = commands.add_parser(
+        "verify", help="run the verification suite and write its report (exit 0 iff verified)"
+    )
+    verification.add_argument(
+        "cases", nargs="*", metavar="CASE",
+        help="case files or folders (default: problems/, suite quick)",
+    )
+    verification.add_argument("--suite", choices=SUITES, help="keep the cases of this suite")
+    verification.add_argument("--out", default="reports", help="report folder (reports)")
+    verification.add_argument("--jobs", type=int, default=1, help="cases run in parallel (1)")
+    verification.add_argument("--seed", type=int, default=0, help="added to every run seed (0)")
+    verification.add_argument(
+        "--data-dir", help="folder of the real datasets (default: ../shared/data)"
+    )
+    verification.add_argument("--progress", action="store_true", help="show a progress bar")
+    verification.set_defaults(handler=handle)
