@@ -38,11 +38,12 @@ import scipy.sparse as sp
 from scipy.special import expit
 
 from convcheck.algorithms import Algorithm, make_algorithm
-from convcheck.algorithms.base import mean_square_norm
+from convcheck.arrays import NUMPY
 from convcheck.compressors import keep
 from convcheck.data import Dataset, make_dataset, split_dataset
 from convcheck.encoding import sparse_bits
 from convcheck.engine import Oracle, run
+from convcheck.engine.rounds import start, sync_round
 from convcheck.environment import machine, versions
 from convcheck.errors import ConvcheckError, InputError, check_int
 from convcheck.objectives import Constants, make_objective
@@ -245,91 +246,53 @@ def loop_workers(problem: Problem, dataset: Dataset) -> list[LoopWorker]:
     ]
 
 
-def _threshold(v: np.ndarray, tau: np.ndarray) -> np.ndarray:
-    """Keep ``v_i`` iff ``|v_i| > τ_i``."""
-    return np.where(np.abs(v) > tau, v, 0.0)
-
-
-def _top_k(v: np.ndarray, k: int) -> np.ndarray:
-    """Keep the ``k`` entries of largest ``|v_i|`` (ties broken arbitrarily)."""
-    keep = np.argpartition(np.abs(v), v.size - k)[v.size - k :]
-    out = np.zeros_like(v)
-    out[keep] = v[keep]
-    return out
-
-
-def _sparse_message_bits(message: np.ndarray) -> int:
-    return sparse_bits(np.count_nonzero(message), message.size, VALUE_BITS)
-
-
-def loop_gdsec(workers: list[LoopWorker], algorithm: Any, rounds: int) -> LoopResult:
-    """GD-SEC (THEORY.md §3) one worker at a time.
-
-    Worker ``m``: ``Δ_m = g_m − h_m + e_m``, ``Δ̂_m = threshold_τ(Δ_m)``, ``e_m = Δ_m − Δ̂_m``,
-    ``h_m += βΔ̂_m``. Server: ``ĝ = h + mean Δ̂``, ``h += β mean Δ̂``, ``θ ← θ − αĝ``, dense
-    broadcast of ``θ``. (The engine's diagnostic ``‖α mean e_m‖`` is not computed here.)
-    """
-    d, count = workers[0].rows.shape[1], len(workers)
-    alpha, beta, xi = algorithm.alpha, algorithm.beta, algorithm.xi
-    out = LoopResult.empty(d, rounds, count)
-    theta, theta_prev, h_server = np.zeros(d), np.zeros(d), np.zeros(d)
-    memories = [np.zeros(d) for _ in workers]
-    errors = [np.zeros(d) for _ in workers]
-    for k in range(rounds):
-        tau = xi * np.abs(theta - theta_prev) / alpha
-        total, grad, value, error_sq = np.zeros(d), np.zeros(d), 0.0, 0.0
-        for m, worker in enumerate(workers):
-            f_m, g_m = worker.value_and_gradient(theta)
-            delta = g_m - memories[m] + errors[m]
-            sent = _threshold(delta, tau)
-            errors[m] = delta - sent
-            memories[m] += beta * sent
-            total += sent
-            out.up_bits[k, m] = _sparse_message_bits(sent)
-            value, grad, error_sq = value + f_m, grad + g_m, error_sq + errors[m] @ errors[m]
-        out.record(k, value, grad, error_sq)
-        mean_sent = total / count
-        g_hat = h_server + mean_sent
-        h_server += beta * mean_sent
-        theta_prev, theta = theta, theta - alpha * g_hat
-        out.down_bits[k] = VALUE_BITS * d
-    out.theta = theta
-    return out
-
-
-def loop_ef_top_k(workers: list[LoopWorker], algorithm: Any, rounds: int) -> LoopResult:
-    """EF with top-k one worker at a time.
-
-    Worker ``m``: ``p_m = αg_m + e_m``, ``c_m = top_k(p_m)``, ``e_m = p_m − c_m``. Server:
-    ``θ ← θ − mean c_m``, broadcast of ``mean c_m`` as a sparse message.
-    """
-    d, count = workers[0].rows.shape[1], len(workers)
-    alpha, k_kept = algorithm.alpha, algorithm.compressor.k_for(d)
-    out = LoopResult.empty(d, rounds, count)
-    theta = np.zeros(d)
-    errors = [np.zeros(d) for _ in workers]
-    for k in range(rounds):
-        total, grad, value, error_sq = np.zeros(d), np.zeros(d), 0.0, 0.0
-        for m, worker in enumerate(workers):
-            f_m, g_m = worker.value_and_gradient(theta)
-            corrected = alpha * g_m + errors[m]
-            sent = _top_k(corrected, k_kept)
-            errors[m] = corrected - sent
-            total += sent
-            out.up_bits[k, m] = _sparse_message_bits(sent)
-            value, grad, error_sq = value + f_m, grad + g_m, error_sq + errors[m] @ errors[m]
-        out.record(k, value, grad, error_sq)
-        update = total / count
-        out.down_bits[k] = _sparse_message_bits(update)
-        theta = theta - update
-    out.theta = theta
-    return out
-
-
-LOOP_REFERENCES: dict[str, Callable[[list[LoopWorker], Any, int], LoopResult]] = {
-    "gd-sec": loop_gdsec,
-    "ef": loop_ef_top_k,
+#: Message formats of the benchmark's algorithms by their specification (docs/algorithms.md),
+#: uplink and downlink; the loop prices its messages with these, not with the algorithms' codecs.
+SPEC_FORMATS: dict[str, tuple[str, str]] = {
+    "gd-sec": ("sparse", "dense"),
+    "ef": ("sparse", "sparse"),
 }
+
+
+def _message_bits(message: np.ndarray, form: str) -> int:
+    """Bits of one message: a sparse message of its nonzeros, or ``d`` dense values."""
+    if form == "dense":
+        return VALUE_BITS * message.size
+    return int(sparse_bits(np.count_nonzero(message), message.size, VALUE_BITS))
+
+
+def loop_run(workers: list[LoopWorker], algorithm: Algorithm, rounds: int) -> LoopResult:
+    """The algorithm's halves one worker at a time, each worker on its own rows.
+
+    Worker ``m`` holds its own state (one row) and its own copy of the model, evaluates
+    ``f_m`` and ``∇f_m`` on its rows and runs the worker half; the server averages the ``M``
+    messages in a loop and runs its half; every worker then receives the downlink. This is the
+    straightforward implementation the vectorized engine is measured against.
+    """
+    d, count = workers[0].rows.shape[1], len(workers)
+    up_form, down_form = SPEC_FORMATS[algorithm.name]
+    out = LoopResult.empty(d, rounds, count)
+    theta0 = np.zeros(d)
+    algorithm.prepare(d)
+    states = [algorithm.start_workers(theta0, 1, lambda: None)[0] for _ in workers]
+    server = algorithm.start_server(theta0, count, None)
+    models = [theta0.copy() for _ in workers]
+    for k in range(rounds):
+        total, grad, value, error_sq = np.zeros(d), np.zeros(d), 0.0, 0.0
+        for m, worker in enumerate(workers):
+            f_m, g_m = worker.value_and_gradient(models[m])
+            sent = algorithm.worker(states[m], g_m[None], models[m], None)[0]
+            total += sent
+            out.up_bits[k, m] = _message_bits(sent, up_form)
+            errors = states[m].errors[0]
+            value, grad, error_sq = value + f_m, grad + g_m, error_sq + errors @ errors
+        out.record(k, value, grad, error_sq)
+        down = algorithm.server(server, total / count)
+        out.down_bits[k] = _message_bits(down, down_form)
+        for m in range(count):
+            models[m] = algorithm.receive(states[m], models[m], down)
+    out.theta = server.theta
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -415,7 +378,7 @@ def _measure_case(
             runs[name] = run(algorithm, problem, iterations=rounds)
             round_s[name] = min(round_s[name], (time.perf_counter() - start) / rounds)
             start = time.perf_counter()
-            references[name] = LOOP_REFERENCES[name](workers, algorithm, loop_rounds)
+            references[name] = loop_run(workers, algorithm, loop_rounds)
             loop_s[name] = min(loop_s[name], (time.perf_counter() - start) / loop_rounds)
             theta = runs[name].theta
         grad_s = min(grad_s, best_time(partial(objective.worker_gradients, theta), 1, rounds))
@@ -587,14 +550,14 @@ def profile_round(problem: Problem, name: str, rounds: int = 5) -> list[tuple[st
     stats = pstats.Stats(profiler).stats
     oracle = _cumulative(stats, "worker_values_and_gradients")
     loss = _cumulative(stats, "_loss")
-    step = _cumulative(stats, "step")
+    step = _cumulative(stats, "sync_round")
     record = _cumulative(stats, "record") - oracle
     entries = [
         ("engine round (under cProfile)", total),
         ("oracle: worker values and gradients", oracle),
         ("  loss: logaddexp + expit on the n margins", loss),
         ("  products X θ, Bᵀr (+ regularizer)", oracle - loss),
-        ("algorithm.step (gradients cached)", step),
+        ("the algorithm's halves (gradients cached)", step),
         ("  compressor.compress", _cumulative(stats, "compress")),
         ("engine trace without the oracle", record),
         ("  codec bits (up and down)", _cumulative(stats, "bits")),
@@ -611,18 +574,19 @@ def _pass_costs(problem: Problem, algorithm: Algorithm) -> list[tuple[str, float
     """Elementary ``(M, d)`` passes at a realistic state (after two rounds), best of 5."""
     objective = problem.objective
     oracle = Oracle(objective)
-    rng = np.random.default_rng(0)
-    state, _ = algorithm.start(np.zeros(objective.dim), oracle, rng)
+    theta0 = np.zeros(objective.dim)
+    states, _ = start(algorithm, theta0, objective.n_workers, lambda: None)
     for _ in range(2):
-        messages = algorithm.step(state, oracle, rng)
-    grads = np.array(oracle.worker_gradients(state.theta))
-    other, buffer, sent = np.array(state.errors), np.empty_like(grads), np.array(messages.up)
+        wire = sync_round(algorithm, states, oracle.worker_gradients(states.model), None)
+    theta = states.server.theta
+    grads = np.array(oracle.worker_gradients(theta))
+    other, buffer, sent = np.array(states.workers.errors), np.empty_like(grads), np.array(wire.up)
     mask = sent != 0
     tau = np.abs(grads[0])
     kth = objective.dim - max(1, objective.dim // 100)
     shape = "x".join(map(str, grads.shape))
     passes: list[tuple[str, Callable[[], Any]]] = [
-        ("bare worker_gradients", lambda: objective.worker_gradients(state.theta)),
+        ("bare worker_gradients", lambda: objective.worker_gradients(theta)),
         (f"one ({shape}) pass: a - b (new array)", lambda: grads - other),
         ("  subtract(a, b, out=buffer)", lambda: np.subtract(grads, other, out=buffer)),
         ("  abs(a) > tau (threshold mask, 2 passes)", lambda: np.abs(grads) > tau),
@@ -630,7 +594,7 @@ def _pass_costs(problem: Problem, algorithm: Algorithm) -> list[tuple[str, float
         ("  count_nonzero(float a, axis=1)", lambda: np.count_nonzero(sent, axis=1)),
         ("  count_nonzero(bool mask, axis=1)", lambda: np.count_nonzero(mask, axis=1)),
         ("  a.mean(axis=0)", lambda: grads.mean(axis=0)),
-        ("  mean_square_norm(a)", lambda: mean_square_norm(grads)),
+        ("  mean_square_norm(a)", lambda: NUMPY.mean_square_norm(grads)),
         ("  partition(|a|, d - k, axis=1) (top-k)", lambda: np.partition(np.abs(grads), kth, 1)),
     ]
     return [(label, best_time(fn, 5)) for label, fn in passes]

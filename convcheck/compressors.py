@@ -37,6 +37,7 @@ from convcheck import encoding
 from convcheck.described import Described
 from convcheck.encoding import Encoded
 from convcheck.errors import InputError, check_int, check_real
+from convcheck.registry import Registry
 
 GUARANTEES = ("contractive", "unbiased", "absolute")
 
@@ -593,6 +594,72 @@ class LayerTopK(Compressor):
         return {"layer_sizes": list(self.layer_sizes), **count, "value_bits": self.value_bits}
 
 
+class PartitionTopK(Compressor):
+    """Top-``k_l`` inside each group ``l`` of a partition of the coordinates.
+
+    :class:`~convcheck.compressors.LayerTopK` on the coordinates reordered group by group
+    (groups need not be contiguous). ``‖C(x) − x‖² ≤ (1 − min_l k_l/d_l)‖x‖²``; each group is
+    its own sparse message, indices relative to the group.
+
+    Parameters
+    ----------
+    groups : sequence of int arrays
+        A partition of ``{0, …, d−1}``; each group non-empty, in the order given.
+    ratio : float
+        ``k_l = max(1, ⌊ratio·d_l⌋)``, ``ratio ∈ (0, 1]``.
+    value_bits : {32, 64}
+    """
+
+    name = "partition-top-k"
+    guarantee = "contractive"
+    sparsifier = True
+    idempotent = True
+    scale_equivariant = True
+    constant_formula = "δ = min_l k_l/d_l"
+
+    def __init__(self, groups: Sequence[np.ndarray], ratio: float, *, value_bits: int = 32) -> None:
+        self.groups = tuple(np.asarray(g, dtype=np.int64) for g in groups)
+        self.order = np.concatenate(self.groups)
+        self.inverse = np.argsort(self.order, kind="stable")
+        self.layers = LayerTopK([g.size for g in self.groups], ratio=ratio, value_bits=value_bits)
+        self.value_bits = self.layers.value_bits
+        self.contiguous = bool(np.array_equal(self.order, np.arange(self.order.size)))
+
+    @property
+    def d(self) -> int:
+        return self.order.size
+
+    def compress_rows(self, X: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
+        if self.contiguous:
+            return self.layers.compress_rows(X, None)
+        return self.layers.compress_rows(X[:, self.order], None)[:, self.inverse]
+
+    def bits_rows(self, C: np.ndarray) -> np.ndarray:
+        return self.layers.bits_rows(C if self.contiguous else C[:, self.order])
+
+    def encode(self, c: np.ndarray) -> Encoded:
+        row = np.asarray(c)
+        return self.layers.encode(row if self.contiguous or row.ndim != 1 else row[self.order])
+
+    def decode(self, message: Encoded) -> np.ndarray:
+        row = self.layers.decode(message)
+        return row if self.contiguous else row[self.inverse]
+
+    def delta(self, d: int) -> float:
+        return self.layers.delta(d)
+
+    def dim_range(self) -> tuple[int, int | None]:
+        return self.d, self.d
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "layer_sizes": [g.size for g in self.groups],
+            "contiguous": self.contiguous,
+            "ratio": self.layers.ratio,
+            "value_bits": self.value_bits,
+        }
+
+
 class ScaledSign(Compressor):
     """Scaled sign: ``C(x) = (‖x‖₁/d)·sign(x)`` with ``sign(0) := +1``.
 
@@ -786,9 +853,13 @@ def _round_up(t: np.ndarray, precision: int) -> np.ndarray:
     return np.ldexp(np.ceil(np.ldexp(mantissa, precision)), exponent - precision)
 
 
-COMPRESSORS: dict[str, type[Compressor]] = {
-    cls.name: cls for cls in (Identity, TopK, RandK, Threshold, LayerTopK, ScaledSign, QSGD)
-}
+COMPRESSORS: Registry[type[Compressor]] = Registry(
+    "convcheck.compressors",
+    {cls.name: cls
+     for cls in (Identity, TopK, RandK, Threshold, LayerTopK, PartitionTopK, ScaledSign, QSGD)},
+    lambda obj: isinstance(obj, type) and issubclass(obj, Compressor),
+    "a subclass of convcheck.compressors.Compressor",
+)
 
 
 def make_compressor(name: str, **params: Any) -> Compressor:

@@ -451,13 +451,14 @@ def test_bad_vectors(x: object) -> None:
 
 def test_registry_and_describe() -> None:
     assert set(COMPRESSORS) == {"identity", "top-k", "rand-k", "threshold", "layer-top-k",
-                                "sign", "qsgd"}
+                                "partition-top-k", "sign", "qsgd"}
     built = {
         "identity": {},
         "top-k": {"k": 3},
         "rand-k": {"ratio": 0.5, "scaled": True},
         "threshold": {"tau": np.array([0.5, 1.0])},
         "layer-top-k": {"layer_sizes": [2, 2], "k": [1, 1]},
+        "partition-top-k": {"groups": [[0, 2], [1, 3]], "ratio": 0.5},
         "sign": {"value_bits": 64},
         "qsgd": {"s": 4},
     }

@@ -28,6 +28,8 @@ BUILT_INS = {
     "threshold": [{"tau": 0.5}, {"tau": np.linspace(0.0, 3.0, 12), "value_bits": 64}],
     "layer-top-k": [{"layer_sizes": [3, 5, 8], "k": [1, 2, 3]},
                     {"layer_sizes": [4, 12], "ratio": 0.3, "value_bits": 64}],
+    "partition-top-k": [{"groups": [[0, 2, 4], [1, 3, 5, 6, 7]], "ratio": 0.4},
+                        {"groups": [[0, 1, 2], [3, 4, 5, 6, 7]], "ratio": 0.5}],
     "sign": [{}, {"value_bits": 64}],
     "qsgd": [{"s": 4}, {"s": 1, "value_bits": 64}],
 }

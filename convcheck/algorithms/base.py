@@ -1,15 +1,38 @@
-"""What every algorithm is: validated parameters, a small state, and a step.
+"""What every algorithm is: validated parameters, a worker half, a server half, and their states.
 
-An algorithm never counts bits, evaluates the trace or decides when to stop: it returns the
-:class:`Messages` of a round and the engine prices them with their codecs
-(:mod:`convcheck.engine`). Worker state is kept as ``(M, d)`` arrays and updated without a
-Python loop over workers.
+An algorithm is written once, over the array namespace of :mod:`convcheck.arrays`, and run by
+every transport: the synchronous rounds of :mod:`convcheck.engine.sync` (numpy) and of the torch
+simulator, the per-worker reference loop of the benchmark, the event engine
+(:mod:`convcheck.engine.events`) for algorithms with an asynchronous rule, and the
+torch.distributed backends. A transport owns the workers' copies of the model, computes the
+gradients, moves and prices the messages; the algorithm owns the arithmetic:
+
+* ``start_workers(θ⁰, M, initial_gradients)`` → ``(W, up⁰)``: the workers' state (rows: one per
+  worker) and an optional initial uplink (EF21's dense gradients);
+* ``start_server(θ⁰, M, mean(up⁰))`` → ``S``: the server's state, with the model ``S.theta``;
+* ``worker(W, G, model, rng)`` → the uplink rows, from the gradients ``G`` ``(M, d)`` at the
+  workers' model;
+* ``server(S, mean(up))`` → the downlink (a broadcast; the server steps ``S.theta``);
+* ``receive(W, model, down)`` → the workers' new model.
+
+One synchronous round is ``up = worker(…)``, ``down = server(S, mean_rows(up))``,
+``model = receive(W, model, down)`` (:func:`convcheck.engine.rounds.sync_round`). The halves
+rebind the fields of their states to new arrays and never write into an array they were given,
+so a transport may share one array between the server and the workers.
+
+Algorithms that can also run asynchronously (``"async" in transports``) have only per-worker
+fields in their worker state and an asynchronous rule: :meth:`Algorithm.server_event` applies one
+worker's message at once, :meth:`Algorithm.reply` is what the server sends that worker so it can
+compute again (by default its model, densely) and :meth:`Algorithm.receive_reply` what the
+worker does with it.
 """
 
 from __future__ import annotations
 
 import abc
+import dataclasses
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -17,114 +40,310 @@ import numpy as np
 
 from convcheck.compressors import Compressor, Identity, Threshold
 from convcheck.described import Described
-from convcheck.errors import InputError, check_real
+from convcheck.errors import InputError, check_choice, check_int, check_real
 from convcheck.objectives import Constants
 
 #: Dense float message (a model or a full gradient): ``d·32`` bits.
 DENSE = Identity()
-#: Sparse message of whatever is nonzero (an aggregate of sparse vectors): index list or bitmap
-#: plus 32-bit values, priced by :func:`convcheck.encoding.sparse_bits`.
+#: Sparse message of whatever is nonzero: index list or bitmap plus 32-bit values
+#: (:func:`convcheck.encoding.sparse_bits`).
 SPARSE = Threshold(0.0)
+
+_REQUIRED = object()
 
 
 @dataclass(frozen=True)
-class Messages:
-    """What one round put on the wire; the engine prices it with the codecs.
+class Param:
+    """One parameter of an algorithm.
 
     Attributes
     ----------
-    up : ndarray, shape (M, d)
-        Row ``m`` is worker ``m``'s message to the server.
-    up_codec : Compressor
-        Prices each row: ``up_codec.bits(up)``.
-    down : ndarray, shape (d,) or (M, d)
-        A broadcast (every worker receives it) or one message per worker.
-    down_codec : Compressor
+    name : str
+    description : str
+        What it means, in one line (``convcheck run --help``, docs).
+    allowed : str
+        The allowed values, in words (``"a real number in (0, 1]"``).
+    check : callable
+        ``check(value) -> value``: the validated (normalized) value; raises
+        :class:`~convcheck.errors.InputError` naming the parameter.
+    default : Any
+        The default; absent for a required parameter.
     """
 
-    up: np.ndarray
-    up_codec: Compressor
-    down: np.ndarray
-    down_codec: Compressor
+    name: str
+    description: str
+    allowed: str
+    check: Callable[[Any], Any]
+    default: Any = _REQUIRED
+
+    @property
+    def required(self) -> bool:
+        return self.default is _REQUIRED
+
+    def as_dict(self) -> dict[str, Any]:
+        """Name, default, allowed values and description, as plain data."""
+        default = None if self.required else self.default
+        return {"name": self.name, "default": default, "required": self.required,
+                "allowed": self.allowed, "description": self.description}
+
+
+def step_param(description: str = "step size α > 0 (a number, or 'c/L' with the problem's "
+               "L, L_tilde, L_max or mu)") -> Param:
+    return Param("alpha", description, "a real number > 0, or 'c/NAME' resolved before",
+                 lambda v: check_real("alpha", v, 0.0, low_open=True))
+
+
+def real_param(name: str, description: str, low: float, high: float, default: Any = _REQUIRED,
+               *, low_open: bool = False, high_open: bool = False) -> Param:
+    left, right = "(" if low_open else "[", ")" if high_open else "]"
+    return Param(name, description, f"a real number in {left}{low:g}, {high:g}{right}",
+                 lambda v: check_real(name, v, low, high, low_open=low_open,
+                                      high_open=high_open), default)
+
+
+def flag_param(name: str, description: str, default: bool) -> Param:
+    def check(value: Any) -> bool:
+        if not isinstance(value, (bool, np.bool_)):
+            raise InputError(name, value, "true or false")
+        return bool(value)
+
+    return Param(name, description, "true or false", check, default)
+
+
+def choice_param(name: str, description: str, choices: Sequence[str], default: str) -> Param:
+    return Param(name, description, "one of " + ", ".join(choices),
+                 lambda v: check_choice(name, v, choices), default)
+
+
+def optional_int_param(name: str, description: str, low: int) -> Param:
+    return Param(name, description, f"an integer >= {low}, or none",
+                 lambda v: None if v is None else check_int(name, v, low), None)
+
+
+def compressor_param(description: str = "compressor (a name from convcheck list, with its "
+                     "own parameters such as k or ratio, or an instance)") -> Param:
+    def check(value: Any) -> Compressor:
+        if not isinstance(value, Compressor):
+            raise InputError("compressor", value, "a convcheck.compressors.Compressor instance")
+        return value
+
+    return Param("compressor", description, "a compressor", check, "top-k")
+
+
+def batch_param() -> Param:
+    return optional_int_param(
+        "batch_size", "rows per worker per gradient (minibatch); none: full local gradients", 1)
+
+
+def shared(default: Any = None) -> Any:
+    """A worker-state field that is one array for all workers (no worker axis)."""
+    return dataclasses.field(default=default, metadata={"shared": True})
+
+
+def row_fields(state: Any) -> list[str]:
+    """The per-worker fields of a worker state (leading axis: workers)."""
+    return [f.name for f in dataclasses.fields(state) if not f.metadata.get("shared")]
+
+
+def take_rows(state: Any, rows: slice) -> Any:
+    """A worker state holding the workers ``rows`` of ``state`` (views of its per-worker fields).
+
+    Used with :func:`put_rows` by transports that run one worker at a time.
+    """
+    values = {f.name: getattr(state, f.name) for f in dataclasses.fields(state)}
+    for name in row_fields(state):
+        values[name] = values[name][rows]
+    return type(state)(**values)
+
+
+def put_rows(state: Any, rows: slice, part: Any) -> None:
+    """Write the per-worker fields of ``part`` (from :func:`take_rows`) back into ``state``."""
+    for name in row_fields(state):
+        getattr(state, name)[rows] = getattr(part, name)
 
 
 class Algorithm(Described, abc.ABC):
-    """A synchronous distributed algorithm.
+    """A distributed algorithm: parameters, a worker half and a server half.
 
-    Subclasses validate their parameters in ``__init__``, build their state in :meth:`start`
-    and advance it by one round in :meth:`step`, following THEORY.md §3 line by line.
+    Subclasses declare :attr:`parameters` (validated by ``__init__`` and set as attributes of
+    the same names), their state dataclasses and the halves (module notes).
 
     Attributes
     ----------
     name : str
         Registry name.
+    summary : str
+        One line for ``convcheck list``.
+    parameters : tuple of Param
+    transports : frozenset of str
+        ``"sync"`` (rounds) and/or ``"async"`` (the event engine).
     diagnostic_names : tuple of str
-        Names of the per-iteration quantities :meth:`diagnostics` returns.
+        The per-iteration quantities :meth:`diagnostics` returns.
+    mutants : tuple of Mutant
+        Its injected bugs (:mod:`convcheck.algorithms.mutation`).
     """
 
     name: ClassVar[str]
+    summary: ClassVar[str]
+    parameters: ClassVar[tuple[Param, ...]]
+    transports: ClassVar[frozenset[str]] = frozenset({"sync"})
     diagnostic_names: ClassVar[tuple[str, ...]] = ()
+    mutants: ClassVar[tuple[Any, ...]] = ()
+
+    def __init__(self, *args: Any, **values: Any) -> None:
+        """Parameters by name, or by position in the order of :attr:`parameters`."""
+        known = {p.name: p for p in self.parameters}
+        if len(args) > len(self.parameters):
+            raise InputError("parameters", args, f"at most {len(self.parameters)} positional "
+                             f"values for {self.name}: " + ", ".join(known))
+        for param, value in zip(self.parameters, args, strict=False):
+            if param.name in values:
+                raise InputError(param.name, value, "one value (given by position and by name)")
+            values[param.name] = value
+        for key, value in values.items():
+            if key not in known:
+                allowed = f"a parameter of {self.name}: " + ", ".join(known)
+                raise InputError(key, value, allowed)
+        for param in self.parameters:
+            if param.name in values:
+                value = param.check(values[param.name])
+            elif param.required:
+                raise InputError(param.name, None, param.allowed + " (required)")
+            else:
+                value = param.default
+            setattr(self, param.name, value)
+        self.validate()
+
+    def validate(self) -> None:
+        """Checks that involve several parameters (after each is validated alone)."""
+
+    # ------------------------------------------------------------------ description
+    def compressors(self) -> tuple[Compressor, ...]:
+        """The compressors the halves apply."""
+        return ()
 
     @property
-    def stochastic(self) -> bool:
+    def randomized(self) -> bool:
         """Whether a run consumes randomness (minibatches or a randomized compressor)."""
-        return False
+        return getattr(self, "batch_size", None) is not None or any(
+            c.randomized for c in self.compressors()
+        )
+
+    def params(self) -> dict[str, Any]:
+        """The parameters as plain data (compressors described)."""
+        out = {}
+        for param in self.parameters:
+            value = getattr(self, param.name)
+            if isinstance(value, Compressor):
+                value = value.describe()
+            elif isinstance(value, np.ndarray):
+                value = value.tolist()
+            out[param.name] = value
+        return out
+
+    # ------------------------------------------------------------------ messages
+    @property
+    def up_codec(self) -> Compressor:
+        """Prices each uplink row (its bits: the length of a real encoding)."""
+        return SPARSE
+
+    @property
+    def down_codec(self) -> Compressor:
+        """Prices the downlink, once per receiving worker."""
+        return DENSE
+
+    #: Prices the initial uplink of :meth:`start_workers`, if any.
+    initial_codec: ClassVar[Compressor] = DENSE
+
+    # ------------------------------------------------------------------ the halves
+    def prepare(self, d: int) -> None:
+        """Check the parameters that depend on the dimension ``d`` (e.g. ``k ≤ d``) and build
+        what depends on it; a transport calls it before :meth:`start_workers`."""
 
     @abc.abstractmethod
-    def start(self, theta0: np.ndarray, oracle: Any, rng: np.random.Generator) -> Any:
-        """The state at ``θ⁰``; it has an attribute ``theta``.
+    def start_workers(self, theta0: Any, workers: int,
+                      initial_gradients: Callable[[], Any]) -> tuple[Any, Any]:
+        """``(W, up⁰)``: the workers' state at ``θ⁰`` and the initial uplink rows (or None).
 
-        Returns ``(state, messages)``: ``messages`` is the initial communication
-        (:class:`Messages`) or ``None``.
+        ``initial_gradients()`` returns the ``(M, d)`` gradients at ``θ⁰``; call it only if the
+        initialization needs them.
         """
 
     @abc.abstractmethod
-    def step(self, state: Any, oracle: Any, rng: np.random.Generator) -> Messages:
-        """Advance ``state`` from ``θ^k`` to ``θ^{k+1}`` in place; the round's messages."""
-
-    def diagnostics(self, state: Any, oracle: Any) -> tuple[float, ...]:
-        """Values of :attr:`diagnostic_names` at the current state."""
-        return ()
+    def start_server(self, theta0: Any, workers: int, initial_mean: Any) -> Any:
+        """The server's state at ``θ⁰`` for ``workers`` workers (``initial_mean``: the mean of
+        ``up⁰``, or None)."""
 
     @abc.abstractmethod
-    def params(self) -> dict[str, Any]:
-        """Parameters (JSON-friendly) for traces and reports."""
+    def worker(self, w: Any, gradients: Any, model: Any, rng: Any) -> Any:
+        """The uplink rows ``(M, d)`` from the gradients at the workers' ``model``."""
+
+    @abc.abstractmethod
+    def server(self, s: Any, up_mean: Any) -> Any:
+        """The downlink from the mean of the uplink; steps ``s.theta``."""
+
+    @abc.abstractmethod
+    def receive(self, w: Any, model: Any, down: Any) -> Any:
+        """The workers' model after the downlink ``down``."""
+
+    def diagnostics(self, s: Any, w: Any, gradients: Any) -> tuple[float, ...]:
+        """Values of :attr:`diagnostic_names` (``gradients``: the exact ``(M, d)`` worker
+        gradients at ``s.theta`` where the transport has them, else None)."""
+        return ()
+
+    # ------------------------------------------------------------------ certificates
+    def lmi_model(self, d: int) -> tuple[str | None, dict[str, Any]]:
+        """The linear model that certifies this algorithm's rate (a name of
+        :data:`convcheck.theory.models.MODELS` and its parameters besides the problem's
+        constants), or ``(None, {"reason": …})``."""
+        return None, {"reason": f"no LMI model for {self.name}"}
+
+    def lmi_state(self, s: Any, w: Any, gradients: Any, optimum: Any,
+                  optimum_gradients: Any) -> dict[str, Any]:
+        """This algorithm's entries of its model's state at ``(s, w)``, in the model's units and
+        in deviations from the fixed point: vectors ``(d,)`` or per-worker rows ``(M, d)``, by
+        the names of :mod:`convcheck.theory.models` (``x``, ``a`` and ``v`` are common).
+        ``gradients``: the exact ``(M, d)`` worker gradients at ``s.theta``; ``optimum``: ``θ*``;
+        ``optimum_gradients``: the worker gradients there."""
+        return {}
+
+    # ------------------------------------------------------------------ asynchronous rule
+    def server_event(self, s: Any, worker: int, up: Any) -> tuple[Any, Compressor] | None:
+        """Apply worker ``worker``'s message ``up`` ``(d,)`` at once; a broadcast to every
+        worker with its codec, or None."""
+        self.server(s, up)
+        return None
+
+    def reply(self, s: Any, worker: int) -> tuple[Any, Compressor]:
+        """The downlink that lets ``worker`` compute again, and its codec: the server's model,
+        densely."""
+        return s.theta, DENSE
+
+    def receive_reply(self, w: Any, model: Any, down: Any) -> Any:
+        """The worker's new model after :meth:`reply` (``w``: its rows)."""
+        return down
+
+    def receive_broadcast(self, w: Any, model: Any, down: Any) -> Any:
+        """The worker's new model after a broadcast of :meth:`server_event`."""
+        return down
 
 
-
-def check_step(alpha: float) -> float:
-    """Validate a step size ``α > 0``."""
-    return check_real("alpha", alpha, 0.0, low_open=True)
-
-
-def require_compressor(compressor: Any, field: str = "compressor") -> Compressor:
-    """``compressor`` must be a :class:`~convcheck.compressors.Compressor` instance."""
-    if not isinstance(compressor, Compressor):
-        raise InputError(field, compressor, "a convcheck.compressors.Compressor instance")
-    return compressor
-
-
-def check_fits(compressor: Compressor, d: int, field: str = "compressor") -> None:
-    """The compressor accepts dimension ``d`` (e.g. top-k needs ``k ≤ d``)."""
-    low, high = compressor.dim_range()
-    if d < low or (high is not None and d > high):
-        allowed = f"a compressor for dimension d={d} (this one accepts d in [{low}, {high}])"
-        raise InputError(field, repr(compressor), allowed)
+def compressed_model(name: str, algorithm: Algorithm, compressor: Compressor,
+                     d: int) -> tuple[str | None, dict[str, Any]]:
+    """The LMI model ``name`` of an algorithm with a contractive, deterministic compressor
+    (``delta``: its constant for dimension ``d``), or why there is none."""
+    if getattr(algorithm, "batch_size", None) is not None or compressor.randomized or (
+            compressor.in_expectation):
+        return None, {"reason": "stochastic gradients or a randomized compressor (no sure bound)"}
+    if compressor.guarantee != "contractive":
+        return None, {"reason": f"compressor {compressor.name!r} is not contractive"}
+    return name, {"alpha": algorithm.alpha, "delta": compressor.delta(d),
+                  "sparsifier": compressor.sparsifier}
 
 
-def worker_mean(rows: np.ndarray) -> np.ndarray:
-    """``(1/M) Σ_m x_m`` of an ``(M, d)`` array: ``rows.mean(axis=0)`` bit for bit, without the
-    Python-level wrapper of ``ndarray.mean`` (it costs as much as the sum on small arrays)."""
-    return np.add.reduce(rows, axis=0) / rows.shape[0]
-
-
-def mean_square_norm(rows: np.ndarray) -> float:
-    """``(1/M) Σ_m ‖x_m‖²`` of an ``(M, d)`` array, one single-threaded pass.
-
-    (``einsum`` rather than a BLAS dot: a multithreaded BLAS call on one large vector is up to
-    50× slower when another process holds a core.)
-    """
-    return float(np.einsum("ij,ij->", rows, rows)) / rows.shape[0]
+def worker_rows(state: Any) -> int:
+    """The number of workers a worker state holds."""
+    return getattr(state, row_fields(state)[0]).shape[0]
 
 
 #: Constants a step size may be expressed in (``"1/L"``, ``"0.5/L_tilde"``).
@@ -152,3 +371,11 @@ def resolve_step(value: float | str, constants: Constants, field: str = "alpha")
     if not numerator > 0 or not denominator > 0:
         raise InputError(field, value, allowed + f" (here {match['name']}={denominator:g})")
     return numerator / denominator
+
+
+def check_fits(compressor: Compressor, d: int, field: str = "compressor") -> None:
+    """The compressor accepts dimension ``d`` (e.g. top-k needs ``k ≤ d``)."""
+    low, high = compressor.dim_range()
+    if d < low or (high is not None and d > high):
+        allowed = f"a compressor for dimension d={d} (this one accepts d in [{low}, {high}])"
+        raise InputError(field, repr(compressor), allowed)

@@ -1,8 +1,8 @@
-"""Bidirectional top-k [BIDIR] (rules read from the authors' public code; THEORY.md §3).
+"""Bidirectional top-k [BIDIR] (rules read from the authors' public code).
 
-Worker: ``a_m = e_m + α g_m^k``; ``u_m = TopK_up(a_m)``; ``e_m ← a_m − u_m``.
-Server: ``w = δ + (1/M) Σ_m u_m``; ``p = TopK_down(w)``; ``δ ← w − p``; broadcast ``p``;
-``θ^{k+1} = θ^k − p``. Both error memories start at 0. The unidirectional variant is
+Worker: ``a_m = e_m + α g_m^k``; ``u_m = TopK_up(a_m)``; ``e_m ← a_m − u_m``; send ``u_m``.
+Server: ``w = δ + (1/M) Σ_m u_m``; ``p = TopK_down(w)``; ``δ ← w − p``; ``θ^{k+1} = θ^k − p``;
+broadcast ``p``. Both error memories start at 0. The uplink-only variant is
 :class:`~convcheck.algorithms.ef.ErrorFeedback` with top-k.
 """
 
@@ -11,90 +11,124 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from convcheck.algorithms.base import (
     Algorithm,
-    Messages,
+    Param,
+    batch_param,
     check_fits,
-    check_step,
-    mean_square_norm,
-    worker_mean,
+    optional_int_param,
+    step_param,
 )
-from convcheck.compressors import TopK
-from convcheck.errors import InputError
+from convcheck.algorithms.mutation import frozen
+from convcheck.arrays import namespace
+from convcheck.compressors import Compressor, TopK
+from convcheck.errors import InputError, check_real
 
 
 @dataclass
-class BidirectionalState:
-    theta: np.ndarray
-    errors: np.ndarray
-    server_error: np.ndarray
+class BidirectionalWorkers:
+    """The workers' error memories ``e_m``, ``(M, d)``."""
+
+    errors: Any
+
+
+@dataclass
+class BidirectionalServer:
+    """``θ^k`` and the server's error memory ``δ``."""
+
+    theta: Any
+    server_error: Any
+
+
+def _ratio_param(name: str, side: str) -> Param:
+    return Param(name, f"or the kept fraction k/d on the {side}link",
+                 "a real number in (0, 1], or none",
+                 lambda v: None if v is None else check_real(name, v, 0.0, 1.0, low_open=True),
+                 None)
+
+
+def _top_k(k: int | None, ratio: float | None, side: str) -> TopK:
+    """The top-k of one direction from ``k_<side>`` or ``ratio_<side>`` (exactly one)."""
+    if (k is None) == (ratio is None):
+        raise InputError(f"k_{side}", k,
+                         f"exactly one of k_{side} (int >= 1) or ratio_{side} in (0, 1]")
+    return TopK(k=k) if k is not None else TopK(ratio=ratio)
 
 
 class BidirectionalTopK(Algorithm):
-    """Top-k on the uplink and on the downlink, each with its error memory.
-
-    Parameters
-    ----------
-    alpha : float
-        Step size ``α > 0``.
-    k_up, k_down : int, optional
-        Entries kept per worker message and in the broadcast (``1 ≤ k ≤ d``).
-    ratio_up, ratio_down : float, optional
-        Or the kept fractions ``k/d ∈ (0, 1]`` (exactly one of ``k_*`` / ``ratio_*``).
-    """
+    """Top-k on the uplink and on the downlink, each with its error memory."""
 
     name = "bidir-topk"
+    summary = ("bidirectional top-k: top-k with error feedback on the uplink, and on the "
+               "server's broadcast of the update")
+    parameters = (
+        step_param(),
+        optional_int_param("k_up", "entries kept per worker message", 1),
+        _ratio_param("ratio_up", "up"),
+        optional_int_param("k_down", "entries kept in the server's broadcast", 1),
+        _ratio_param("ratio_down", "down"),
+        batch_param(),
+    )
     diagnostic_names = ("error_norm_sq", "server_error_norm_sq")
+    mutants = (frozen("errors", "the workers' error memories e_m are never updated",
+                      "frozen-error-memory"),)
 
-    def __init__(
-        self,
-        alpha: float,
-        *,
-        k_up: int | None = None,
-        k_down: int | None = None,
-        ratio_up: float | None = None,
-        ratio_down: float | None = None,
-    ) -> None:
-        self.alpha = check_step(alpha)
-        self.up = _top_k(k_up, ratio_up, "k_up")
-        self.down = _top_k(k_down, ratio_down, "k_down")
+    def validate(self) -> None:
+        self.up = _top_k(self.k_up, self.ratio_up, "up")
+        self.down = _top_k(self.k_down, self.ratio_down, "down")
 
-    def start(self, theta0: np.ndarray, oracle: Any, rng: np.random.Generator) -> tuple:
-        d = theta0.shape[0]
+    def compressors(self) -> tuple[Compressor, ...]:
+        return (self.up, self.down)
+
+    @property
+    def up_codec(self) -> Compressor:
+        return self.up
+
+    @property
+    def down_codec(self) -> Compressor:
+        return self.down
+
+    def prepare(self, d: int) -> None:
         check_fits(self.up, d, "k_up")
         check_fits(self.down, d, "k_down")
-        errors = np.zeros((oracle.objective.n_workers, d))
-        return BidirectionalState(theta0.copy(), errors, np.zeros(d)), None
 
-    def step(self, state: BidirectionalState, oracle: Any, rng: np.random.Generator) -> Messages:
-        gradients = oracle.worker_gradients(state.theta)
-        accumulated = state.errors + self.alpha * gradients
-        sent = self.up.compress(accumulated)
-        np.subtract(accumulated, sent, out=state.errors)
-        aggregate = state.server_error + worker_mean(sent)
-        broadcast = self.down.compress(aggregate)
-        state.server_error = aggregate - broadcast
-        state.theta = state.theta - broadcast
-        return Messages(sent, self.up, broadcast, self.down)
+    def start_workers(self, theta0: Any, workers: int, initial_gradients: Any) -> tuple:
+        xp = namespace(theta0)
+        return BidirectionalWorkers(xp.zeros((workers, theta0.shape[0]), like=theta0)), None
 
-    def diagnostics(self, state: BidirectionalState, oracle: Any) -> tuple[float, ...]:
+    def start_server(self, theta0: Any, workers: int, initial_mean: Any) -> BidirectionalServer:
+        xp = namespace(theta0)
+        return BidirectionalServer(theta=xp.copy(theta0), server_error=xp.zeros_like(theta0))
+
+    def worker(self, w: BidirectionalWorkers, gradients: Any, model: Any, rng: Any) -> Any:
+        accumulated = w.errors + self.alpha * gradients
+        sent = namespace(gradients).compress(self.up, accumulated, rng)
+        w.errors = accumulated - sent
+        return sent
+
+    def server(self, s: BidirectionalServer, up_mean: Any) -> Any:
+        aggregate = s.server_error + up_mean
+        broadcast = namespace(aggregate).compress(self.down, aggregate, None)
+        s.server_error = aggregate - broadcast
+        s.theta = s.theta - broadcast
+        return broadcast
+
+    def receive(self, w: BidirectionalWorkers, model: Any, down: Any) -> Any:
+        return model - down
+
+    def lmi_model(self, d: int) -> tuple[str | None, dict[str, Any]]:
+        if self.batch_size is not None:
+            return None, {"reason": "minibatch gradients (no sure bound)"}
+        return "bidir-topk", {"alpha": self.alpha, "delta_up": self.up.delta(d),
+                              "delta_down": self.down.delta(d)}
+
+    def lmi_state(self, s: BidirectionalServer, w: BidirectionalWorkers, gradients: Any,
+                  optimum: Any, optimum_gradients: Any) -> dict:
+        """``e_m`` and the server's ``δ`` (``D``), in model units."""
+        return {"e": w.errors, "D": s.server_error}
+
+    def diagnostics(self, s: BidirectionalServer, w: BidirectionalWorkers,
+                    gradients: Any) -> tuple[float, ...]:
         """``(1/M) Σ_m ‖e_m‖²`` and ``‖δ‖²``."""
-        return mean_square_norm(state.errors), float(state.server_error @ state.server_error)
-
-    def params(self) -> dict[str, Any]:
-        return {"alpha": self.alpha, "up": self.up.params(), "down": self.down.params()}
-
-
-def _top_k(k: int | None, ratio: float | None, field: str) -> TopK:
-    """A top-k compressor from ``k`` or ``ratio``; errors name ``field`` (``k_up``, ...)."""
-    ratio_field = field.replace("k_", "ratio_")
-    if (k is None) == (ratio is None):
-        raise InputError(field, k, f"exactly one of {field} (int >= 1) or {ratio_field} in (0, 1]")
-    try:
-        return TopK(k=k) if k is not None else TopK(ratio=ratio)
-    except InputError as error:
-        raise InputError(
-            field if k is not None else ratio_field, error.value, error.allowed
-        ) from None
+        xp = namespace(w.errors)
+        return xp.mean_square_norm(w.errors), xp.square_norm(s.server_error)

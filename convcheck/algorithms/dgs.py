@@ -1,7 +1,7 @@
-"""DGS: dual-way gradient sparsification with SAMomentum [DGS] (THEORY.md §3).
+"""DGS: dual-way gradient sparsification with SAMomentum [DGS] (asynchronous).
 
-Rules read from the authors' public code, as THEORY.md states them. Worker ``k``, each
-computation, on its local model ``θ_k``:
+Rules read from the authors' public code. Worker ``k``, each computation, on its local model
+``θ_k``:
 
     g = ∇f_k(θ_k) (+ weight decay · θ_k);   u_k ← m·u_k + α g;
     mask = layer-wise top-ρ_up of |u_k|;     send P = u_k ⊙ mask;
@@ -17,7 +17,7 @@ so ``θ_k = θ_sync + A_k`` always and the downlink is per-worker error feedback
 differences. Every ``R`` server versions a full resync sets ``θ_sync ← θ``, ``A_k ← 0`` and
 sends ``θ`` densely to every worker (``θ_k ← θ``).
 
-Interpretations (ours, stated here and in the docs): the resync is a broadcast that reaches
+Interpretations (ours, stated in docs/algorithms.md): the resync is a broadcast that reaches
 each worker before any later message to it (links are FIFO), so a worker computing while it
 happens uses its old model for that computation and ``θ_sync + A_k`` afterwards; the worker
 whose message triggered the resync gets ``S_k = 0`` (an empty message). "Layers" are a
@@ -33,82 +33,18 @@ from typing import Any
 
 import numpy as np
 
-from convcheck.algorithms.async_base import (
-    AsyncAlgorithm,
-    Message,
-    WorkerGradient,
-    model_drift,
+from convcheck.algorithms.base import (
+    DENSE,
+    Algorithm,
+    Param,
+    batch_param,
+    optional_int_param,
+    real_param,
+    step_param,
 )
-from convcheck.algorithms.base import DENSE, check_step, mean_square_norm
-from convcheck.compressors import Compressor, LayerTopK
-from convcheck.encoding import Encoded
-from convcheck.errors import InputError, check_int, check_real
-
-
-class PartitionTopK(Compressor):
-    """Top-``k_l`` inside each group ``l`` of a partition of the coordinates.
-
-    :class:`~convcheck.compressors.LayerTopK` on the coordinates reordered group by group
-    (groups need not be contiguous). ``‖C(x) − x‖² ≤ (1 − min_l k_l/d_l)‖x‖²``; each group is
-    its own sparse message, indices relative to the group.
-
-    Parameters
-    ----------
-    groups : sequence of int arrays
-        A partition of ``{0, …, d−1}``; each group non-empty, in the order given.
-    ratio : float
-        ``k_l = max(1, ⌊ratio·d_l⌋)``, ``ratio ∈ (0, 1]``.
-    value_bits : {32, 64}
-    """
-
-    name = "partition-top-k"
-    guarantee = "contractive"
-    sparsifier = True
-    idempotent = True
-    scale_equivariant = True
-    constant_formula = "δ = min_l k_l/d_l"
-
-    def __init__(self, groups: Sequence[np.ndarray], ratio: float, *, value_bits: int = 32) -> None:
-        self.groups = tuple(np.asarray(g, dtype=np.int64) for g in groups)
-        self.order = np.concatenate(self.groups)
-        self.inverse = np.argsort(self.order, kind="stable")
-        self.layers = LayerTopK([g.size for g in self.groups], ratio=ratio, value_bits=value_bits)
-        self.value_bits = self.layers.value_bits
-        self.contiguous = bool(np.array_equal(self.order, np.arange(self.order.size)))
-
-    @property
-    def d(self) -> int:
-        return self.order.size
-
-    def compress_rows(self, X: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
-        if self.contiguous:
-            return self.layers.compress_rows(X, None)
-        return self.layers.compress_rows(X[:, self.order], None)[:, self.inverse]
-
-    def bits_rows(self, C: np.ndarray) -> np.ndarray:
-        return self.layers.bits_rows(C if self.contiguous else C[:, self.order])
-
-    def encode(self, c: np.ndarray) -> Encoded:
-        row = np.asarray(c)
-        return self.layers.encode(row if self.contiguous or row.ndim != 1 else row[self.order])
-
-    def decode(self, message: Encoded) -> np.ndarray:
-        row = self.layers.decode(message)
-        return row if self.contiguous else row[self.inverse]
-
-    def delta(self, d: int) -> float:
-        return self.layers.delta(d)
-
-    def dim_range(self) -> tuple[int, int | None]:
-        return self.d, self.d
-
-    def params(self) -> dict[str, Any]:
-        return {
-            "layer_sizes": [g.size for g in self.groups],
-            "contiguous": self.contiguous,
-            "ratio": self.layers.ratio,
-            "value_bits": self.value_bits,
-        }
+from convcheck.arrays import namespace
+from convcheck.compressors import Compressor, PartitionTopK
+from convcheck.errors import InputError, check_int
 
 
 def partition(layers: int | str | Sequence, d: int) -> tuple[np.ndarray, ...]:
@@ -158,130 +94,116 @@ def partition(layers: int | str | Sequence, d: int) -> tuple[np.ndarray, ...]:
 
 
 @dataclass
-class DGSState:
-    theta: np.ndarray
-    theta_sync: np.ndarray
-    models: np.ndarray
-    accumulated: np.ndarray
-    momentum: np.ndarray
+class DGSWorkers:
+    """The workers' momenta ``u_k``, ``(W, d)``."""
+
+    momentum: Any
+
+
+@dataclass
+class DGSServer:
+    """``θ``, ``θ_sync``, the per-worker accumulated downlinks ``A_k`` ``(W, d)`` and the number
+    of server versions."""
+
+    theta: Any
+    theta_sync: Any
+    accumulated: Any
     versions: int
-    up: PartitionTopK
-    down: PartitionTopK
 
 
-class DGS(AsyncAlgorithm):
-    """Dual-way gradient sparsification with SAMomentum.
+def _check_layers(value: Any) -> Any:
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        check_int("layers", int(value), 1)
+        return int(value)
+    if isinstance(value, (str, Sequence)) and not isinstance(value, bool):
+        return value
+    raise InputError("layers", value, "a layer count, sizes such as '10,20', or index groups")
 
-    Parameters
-    ----------
-    alpha : float
-        Step size ``α > 0``.
-    momentum : float
-        ``m ∈ (0, 1]`` (SAMomentum divides by ``m``).
-    rho_up, rho_down : float
-        Kept fraction per layer, ``ρ ∈ (0, 1]``, worker→server and server→worker.
-    layers : int, str or sequence
-        The layer partition of the coordinates (see :func:`partition`); default one layer.
-    resync : int, optional
-        Full resync every ``R ≥ 1`` server versions; ``None`` never.
-    weight_decay : float
-        Added to the worker gradient (``g + wd·θ_k``), ``≥ 0``.
-    batch_size : int, optional
-        Minibatch size; ``None`` uses the worker's full gradient.
-    """
+
+class DGS(Algorithm):
+    """Dual-way gradient sparsification with SAMomentum (asynchronous)."""
 
     name = "dgs"
-    diagnostic_names = ("momentum_norm_sq", "model_drift_sq", "accumulated_norm_sq")
+    summary = ("DGS: asynchronous; workers send layer-wise top-ρ of their SAMomentum, the server "
+               "replies with layer-wise top-ρ of each worker's missing model change")
+    parameters = (
+        step_param(),
+        real_param("momentum", "SAMomentum m (unsent entries are divided by m)", 0.0, 1.0, 0.9,
+                   low_open=True),
+        real_param("rho_up", "kept fraction per layer, worker to server", 0.0, 1.0, 0.01,
+                   low_open=True),
+        real_param("rho_down", "kept fraction per layer, server to worker", 0.0, 1.0, 0.01,
+                   low_open=True),
+        Param("layers", "the layer partition: a count of contiguous layers, sizes '10,20', or "
+              "index groups", "an integer >= 1, sizes summing to d, or index groups",
+              _check_layers, 1),
+        optional_int_param("resync", "full resync every R server versions (none: never)", 1),
+        real_param("weight_decay", "added to the gradient: g + wd·θ_k", 0.0, np.inf, 0.0),
+        batch_param(),
+    )
+    transports = frozenset({"async"})
+    diagnostic_names = ("momentum_norm_sq", "accumulated_norm_sq")
 
-    def __init__(
-        self,
-        alpha: float,
-        *,
-        momentum: float = 0.9,
-        rho_up: float = 0.01,
-        rho_down: float = 0.01,
-        layers: int | str | Sequence = 1,
-        resync: int | None = None,
-        weight_decay: float = 0.0,
-        batch_size: int | None = None,
-    ) -> None:
-        self.alpha = check_step(alpha)
-        self.momentum = check_real("momentum", momentum, 0.0, 1.0, low_open=True)
-        self.rho_up = check_real("rho_up", rho_up, 0.0, 1.0, low_open=True)
-        self.rho_down = check_real("rho_down", rho_down, 0.0, 1.0, low_open=True)
-        if isinstance(layers, (int, np.integer)) and not isinstance(layers, bool):
-            check_int("layers", int(layers), 1)
-        self.layers = layers
-        self.resync = None if resync is None else check_int("resync", resync, 1)
-        self.weight_decay = check_real("weight_decay", weight_decay, 0.0)
-        self.batch_size = None if batch_size is None else check_int("batch_size", batch_size, 1)
+    def prepare(self, d: int) -> None:
+        """Build the uplink and downlink layer-wise sparsifiers for dimension ``d``."""
+        groups = partition(self.layers, d)
+        self.sparsify_up = PartitionTopK(groups, self.rho_up)
+        self.sparsify_down = PartitionTopK(groups, self.rho_down)
 
     @property
-    def stochastic(self) -> bool:
-        return self.batch_size is not None
+    def up_codec(self) -> Compressor:
+        return self.sparsify_up
 
-    def start(self, theta0: np.ndarray, workers: int) -> DGSState:
-        groups = partition(self.layers, theta0.shape[0])
-        models = np.tile(theta0, (workers, 1))
-        return DGSState(
-            theta=theta0.copy(),
-            theta_sync=theta0.copy(),
-            models=models,
-            accumulated=np.zeros_like(models),
-            momentum=np.zeros_like(models),
-            versions=0,
-            up=PartitionTopK(groups, self.rho_up),
-            down=PartitionTopK(groups, self.rho_down),
-        )
+    def start_workers(self, theta0: Any, workers: int, initial_gradients: Any) -> tuple:
+        xp = namespace(theta0)
+        return DGSWorkers(xp.zeros((workers, theta0.shape[0]), like=theta0)), None
 
-    def worker_compute(
-        self, state: DGSState, worker: int, gradients: WorkerGradient, rng: np.random.Generator
-    ) -> Message:
-        model = state.models[worker]
-        gradient = gradients(worker, model, self.batch_size, rng)
+    def start_server(self, theta0: Any, workers: int, initial_mean: Any) -> DGSServer:
+        xp = namespace(theta0)
+        return DGSServer(theta=xp.copy(theta0), theta_sync=xp.copy(theta0),
+                         accumulated=xp.zeros((workers, theta0.shape[0]), like=theta0),
+                         versions=0)
+
+    def worker(self, w: DGSWorkers, gradients: Any, model: Any, rng: Any) -> Any:
+        xp = namespace(gradients)
         if self.weight_decay:
-            gradient = gradient + self.weight_decay * model
-        u = self.momentum * state.momentum[worker] + self.alpha * gradient
-        sent = state.up.compress(u)
-        state.momentum[worker] = np.where(sent != 0, u, u / self.momentum)
-        return Message(sent, state.up)
+            gradients = gradients + self.weight_decay * model
+        u = self.momentum * w.momentum + self.alpha * gradients
+        sent = xp.compress(self.sparsify_up, u, None)
+        w.momentum = xp.where(sent != 0, u, u / self.momentum)
+        return sent
 
-    def server_apply(self, state: DGSState, worker: int, message: np.ndarray) -> Message | None:
-        state.theta = state.theta - message
-        state.versions += 1
-        if self.resync is None or state.versions % self.resync:
+    def server(self, s: DGSServer, up_mean: Any) -> Any:
+        s.theta = s.theta - up_mean
+        s.versions += 1
+        return None
+
+    def receive(self, w: DGSWorkers, model: Any, down: Any) -> Any:
+        return model + down
+
+    def server_event(self, s: DGSServer, worker: int, up: Any) -> tuple | None:
+        """``θ ← θ − P``; every ``R`` versions a resync: ``θ_sync ← θ``, ``A ← 0``, and the
+        broadcast of ``θ``, densely."""
+        self.server(s, up)
+        if self.resync is None or s.versions % self.resync:
             return None
-        state.theta_sync = state.theta.copy()
-        state.accumulated[:] = 0.0
-        state.models[:] = state.theta
-        return Message(state.theta, DENSE)
+        xp = namespace(s.theta)
+        s.theta_sync = xp.copy(s.theta)
+        s.accumulated = xp.zeros_like(s.accumulated)
+        return s.theta, DENSE
 
-    def server_reply(self, state: DGSState, worker: int) -> Message:
-        difference = (state.theta - state.theta_sync) - state.accumulated[worker]
-        sent = state.down.compress(difference)
-        state.accumulated[worker] += sent
-        state.models[worker] += sent
-        return Message(sent, state.down)
+    def reply(self, s: DGSServer, worker: int) -> tuple[Any, Compressor]:
+        """``S_k`` = layer-wise top-ρ_down of ``(θ − θ_sync) − A_k``; ``A_k ← A_k + S_k``."""
+        xp = namespace(s.theta)
+        difference = (s.theta - s.theta_sync) - s.accumulated[worker]
+        sent = xp.compress(self.sparsify_down, difference, None)
+        s.accumulated[worker] = s.accumulated[worker] + sent
+        return sent, self.sparsify_down
 
-    def diagnostics(self, state: DGSState) -> tuple[float, ...]:
-        """``(1/W)Σ‖u_k‖²``, ``(1/W)Σ‖θ − θ_k‖²`` and ``(1/W)Σ‖A_k‖²``."""
-        return (
-            mean_square_norm(state.momentum),
-            model_drift(state),
-            mean_square_norm(state.accumulated),
-        )
+    def receive_reply(self, w: DGSWorkers, model: Any, down: Any) -> Any:
+        return model + down
 
-    def params(self) -> dict[str, Any]:
-        layers = self.layers
-        if not isinstance(layers, (int, str)):
-            layers = [np.asarray(g).tolist() if np.ndim(g) else int(g) for g in layers]
-        return {
-            "alpha": self.alpha,
-            "momentum": self.momentum,
-            "rho_up": self.rho_up,
-            "rho_down": self.rho_down,
-            "layers": layers,
-            "resync": self.resync,
-            "weight_decay": self.weight_decay,
-            "batch_size": self.batch_size,
-        }
+    def diagnostics(self, s: DGSServer, w: DGSWorkers, gradients: Any) -> tuple[float, ...]:
+        """``(1/W)Σ‖u_k‖²`` and ``(1/W)Σ‖A_k‖²``."""
+        xp = namespace(w.momentum)
+        return xp.mean_square_norm(w.momentum), xp.mean_square_norm(s.accumulated)

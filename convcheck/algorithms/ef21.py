@@ -1,8 +1,17 @@
 """EF21 [EF21] (Richtárik, Sokolov, Fatkhullin 2021).
 
-``θ^{k+1} = θ^k − α g^k``; ``c_m = C(∇f_m(θ^{k+1}) − g_m)``; ``g_m ← g_m + c_m``;
-``g^{k+1} = (1/M) Σ_m g_m``. Initialization ``g_m⁰ = ∇f_m(θ⁰)`` sent dense (``init="full"``)
-or ``g_m⁰ = C(∇f_m(θ⁰))`` (``init="compressed"``); the choice is recorded in the parameters.
+The paper's recursion: ``θ^{k+1} = θ^k − α g^k``; ``c_m = C(∇f_m(θ^{k+1}) − g_m^k)``;
+``g_m^{k+1} = g_m^k + c_m``; ``g^{k+1} = (1/M) Σ_m g_m^{k+1}``. As worker and server halves, round
+``k`` (workers hold ``θ^k``):
+
+* worker: ``c_m = C(∇f_m(θ^k) − g_m)``; ``g_m ← g_m + c_m``; send ``c_m``;
+* server: ``g ← g + (1/M) Σ_m c_m``; ``θ^{k+1} = θ^k − α g``; broadcast ``θ^{k+1}`` densely.
+
+Initialization ``init = "full"``: ``g_m = ∇f_m(θ⁰)``, sent densely before the first round, so the
+first round's corrections are ``C(0) = 0``; ``init = "compressed"``: ``g_m = 0``, so the first round
+sends ``C(∇f_m(θ⁰))``. Both give the paper's iterates with ``g_m^0 = ∇f_m(θ⁰)`` or
+``C(∇f_m(θ⁰))``. The ledger charges the corrections computed at ``θ^k`` to ``θ^{k+1}``, the iterate
+they produce.
 """
 
 from __future__ import annotations
@@ -10,77 +19,114 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from convcheck.algorithms.base import (
-    DENSE,
     Algorithm,
-    Messages,
+    batch_param,
     check_fits,
-    check_step,
-    mean_square_norm,
-    require_compressor,
-    worker_mean,
+    choice_param,
+    compressed_model,
+    compressor_param,
+    step_param,
 )
+from convcheck.algorithms.mutation import frozen
+from convcheck.arrays import namespace
 from convcheck.compressors import Compressor
-from convcheck.errors import check_choice
 
 INITS = ("full", "compressed")
 
 
 @dataclass
-class EF21State:
-    """``θ^k``, the workers' estimates ``g_m`` ``(M, d)`` and their mean ``g^k``."""
+class EF21Workers:
+    """The workers' estimates ``g_m``, ``(M, d)``."""
 
-    theta: np.ndarray
-    estimates: np.ndarray
-    estimate: np.ndarray
+    estimates: Any
+
+
+@dataclass
+class EF21Server:
+    """``θ^k`` and the server's estimate ``g`` (the running mean of the corrections)."""
+
+    theta: Any
+    estimate: Any
 
 
 class EF21(Algorithm):
-    """EF21 with any compressor.
-
-    Parameters
-    ----------
-    alpha : float
-        Step size ``α > 0``.
-    compressor : Compressor
-    init : {"full", "compressed"}
-    """
+    """EF21 with any compressor."""
 
     name = "ef21"
+    summary = ("EF21: workers send compressed corrections C(∇f_m − g_m) of their gradient "
+               "estimates; the server steps with their mean")
+    parameters = (
+        step_param(),
+        compressor_param(),
+        choice_param("init", "g_m at the start: full gradients (sent densely) or zero",
+                     INITS, "full"),
+        batch_param(),
+    )
     diagnostic_names = ("ef21_G",)
+    mutants = (frozen("estimates", "the workers' estimates g_m are never updated by their "
+                      "corrections", "frozen-estimates"),)
 
-    def __init__(self, alpha: float, compressor: Compressor, *, init: str = "full") -> None:
-        self.alpha = check_step(alpha)
-        self.compressor = require_compressor(compressor)
-        self.init = check_choice("init", init, INITS)
+    def compressors(self) -> tuple[Compressor, ...]:
+        return (self.compressor,)
 
     @property
-    def stochastic(self) -> bool:
-        return self.compressor.randomized
+    def up_codec(self) -> Compressor:
+        return self.compressor
 
-    def start(self, theta0: np.ndarray, oracle: Any, rng: np.random.Generator) -> tuple:
-        check_fits(self.compressor, theta0.shape[0])
-        gradients = oracle.worker_gradients(theta0)
+    def prepare(self, d: int) -> None:
+        check_fits(self.compressor, d)
+
+    def start_workers(self, theta0: Any, workers: int, initial_gradients: Any) -> tuple:
+        xp = namespace(theta0)
         if self.init == "full":
-            estimates, codec = gradients.copy(), DENSE
-        else:
-            estimates, codec = self.compressor.compress(gradients, rng), self.compressor
-        state = EF21State(theta=theta0.copy(), estimates=estimates, estimate=worker_mean(estimates))
-        return state, Messages(estimates, codec, theta0, DENSE)
+            estimates = xp.copy(initial_gradients())
+            return EF21Workers(estimates), estimates
+        return EF21Workers(xp.zeros((workers, theta0.shape[0]), like=theta0)), None
 
-    def step(self, state: EF21State, oracle: Any, rng: np.random.Generator) -> Messages:
-        state.theta = state.theta - self.alpha * state.estimate
-        gradients = oracle.worker_gradients(state.theta)
-        sent = self.compressor.compress(gradients - state.estimates, rng)
-        state.estimates += sent
-        state.estimate = worker_mean(state.estimates)
-        return Messages(sent, self.compressor, state.theta, DENSE)
+    def start_server(self, theta0: Any, workers: int, initial_mean: Any) -> EF21Server:
+        xp = namespace(theta0)
+        estimate = xp.zeros_like(theta0) if initial_mean is None else xp.copy(initial_mean)
+        return EF21Server(theta=xp.copy(theta0), estimate=estimate)
 
-    def diagnostics(self, state: EF21State, oracle: Any) -> tuple[float, ...]:
-        """``G^k = (1/M) Σ_m ‖g_m^k − ∇f_m(θ^k)‖²``."""
-        return (mean_square_norm(state.estimates - oracle.worker_gradients(state.theta)),)
+    def worker(self, w: EF21Workers, gradients: Any, model: Any, rng: Any) -> Any:
+        sent = namespace(gradients).compress(self.compressor, gradients - w.estimates, rng)
+        w.estimates = w.estimates + sent
+        return sent
 
-    def params(self) -> dict[str, Any]:
-        return {"alpha": self.alpha, "compressor": self.compressor.describe(), "init": self.init}
+    def server(self, s: EF21Server, up_mean: Any) -> Any:
+        s.estimate = s.estimate + up_mean
+        s.theta = s.theta - self.alpha * s.estimate
+        return s.theta
+
+    def receive(self, w: EF21Workers, model: Any, down: Any) -> Any:
+        return down
+
+    def lmi_model(self, d: int) -> tuple[str | None, dict[str, Any]]:
+        return compressed_model("ef21", self, self.compressor, d)
+
+    def lmi_state(self, s: EF21Server, w: EF21Workers, gradients: Any, optimum: Any,
+                  optimum_gradients: Any) -> dict:
+        """``g_m = α(g_m^k − ∇f_m(θ*))`` with the estimates ``g_m^k`` at ``θ^k`` (formed by the
+        next round, see :meth:`next_estimates`)."""
+        return {"g": self.alpha * (self.next_estimates(w, gradients) - optimum_gradients)}
+
+    def next_estimates(self, w: EF21Workers, gradients: Any) -> Any:
+        """``g_m^k = g_m^{k−1} + C(∇f_m(θ^k) − g_m^{k−1})``: the estimates the next round forms
+        at the current model, computed without advancing the run (deterministic compressors)."""
+        return w.estimates + namespace(gradients).compress(
+            self.compressor, gradients - w.estimates, None)
+
+    def diagnostics(self, s: EF21Server, w: EF21Workers, gradients: Any) -> tuple[float, ...]:
+        """``G^{k+1} = (1/M) Σ_m ‖g_m^{k+1} − ∇f_m(θ^{k+1})‖²`` at the server's ``θ^{k+1}``.
+
+        The estimates ``g_m^{k+1}`` are formed in the next round; since
+        ``g_m^{k+1} − ∇f_m = C(v_m) − v_m`` with ``v_m = ∇f_m(θ^{k+1}) − g_m^k``, ``G^{k+1}`` is
+        computed from the exact gradients without advancing the run. NaN when the transport has
+        no exact gradients or the compressor is randomized (its next draw is not known yet).
+        """
+        if gradients is None or self.compressor.randomized:
+            return (float("nan"),)
+        gap = gradients - w.estimates
+        xp = namespace(gap)
+        return (xp.mean_square_norm(xp.compress(self.compressor, gap, None) - gap),)

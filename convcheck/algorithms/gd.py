@@ -1,41 +1,57 @@
-"""Distributed gradient descent: ``θ^{k+1} = θ^k − α (1/M) Σ_m ∇f_m(θ^k)``."""
+"""Distributed gradient descent: ``θ^{k+1} = θ^k − α (1/M) Σ_m ∇f_m(θ^k)``.
+
+Worker: send ``g_m = ∇f_m(θ^k)`` densely. Server: ``θ^{k+1} = θ^k − α (1/M) Σ_m g_m``;
+broadcast ``θ^{k+1}`` densely. With a batch size, ``g_m`` is a minibatch gradient (SGD).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from convcheck.algorithms.base import DENSE, Algorithm, Messages, check_step, worker_mean
+from convcheck.algorithms.base import DENSE, Algorithm, batch_param, step_param
+from convcheck.arrays import namespace
+from convcheck.compressors import Compressor
 
 
 @dataclass
-class GDState:
-    theta: np.ndarray
+class GDWorkers:
+    """The workers keep nothing between rounds."""
+
+
+@dataclass
+class GDServer:
+    theta: Any
 
 
 class GD(Algorithm):
-    """Every worker sends its full gradient (dense); the server broadcasts ``θ^{k+1}``.
-
-    Parameters
-    ----------
-    alpha : float
-        Step size ``α > 0``.
-    """
+    """Distributed gradient descent (dense both ways)."""
 
     name = "gd"
+    summary = "gradient descent: workers send full gradients, the server broadcasts the model"
+    parameters = (step_param(), batch_param())
 
-    def __init__(self, alpha: float) -> None:
-        self.alpha = check_step(alpha)
+    @property
+    def up_codec(self) -> Compressor:
+        return DENSE
 
-    def start(self, theta0: np.ndarray, oracle: Any, rng: np.random.Generator) -> tuple:
-        return GDState(theta=theta0.copy()), None
+    def start_workers(self, theta0: Any, workers: int, initial_gradients: Any) -> tuple:
+        return GDWorkers(), None
 
-    def step(self, state: GDState, oracle: Any, rng: np.random.Generator) -> Messages:
-        gradients = oracle.worker_gradients(state.theta)
-        state.theta = state.theta - self.alpha * worker_mean(gradients)
-        return Messages(gradients, DENSE, state.theta, DENSE)
+    def start_server(self, theta0: Any, workers: int, initial_mean: Any) -> GDServer:
+        return GDServer(namespace(theta0).copy(theta0))
 
-    def params(self) -> dict[str, Any]:
-        return {"alpha": self.alpha}
+    def worker(self, w: GDWorkers, gradients: Any, model: Any, rng: Any) -> Any:
+        return gradients
+
+    def server(self, s: GDServer, up_mean: Any) -> Any:
+        s.theta = s.theta - self.alpha * up_mean
+        return s.theta
+
+    def receive(self, w: GDWorkers, model: Any, down: Any) -> Any:
+        return down
+
+    def lmi_model(self, d: int) -> tuple[str | None, dict[str, Any]]:
+        if self.batch_size is not None:
+            return None, {"reason": "minibatch gradients (no sure bound)"}
+        return "gd", {"alpha": self.alpha}

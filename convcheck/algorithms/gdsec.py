@@ -1,13 +1,16 @@
 """GD-SEC [GDSEC]: sparsified gradient differences with error correction.
 
-THEORY.md §3 (our specification of the paper's description). Per round ``k``:
+Our specification of the paper's description (docs/algorithms.md). Round ``k``, worker ``m``:
 
-1. ``Δ_m = g_m^k − h_m + e_m``;
-2. ``τ_i^k = ξ_i |θ_i^k − θ_i^{k−1}| / α`` and ``Δ̂_m = threshold_τ(Δ_m)`` (``θ^{−1} = θ⁰``, so
-   everything nonzero is sent at ``k = 0``);
+1. ``Δ_m = g_m^k − h_m + e_m`` (``+ e_m`` only with error correction);
+2. ``τ_i^k = ξ_i |θ_i^k − θ_i^{k−1}| / α`` and ``Δ̂_m = threshold_τ(Δ_m)`` (keep ``|Δ_{m,i}| > τ_i``;
+   ``θ^{−1} = θ⁰``, so everything nonzero is sent at ``k = 0``);
 3. ``e_m ← Δ_m − Δ̂_m`` with error correction, else ``e_m = 0``;
-4. ``h_m ← h_m + β Δ̂_m``; the uplink carries ``Δ̂_m`` only;
-5. server: ``ĝ = h + (1/M) Σ_m Δ̂_m``, ``h ← h + β (1/M) Σ_m Δ̂_m``, ``θ^{k+1} = θ^k − α ĝ``.
+4. ``h_m ← h_m + β Δ̂_m``; the uplink carries ``Δ̂_m`` only (a sparse message).
+
+Server: ``ĝ = h + (1/M) Σ_m Δ̂_m``, ``h ← h + β (1/M) Σ_m Δ̂_m``, ``θ^{k+1} = θ^k − α ĝ``,
+broadcast densely. ``ξ = 0`` is GD; ``β = 1`` without error correction is EF21 with the
+threshold compressor.
 """
 
 from __future__ import annotations
@@ -18,115 +21,141 @@ from typing import Any
 import numpy as np
 
 from convcheck.algorithms.base import (
-    DENSE,
     Algorithm,
-    Messages,
-    check_step,
-    mean_square_norm,
-    worker_mean,
+    Param,
+    batch_param,
+    flag_param,
+    real_param,
+    shared,
+    step_param,
 )
-from convcheck.compressors import Threshold
-from convcheck.errors import InputError, check_real
+from convcheck.algorithms.mutation import Mutant, frozen, frozen_server
+from convcheck.arrays import namespace
+from convcheck.errors import InputError
 
 
 @dataclass
-class GDSECState:
-    """``θ^k``, ``θ^{k−1}``, worker memories ``h_m`` and errors ``e_m`` ``(M, d)``, server ``h``."""
+class GDSECWorkers:
+    """Memories ``h_m``, errors ``e_m`` ``(M, d)`` and the last model step ``θ^k − θ^{k−1}``."""
 
-    theta: np.ndarray
-    theta_prev: np.ndarray
-    h_workers: np.ndarray
-    h_server: np.ndarray
-    errors: np.ndarray
-    g_hat: np.ndarray
+    h: Any
+    errors: Any
+    last_step: Any = shared()
+
+
+@dataclass
+class GDSECServer:
+    """``θ^k``, the server memory ``h`` and the last direction ``ĝ``."""
+
+    theta: Any
+    h: Any
+    g_hat: Any
+
+
+def _check_xi(value: Any) -> float | np.ndarray:
+    allowed = "a real number >= 0 or a list of reals >= 0 (one per coordinate)"
+    try:
+        xi = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError("xi", value, allowed) from None
+    if isinstance(value, (str, bool)) or xi.ndim > 1 or not np.all(xi >= 0) or not np.all(
+            np.isfinite(xi)):
+        raise InputError("xi", value, allowed)
+    return float(xi) if xi.ndim == 0 else xi
+
+
+def _error_not_cleared(alg: Algorithm, real: Any, w: GDSECWorkers, *args: Any) -> Any:
+    """``e_m ← Δ_m`` instead of ``Δ_m − Δ̂_m``: what was sent is sent again next round."""
+    sent = real(w, *args)
+    if alg.error_correction:
+        w.errors = w.errors + sent
+    return sent
 
 
 class GDSEC(Algorithm):
-    """GD-SEC.
-
-    Parameters
-    ----------
-    alpha : float
-        Step size ``α > 0``.
-    beta : float
-        Memory weight ``β ∈ (0, 1]``.
-    xi : float or array of shape (d,)
-        Threshold weights ``ξ ≥ 0`` (scalar or per coordinate); ``ξ = 0`` is GD.
-    error_correction : bool
-        Keep the unsent part ``e_m`` and add it to the next difference.
-    """
+    """GD-SEC: thresholded gradient differences with error correction."""
 
     name = "gd-sec"
+    summary = ("GD-SEC: workers send the entries of their gradient difference above "
+               "ξ|θ^k − θ^(k−1)|/α, with memories and error correction")
+    parameters = (
+        step_param(),
+        real_param("beta", "memory weight β of h_m and h", 0.0, 1.0, 1.0, low_open=True),
+        Param("xi", "threshold weights ξ (scalar or one per coordinate); 0 is GD",
+              "a real number >= 0 or a list of reals >= 0", _check_xi, 0.0),
+        flag_param("error_correction", "keep the unsent part e_m and add it next round", True),
+        batch_param(),
+    )
     diagnostic_names = ("error_norm_sq", "w_norm")
-
-    def __init__(
-        self,
-        alpha: float,
-        beta: float = 1.0,
-        xi: float | np.ndarray = 0.0,
-        *,
-        error_correction: bool = True,
-    ) -> None:
-        self.alpha = check_step(alpha)
-        self.beta = check_real("beta", beta, 0.0, 1.0, low_open=True)
-        xi_values = np.asarray(xi, dtype=np.float64) if not isinstance(xi, str) else None
-        if xi_values is None or xi_values.ndim > 1 or not np.all(xi_values >= 0):
-            raise InputError("xi", xi, "a real number >= 0 or a 1-D array of reals >= 0")
-        self.xi = xi_values
-        if not isinstance(error_correction, (bool, np.bool_)):
-            raise InputError("error_correction", error_correction, "true or false")
-        self.error_correction = bool(error_correction)
+    mutants = (
+        frozen("h", "the workers never update h_m while the server updates h",
+               "stale-worker-memory"),
+        Mutant("error-not-cleared", "the error memory keeps what was sent: e_m ← Δ_m",
+               worker=_error_not_cleared),
+        frozen_server("h", "the server memory h is never updated", "server-memory-not-updated"),
+    )
 
     @property
     def xi_max(self) -> float:
-        return float(self.xi.max()) if self.xi.size else 0.0
+        """``max_i ξ_i``."""
+        return float(np.max(self.xi)) if np.size(self.xi) else 0.0
 
-    def start(self, theta0: np.ndarray, oracle: Any, rng: np.random.Generator) -> tuple:
-        d, workers = theta0.shape[0], oracle.objective.n_workers
-        if self.xi.ndim == 1 and self.xi.shape[0] != d:
-            raise InputError("xi", f"array of length {self.xi.shape[0]}", f"length d={d}")
-        zeros = np.zeros((workers, d))
-        state = GDSECState(
-            theta=theta0.copy(),
-            theta_prev=theta0.copy(),
-            h_workers=zeros,
-            h_server=np.zeros(d),
-            errors=zeros.copy(),
-            g_hat=np.zeros(d),
-        )
-        return state, None
+    def prepare(self, d: int) -> None:
+        if np.ndim(self.xi) == 1 and np.shape(self.xi)[0] != d:
+            raise InputError("xi", f"a list of length {np.shape(self.xi)[0]}",
+                             f"a scalar or a list of length d={d}")
 
-    def thresholds(self, state: GDSECState) -> np.ndarray:
+    def start_workers(self, theta0: Any, workers: int, initial_gradients: Any) -> tuple:
+        xp = namespace(theta0)
+        zeros = xp.zeros((workers, theta0.shape[0]), like=theta0)
+        return GDSECWorkers(h=zeros, errors=xp.copy(zeros), last_step=xp.zeros_like(theta0)), None
+
+    def start_server(self, theta0: Any, workers: int, initial_mean: Any) -> GDSECServer:
+        xp = namespace(theta0)
+        return GDSECServer(theta=xp.copy(theta0), h=xp.zeros_like(theta0),
+                           g_hat=xp.zeros_like(theta0))
+
+    def thresholds(self, w: GDSECWorkers) -> Any:
         """``τ^k = ξ |θ^k − θ^{k−1}| / α``, shape ``(d,)``."""
-        return self.xi * np.abs(state.theta - state.theta_prev) / self.alpha
+        xp = namespace(w.last_step)
+        xi = self.xi if np.ndim(self.xi) == 0 else xp.asarray(self.xi, like=w.last_step)
+        return xi * xp.abs(w.last_step) / self.alpha
 
-    def step(self, state: GDSECState, oracle: Any, rng: np.random.Generator) -> Messages:
-        gradients = oracle.worker_gradients(state.theta)
-        differences = gradients - state.h_workers
+    def worker(self, w: GDSECWorkers, gradients: Any, model: Any, rng: Any) -> Any:
+        xp = namespace(gradients)
+        differences = gradients - w.h
         if self.error_correction:
-            differences += state.errors
-        compressor = Threshold(self.thresholds(state))
-        sent = compressor.compress(differences)
+            differences = differences + w.errors
+        sent = xp.threshold(differences, self.thresholds(w))
         if self.error_correction:
-            np.subtract(differences, sent, out=state.errors)
-        state.h_workers += self.beta * sent
-        mean_sent = worker_mean(sent)
-        state.g_hat = state.h_server + mean_sent
-        state.h_server += self.beta * mean_sent
-        state.theta_prev = state.theta
-        state.theta = state.theta - self.alpha * state.g_hat
-        return Messages(sent, compressor, state.theta, DENSE)
+            w.errors = differences - sent
+        w.h = w.h + self.beta * sent
+        return sent
 
-    def diagnostics(self, state: GDSECState, oracle: Any) -> tuple[float, ...]:
+    def server(self, s: GDSECServer, up_mean: Any) -> Any:
+        s.g_hat = s.h + up_mean
+        s.h = s.h + self.beta * up_mean
+        s.theta = s.theta - self.alpha * s.g_hat
+        return s.theta
+
+    def receive(self, w: GDSECWorkers, model: Any, down: Any) -> Any:
+        w.last_step = down - model
+        return down
+
+    def lmi_model(self, d: int) -> tuple[str | None, dict[str, Any]]:
+        if self.batch_size is not None:
+            return None, {"reason": "minibatch gradients (no sure bound)"}
+        return "gd-sec", {"alpha": self.alpha, "beta": self.beta, "xi": self.xi_max,
+                          "error_correction": self.error_correction}
+
+    def lmi_state(self, s: GDSECServer, w: GDSECWorkers, gradients: Any, optimum: Any,
+                  optimum_gradients: Any) -> dict:
+        """``x_prev = θ^{k−1} − θ*``, ``h_m = α(h_m − ∇f_m(θ*))``, ``e_m = α e_m``."""
+        return {"x_prev": s.theta - w.last_step - optimum,
+                "h": self.alpha * (w.h - optimum_gradients), "e": self.alpha * w.errors}
+
+    def diagnostics(self, s: GDSECServer, w: GDSECWorkers, gradients: Any) -> tuple[float, ...]:
         """``(1/M) Σ ‖e_m‖²`` and ``‖w‖ = ‖(α/M) Σ_m e_m‖``."""
-        w = self.alpha * worker_mean(state.errors)
-        return mean_square_norm(state.errors), float(np.linalg.norm(w))
-
-    def params(self) -> dict[str, Any]:
-        xi: Any = float(self.xi) if self.xi.ndim == 0 else self.xi.tolist()
-        return {
-            "alpha": self.alpha,
-            "beta": self.beta,
-            "xi": xi,
-            "error_correction": self.error_correction,
-        }
+        xp = namespace(w.errors)
+        return (xp.mean_square_norm(w.errors),
+                float(np.sqrt(xp.square_norm(self.alpha * xp.mean_rows(w.errors)))))

@@ -1,6 +1,6 @@
 """Simulated parameter server: synchronous rounds, asynchronous events, bit ledger, traces."""
 
-from convcheck.engine.common import TARGET_METRICS
+from convcheck.engine.common import TARGET_METRICS, Recorder
 from convcheck.engine.events import ASYNC_COLUMNS, run_async
 from convcheck.engine.oracle import Oracle
 from convcheck.engine.sync import run
@@ -13,6 +13,7 @@ __all__ = [
     "TARGET_METRICS",
     "Ledger",
     "Oracle",
+    "Recorder",
     "Run",
     "run",
     "run_async",

@@ -1,22 +1,40 @@
-"""What the synchronous and the asynchronous engine share: run settings, the quantities traced at
-every iterate and the run summary."""
+"""What the synchronous and the asynchronous engine share: run settings, the trace recorder
+(quantities at every recorded iterate, the bit ledger, divergence, target, memory budget) and
+the run summary.
+
+The trace grows by blocks as rows are recorded, so memory follows the rows actually recorded
+(a run asked for 10⁹ rounds that reaches its target after 10⁴ holds 10⁴ rows), and a run whose
+trace would exceed the memory budget is refused before it starts when it cannot stop early, or
+stops cleanly (status ``"stopped"``) when the budget is reached.
+"""
 
 from __future__ import annotations
 
+import os
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from convcheck.algorithms.base import worker_mean
+from convcheck.arrays import NUMPY
 from convcheck.engine.oracle import Oracle
+from convcheck.engine.trace import BASE_COLUMNS, Ledger, Run
+from convcheck.environment import versions
 from convcheck.errors import InputError, check_choice, check_real
 from convcheck.problem import Problem
 
 #: Quantities a target accuracy may be set on.
 TARGET_METRICS = ("suboptimality", "grad_norm_sq", "dist_sq")
-#: A run has diverged when its suboptimality exceeds this factor times max(1, its start value).
-DEFAULT_BLOWUP = 1e10
+#: A run has diverged when ``f − f_ref`` exceeds this factor times ``max(1, f(θ⁰) − f_ref)``:
+#: orders of magnitude above where it started (or when an iterate or value is not finite).
+DEFAULT_BLOWUP = 1e4
+#: Default memory budget of one run's trace, in bytes: a quarter of the machine's memory,
+#: at most 8 GiB.
+DEFAULT_TRACE_BUDGET = min(8 << 30, os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4)
+#: Rows allocated at a time (the first block is smaller when the run is short).
+BLOCK_ROWS = 4096
 
 
 @dataclass(frozen=True)
@@ -49,28 +67,16 @@ class Measure:
             target_metric or ("grad_norm_sq" if nonconvex else "suboptimality"),
             TARGET_METRICS,
         )
+        if metric == "dist_sq" and nonconvex:
+            raise InputError("target_metric", metric,
+                             "suboptimality or grad_norm_sq on a nonconvex problem (it has no "
+                             "reference optimum θ*, so dist_sq is not defined)")
         if target is not None:
             target = check_real("target", target, 0.0, low_open=True)
         optimum = problem.optimum
         f_ref = optimum.value if optimum.theta is not None else optimum.f_low
         theta_star = None if nonconvex or optimum.theta is None else optimum.theta
         return cls(f_ref, theta_star, metric, target)
-
-    def write(self, row: np.ndarray, column: dict[str, int], oracle: Oracle,
-              theta: np.ndarray, previous: np.ndarray) -> None:
-        """Fill ``value``, ``suboptimality``, ``grad_norm_sq``, ``dist_sq`` and ``step_norm``
-        of a trace row at ``θ`` (one cached evaluation of the worker values and gradients)."""
-        values, gradients = oracle.evaluate(theta)
-        grad = worker_mean(gradients)
-        value = float(np.add.reduce(values)) / values.shape[0]
-        row[column["value"]] = value
-        row[column["suboptimality"]] = value - self.f_ref
-        row[column["grad_norm_sq"]] = grad @ grad
-        if self.theta_star is not None:
-            gap = theta - self.theta_star
-            row[column["dist_sq"]] = gap @ gap
-        step = theta - previous
-        row[column["step_norm"]] = np.sqrt(step @ step)
 
 
 def start_point(theta0: np.ndarray | None, d: int) -> np.ndarray:
@@ -84,6 +90,189 @@ def start_point(theta0: np.ndarray | None, d: int) -> np.ndarray:
     return point.copy()
 
 
+#: Columns the recorder stores per row, in order; transport and algorithm columns follow. The
+#: running totals ``bits_up_total``/``bits_down_total`` are added from the ledger at the end
+#: (the exported order is :data:`convcheck.engine.trace.BASE_COLUMNS`).
+STORED_COLUMNS = (
+    "iteration",
+    "value",
+    "suboptimality",
+    "grad_norm_sq",
+    "dist_sq",
+    "step_norm",
+    "bits_up",
+    "bits_down",
+    "nnz_up",
+    "nnz_down",
+)
+#: Columns stored as integers.
+INTEGER_COLUMNS = ("iteration", "bits_up", "bits_down", "nnz_up", "nnz_down")
+
+
+class Recorder:
+    """The trace of one run: rows of quantities, per-worker bits, and when to stop.
+
+    Parameters
+    ----------
+    problem : Problem
+    oracle : Oracle
+        Evaluates ``f`` and the worker gradients at recorded iterates (cached, so the algorithm's
+        own gradients at the same point are not computed twice).
+    extra : sequence of str
+        Columns after :data:`STORED_COLUMNS` (the transport's, then the algorithm's
+        diagnostics).
+    workers : int
+        Columns of the bit ledger.
+    rows : int
+        Rows the run may record at most (``T + 1`` for ``T`` rounds).
+    target, target_metric, stop_at_target, blowup
+        As in :func:`convcheck.engine.run`.
+    budget : int
+        Memory budget of the trace, bytes.
+    """
+
+    def __init__(self, problem: Problem, oracle: Oracle, extra: Sequence[str], workers: int,
+                 rows: int, *, target: float | None, target_metric: str | None,
+                 stop_at_target: bool, blowup: float, budget: int) -> None:
+        self.measure = Measure.of(problem, target, target_metric)
+        self.blowup = check_real("blowup", blowup, 1.0, low_open=True)
+        self.oracle, self.workers = oracle, workers
+        self.names = STORED_COLUMNS + tuple(extra)
+        self.column = {name: j for j, name in enumerate(self.names)}
+        self.stop_at_target = bool(stop_at_target)
+        per_row = 8 * (len(self.names) + 2 * workers)
+        self.max_rows = max(2, int(budget) // per_row)
+        if rows > self.max_rows and (self.measure.target is None or not self.stop_at_target):
+            raise InputError(
+                "iterations", rows - 1,
+                f"at most {self.max_rows - 1} for this run: its trace would take about "
+                f"{rows * per_row / 2**30:.3g} GiB ({per_row} bytes per row) against a budget of "
+                f"{budget / 2**30:.3g} GiB; set a target that stops it earlier, or record fewer "
+                "rows")
+        self.per_row = per_row
+        self.budget = budget
+        self._blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._first = min(rows, BLOCK_ROWS)
+        self.rows = 0
+        self.reached: int | None = None
+        self.status, self.reason = "completed", ""
+        self._scale = np.inf
+        self.started = time.perf_counter()
+
+    # ------------------------------------------------------------------ rows
+    def _row(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The arrays of the next row (a new block when the last one is full)."""
+        index = self.rows
+        if not self._blocks or index >= self._end:
+            size = self._first if not self._blocks else min(2 * len(self._blocks[-1][0]), 1 << 20)
+            self._blocks.append((np.full((size, len(self.names)), np.nan),
+                                 np.zeros((size, self.workers), dtype=np.int64),
+                                 np.zeros((size, self.workers), dtype=np.int64)))
+            self._start, self._end = index, index + size
+        table, up, down = self._blocks[-1]
+        offset = index - self._start
+        return table[offset], up[offset], down[offset]
+
+    def record(self, iteration: int, theta: np.ndarray, previous: np.ndarray,
+               up_bits: np.ndarray | None, down_bits: np.ndarray | None, nnz: tuple[int, int],
+               extra: Sequence[float] = ()) -> bool:
+        """Record iterate ``θ`` (row ``iteration``) and decide whether to stop.
+
+        Returns True when the run must stop: the iterate or its value is not finite, ``f − f_ref``
+        blew up (:data:`DEFAULT_BLOWUP`), the target was reached (with ``stop_at_target``), or
+        the memory budget is full.
+        """
+        row, up, down = self._row()
+        column = self.column
+        values, gradients = self.oracle.evaluate(theta)
+        grad = NUMPY.mean_rows(gradients)
+        value = float(np.add.reduce(values)) / values.shape[0]
+        sub = value - self.measure.f_ref
+        row[0], row[1], row[2] = iteration, value, sub
+        row[3] = grad @ grad
+        if self.measure.theta_star is not None:
+            gap = theta - self.measure.theta_star
+            row[4] = gap @ gap
+        step = theta - previous
+        row[5] = np.sqrt(step @ step)
+        if up_bits is not None:
+            up[:] = up_bits
+        if down_bits is not None:
+            down[:] = down_bits
+        row[6], row[7] = up.sum(), down.sum()
+        row[8], row[9] = nnz
+        row[10:10 + len(extra)] = extra
+        self.rows += 1
+        if self.rows == 1:
+            self._scale = self.blowup * max(1.0, abs(sub)) if np.isfinite(sub) else np.inf
+        return self._stop(iteration, theta, sub, row[column[self.measure.metric]])
+
+    def _stop(self, iteration: int, theta: np.ndarray, sub: float, metric: float) -> bool:
+        where = f"at iteration {iteration}"
+        if not (np.isfinite(sub) and np.isfinite(theta).all()):
+            self.status, self.reason = "diverged", f"non-finite iterate or value {where}"
+            return True
+        if sub > self._scale:
+            self.status = "diverged"
+            self.reason = (f"f − f_ref = {sub:.3g} > {self.blowup:g}·max(1, f(θ⁰) − f_ref) "
+                           f"{where}")
+            return True
+        target = self.measure.target
+        if target is not None and self.reached is None and metric <= target:
+            self.reached = iteration
+            if self.stop_at_target:
+                self.status = "target reached"
+                self.reason = f"{self.measure.metric} <= {target:g} {where}"
+                return True
+        if self.rows >= self.max_rows:
+            self.status = "stopped"
+            self.reason = (f"trace memory budget of {self.budget / 2**30:.3g} GiB reached "
+                           f"{where}; ask for fewer iterations or a target")
+            return True
+        return False
+
+    # ------------------------------------------------------------------ the result
+    def columns(self) -> tuple[dict[str, np.ndarray], Ledger]:
+        """The trace columns (with the running bit totals) and the ledger."""
+        table = np.concatenate([b[0] for b in self._blocks])[: self.rows]
+        up = np.concatenate([b[1] for b in self._blocks])[: self.rows]
+        down = np.concatenate([b[2] for b in self._blocks])[: self.rows]
+        stored = {name: table[:, j].copy() for j, name in enumerate(self.names)}
+        for name in INTEGER_COLUMNS:
+            stored[name] = stored[name].astype(np.int64)
+        stored["bits_up_total"] = np.cumsum(up.sum(axis=1))
+        stored["bits_down_total"] = np.cumsum(down.sum(axis=1))
+        order = BASE_COLUMNS + self.names[len(STORED_COLUMNS):]
+        return {name: stored[name] for name in order}, Ledger(up, down)
+
+    def finish(self, algorithm: Any, problem: Problem, state_theta: np.ndarray, meta: dict,
+               requested: int, reached_row: int | None = None,
+               iterations: int | None = None) -> Run:
+        """The :class:`Run`: columns, ledger, status, summary and metadata.
+
+        ``reached_row``: the trace row of the target (default: the row of iteration
+        ``self.reached``); ``iterations``: the iterations run (default: the last row's).
+        """
+        columns, ledger = self.columns()
+        if self.status == "completed":
+            self.reason = f"ran {requested} iterations"
+        if reached_row is None and self.reached is not None:
+            reached_row = int(np.flatnonzero(columns["iteration"] == self.reached)[0])
+        summary = summarize(columns, self.measure.metric, self.measure.target, reached_row)
+        if iterations is not None:
+            summary["iterations"] = iterations
+        summary["target_iteration"] = self.reached
+        meta = {
+            "algorithm": algorithm.describe(),
+            "problem": problem.describe(),
+            **meta,
+            "iterations_requested": requested,
+            "wall_time_s": time.perf_counter() - self.started,
+            "versions": versions(),
+        }
+        return Run(columns, ledger, self.status, self.reason, summary, meta, state_theta)
+
+
 def summarize(
     columns: dict[str, np.ndarray], metric: str, target: float | None, reached: int | None
 ) -> dict[str, Any]:
@@ -91,11 +280,11 @@ def summarize(
     (``reached`` is the trace row where the target was first met)."""
     last = len(columns["iteration"]) - 1
     out: dict[str, Any] = {
-        "iterations": last,
+        "iterations": int(columns["iteration"][last]),
         "final": {name: columns[name][last].item() for name in columns if name != "iteration"},
         "target_metric": metric,
         "target": target,
-        "target_iteration": reached,
+        "target_iteration": None if reached is None else int(columns["iteration"][reached]),
         "bits_up_to_target": None,
         "bits_down_to_target": None,
     }

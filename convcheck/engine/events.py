@@ -40,30 +40,35 @@ from __future__ import annotations
 
 import heapq
 import math
-import time as wallclock
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from convcheck.algorithms.async_base import AsyncAlgorithm, Message
-from convcheck.engine.common import DEFAULT_BLOWUP, Measure, start_point, summarize
+from convcheck.algorithms.base import Algorithm, put_rows, take_rows
+from convcheck.arrays import NUMPY
+from convcheck.compressors import Compressor
+from convcheck.engine.common import DEFAULT_BLOWUP, DEFAULT_TRACE_BUDGET, Recorder, start_point
 from convcheck.engine.oracle import Oracle
+from convcheck.engine.rounds import start
 from convcheck.engine.timing import ComputeTime, Exponential, Link
-from convcheck.engine.trace import BASE_COLUMNS, Ledger, Run
-from convcheck.environment import versions
-from convcheck.errors import InputError, check_int, check_real
+from convcheck.engine.trace import Run
+from convcheck.errors import InputError, check_int
 from convcheck.problem import Problem
 
-#: Columns an asynchronous trace adds after :data:`BASE_COLUMNS`: simulated time at which the
-#: iterate was produced, the staleness of the update that produced it and its sender (row 0: -1).
-ASYNC_COLUMNS = ("time", "staleness", "worker")
+#: Columns an asynchronous trace adds after the base columns: simulated time at which the
+#: iterate was produced, the staleness of the update that produced it, its sender (row 0: -1),
+#: and ``(1/W) Σ_k ‖θ − θ_k‖²``, how far the workers' models are from the server's.
+ASYNC_COLUMNS = ("time", "staleness", "worker", "model_drift_sq")
 #: Compute durations drawn per worker at a time.
 _BLOCK = 256
 
-#: ``observer(t, state, event)`` is called after every server update ``t ≥ 1`` with
-#: ``event = {"worker", "staleness", "time", "read"}``.
+#: ``on_compute(worker, gradient, message, cluster)`` is called after every worker computation.
+ComputeObserver = Callable[[int, np.ndarray, np.ndarray, Any], None]
+#: ``observer(t, cluster, event)`` is called after every server update ``t ≥ 1`` with
+#: ``event = {"worker", "staleness", "time", "read"}``; ``cluster.server``, ``cluster.workers``
+#: and ``cluster.models`` hold the algorithm's states and the workers' models.
 Observer = Callable[[int, Any, dict], None]
 
 
@@ -88,30 +93,37 @@ class _Cluster:
 
     def __init__(
         self,
-        algorithm: AsyncAlgorithm,
-        state: Any,
+        algorithm: Algorithm,
+        theta0: np.ndarray,
+        workers: int,
         gradients: _Gradients,
         rng: np.random.Generator,
         compute: ComputeTime,
         link: Link,
         tau_max: int | None,
         seed: int,
-        ledger: tuple[np.ndarray, np.ndarray, np.ndarray],
+        on_compute: ComputeObserver | None = None,
     ) -> None:
-        self.algorithm, self.state, self.gradients, self.rng = algorithm, state, gradients, rng
+        self.algorithm, self.gradients, self.rng = algorithm, gradients, rng
+        self.on_compute = on_compute
         self.compute, self.link, self.tau_max = compute, link, tau_max
-        self.up_bits, self.down_bits, self.nnz = ledger
-        workers = self.workers = state.models.shape[0]
+        self.batch = getattr(algorithm, "batch_size", None)
+        states, _ = start(algorithm, theta0, workers, lambda: None)
+        self.server, self.workers_state, self.models = states.server, states.workers, states.held
+        self.up_bits = np.zeros(workers, dtype=np.int64)
+        self.down_bits = np.zeros(workers, dtype=np.int64)
+        self.nnz = np.zeros(2, dtype=np.int64)
+        self.workers = workers
         self.timing = [
             np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(workers)
         ]
         self.durations = [np.empty(0)] * workers
         self.drawn = np.zeros(workers, dtype=np.int64)
         self.used = np.zeros(workers, dtype=np.int64)
-        self.version, self.now, self.row, self.sequence = 0, 0.0, 0, 0
+        self.version, self.now, self.sequence = 0, 0.0, 0
         self.read = np.zeros(workers, dtype=np.int64)
         self.outstanding = np.zeros(workers, dtype=bool)
-        self.pending: list[tuple[Message, int] | None] = [None] * workers
+        self.pending: list[tuple[np.ndarray, int] | None] = [None] * workers
         self.arrivals: list[tuple[float, int, int]] = []
         self.held: list[tuple[float, int, int]] = []
         self.waiting: deque[int] = deque()
@@ -137,28 +149,45 @@ class _Cluster:
             raise InputError("compute", f"duration {value!r} for worker {k}", "durations >= 0")
         return value
 
-    def send_down(self, k: int | slice, message: Message) -> None:
-        """Put ``message`` on the downlink of worker ``k`` (or of every worker, ``k = slice``),
+    def send_down(self, k: int | slice, vector: np.ndarray, codec: Compressor) -> None:
+        """Put ``vector`` on the downlink of worker ``k`` (or of every worker, ``k = slice``),
         after what is already queued there (FIFO), and price it in the current row."""
-        bits = int(message.codec.bits(message.vector))
-        self.down_bits[self.row, k] += bits
+        bits = int(NUMPY.bits(codec, vector)[0])
+        self.down_bits[k] += bits
         copies = self.workers if isinstance(k, slice) else 1
-        self.nnz[self.row, 1] += np.count_nonzero(message.vector) * copies
+        self.nnz[1] += np.count_nonzero(vector) * copies
         self.down_free[k] = np.maximum(self.now, self.down_free[k]) + self.link.transmission(
             bits, "down"
         )
 
-    def dispatch(self, k: int, reply: Message | None) -> None:
+    def compute_message(self, k: int) -> np.ndarray:
+        """Worker ``k``'s message, computed on its model: the algorithm's worker half on its
+        row of the workers' state."""
+        row = slice(k, k + 1)
+        mine = take_rows(self.workers_state, row)
+        gradient = self.gradients(k, self.models[k], self.batch, self.rng)
+        message = self.algorithm.worker(mine, gradient[None], self.models[k], self.rng)[0]
+        put_rows(self.workers_state, row, mine)
+        if self.on_compute is not None:
+            self.on_compute(k, gradient, message, self)
+        return message
+
+    def dispatch(self, k: int, reply: tuple[np.ndarray, Compressor] | None) -> None:
         """Worker ``k`` reads the current version: reply, compute, send."""
         if reply is not None:
-            self.send_down(k, reply)
+            vector, codec = reply
+            self.send_down(k, vector, codec)
+            row = slice(k, k + 1)
+            mine = take_rows(self.workers_state, row)
+            self.models[k] = self.algorithm.receive_reply(mine, self.models[k], vector)
+            put_rows(self.workers_state, row, mine)
             received = self.down_free[k] + self.link.latency("down")
         else:
             received = self.now
         self.read[k] = self.version
         self.outstanding[k] = True
-        message = self.algorithm.worker_compute(self.state, k, self.gradients, self.rng)
-        bits = int(message.codec.bits(message.vector))
+        message = self.compute_message(k)
+        bits = int(NUMPY.bits(self.algorithm.up_codec, message)[0])
         self.pending[k] = (message, bits)
         done = received + self.next_duration(k)
         arrival = done + self.link.transmission(bits, "up") + self.link.latency("up")
@@ -176,7 +205,7 @@ class _Cluster:
     def may_read(self) -> bool:
         return self.tau_max is None or int(self.outstanding.sum()) <= self.tau_max
 
-    def next_message(self) -> tuple[int, Message, int]:
+    def next_message(self) -> tuple[int, np.ndarray, int]:
         """The next message to apply: a held one first (in arrival order), else the next
         arrival; advances the clock. Returns ``(worker, message, bits)``."""
         choice = next((i for i, (_, k, _) in enumerate(self.held) if self.applicable(k)), None)
@@ -196,13 +225,23 @@ class _Cluster:
         self.pending[k] = None
         return k, message, bits
 
-    def applied(self, k: int, t: int, broadcast: Message | None) -> None:
-        """Bookkeeping after update ``t`` from ``k``: broadcast, then replies to the sender and
-        to waiting workers as slots free up (each then computes its next message)."""
+    def apply(self, k: int, message: np.ndarray, bits: int, t: int) -> None:
+        """Update ``t``: the server applies ``k``'s message (the algorithm's asynchronous rule),
+        sends any broadcast, then replies to the sender and to waiting workers as slots free up
+        (each then computes its next message)."""
+        self.up_bits[k] += bits
+        self.nnz[0] += np.count_nonzero(message)
+        broadcast = self.algorithm.server_event(self.server, k, message)
         self.version += 1
         self.outstanding[k] = False
         if broadcast is not None:
-            self.send_down(slice(None), broadcast)
+            vector, codec = broadcast
+            self.send_down(slice(None), vector, codec)
+            for j in range(self.workers):
+                row = slice(j, j + 1)
+                mine = take_rows(self.workers_state, row)
+                self.models[j] = self.algorithm.receive_broadcast(mine, self.models[j], vector)
+                put_rows(self.workers_state, row, mine)
         self.waiting.append(k)
         self.queued_at[k] = t
         self.wait_since[k] = self.now
@@ -211,11 +250,23 @@ class _Cluster:
             if self.queued_at[j] != t:
                 self.counters["waited_reads"] += 1
                 self.counters["wait_time"] += self.now - self.wait_since[j]
-            self.dispatch(j, self.algorithm.server_reply(self.state, j))
+            self.dispatch(j, self.algorithm.reply(self.server, j))
+
+    def drift(self) -> float:
+        """``(1/W) Σ_k ‖θ − θ_k‖²``."""
+        return NUMPY.mean_square_norm(self.models - self.server.theta)
+
+    def take_bits(self) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+        """The bits and nonzeros since the last call (one trace row), reset to zero."""
+        out = (self.up_bits.copy(), self.down_bits.copy(), (int(self.nnz[0]), int(self.nnz[1])))
+        self.up_bits[:] = 0
+        self.down_bits[:] = 0
+        self.nnz[:] = 0
+        return out
 
 
 def run_async(
-    algorithm: AsyncAlgorithm,
+    algorithm: Algorithm,
     problem: Problem,
     iterations: int,
     *,
@@ -232,12 +283,15 @@ def run_async(
     blowup: float = DEFAULT_BLOWUP,
     progress: bool = False,
     observer: Observer | None = None,
+    on_compute: ComputeObserver | None = None,
+    memory_budget: int = DEFAULT_TRACE_BUDGET,
 ) -> Run:
     """Simulate ``algorithm`` on an asynchronous parameter server for ``iterations`` updates.
 
     Parameters
     ----------
-    algorithm : AsyncAlgorithm
+    algorithm : Algorithm
+        One with the ``"async"`` transport (its asynchronous rule).
     problem : Problem
     iterations : int
         Server updates ``T ≥ 1``.
@@ -255,7 +309,7 @@ def run_async(
         Seeds the algorithm's generator and the compute durations.
     theta0 : ndarray of shape (d,), optional
         Start point (default 0); every worker holds it at time 0.
-    target, target_metric, stop_at_target, blowup, progress
+    target, target_metric, stop_at_target, blowup, progress, memory_budget
         As in :func:`convcheck.engine.run`.
     trace_every : int
         Evaluate and record the server model every this many updates (and at the last one).
@@ -266,29 +320,29 @@ def run_async(
         traced iterates ``t < T``, a systematic sample.
     observer : callable, optional
         Called after every update (tests check invariants at every event with it).
+    on_compute : callable, optional
+        Called after every worker computation (e.g. a :class:`ComputationLog`).
 
     Returns
     -------
     Run
         Rows are traced server versions (``summary["iterations"]`` counts server updates,
-        ``Run.iterations`` trace rows); columns :data:`BASE_COLUMNS`, :data:`ASYNC_COLUMNS`,
-        then the algorithm's diagnostics. The ledger row of a traced version holds the bits of
+        ``Run.iterations`` trace rows); columns: the base columns, :data:`ASYNC_COLUMNS`, then
+        the algorithm's diagnostics. The ledger row of a traced version holds the bits of
         the updates since the previous traced row, per worker (uplink of the sender; downlink
         of the replies and broadcasts sent). The summary adds simulated time and bits to the
         target, the ergodic mean squared gradient norm and the staleness statistics.
     """
-    if not isinstance(algorithm, AsyncAlgorithm):
+    if not isinstance(algorithm, Algorithm) or "async" not in algorithm.transports:
         raise InputError(
-            "algorithm", getattr(algorithm, "name", algorithm), "an asynchronous algorithm"
+            "algorithm", getattr(algorithm, "name", algorithm),
+            "an asynchronous algorithm (synchronous ones run with convcheck.engine.run)"
         )
     iterations = check_int("iterations", iterations, 1)
     seed = check_int("seed", seed, 0)
     trace_every = check_int("trace_every", trace_every, 1)
-    blowup = check_real("blowup", blowup, 1.0, low_open=True)
     if tau_max is not None:
         tau_max = check_int("tau_max", tau_max, 0)
-    measure = Measure.of(problem, target, target_metric)
-    metric, target = measure.metric, measure.target
     objective = problem.objective
     shards = objective.n_workers
     if workers is None:
@@ -305,138 +359,60 @@ def run_async(
     link = Link() if link is None else link
     if not isinstance(link, Link):
         raise InputError("link", link, "a convcheck.engine.timing.Link")
-    d = objective.dim
-    theta0 = start_point(theta0, d)
-
-    rng = np.random.default_rng(np.random.SeedSequence(seed))
+    theta0 = start_point(theta0, objective.dim)
     oracle = Oracle(objective)
-    rows = iterations // trace_every + 2
-    names = BASE_COLUMNS + ASYNC_COLUMNS + algorithm.diagnostic_names
-    column = {name: j for j, name in enumerate(names)}
-    table = np.full((rows, len(names)), np.nan)
-    up_bits = np.zeros((rows, workers), dtype=np.int64)
-    down_bits = np.zeros((rows, workers), dtype=np.int64)
-    nnz = np.zeros((rows, 2), dtype=np.int64)
+    recorder = Recorder(problem, oracle, ASYNC_COLUMNS + algorithm.diagnostic_names, workers,
+                        iterations // trace_every + 2, target=target,
+                        target_metric=target_metric, stop_at_target=stop_at_target,
+                        blowup=blowup, budget=memory_budget)
     staleness = np.zeros(iterations, dtype=np.int64)
     sender = np.zeros(iterations, dtype=np.int64)
+    rng = np.random.default_rng(np.random.SeedSequence(seed))
+    cluster = _Cluster(algorithm, theta0, workers, _Gradients(oracle, shard_of), rng, compute,
+                       link, tau_max, seed, on_compute)
+    diagnose = algorithm.diagnostics
+    reached_time: float | None = None
 
-    def record(row: int, t: int, previous: np.ndarray | None) -> float:
-        line = table[row]
-        line[column["iteration"]] = t
-        measure.write(line, column, oracle, state.theta, theta0 if previous is None else previous)
-        line[column["bits_up"]] = up_bits[row].sum()
-        line[column["bits_down"]] = down_bits[row].sum()
-        line[column["nnz_up"]], line[column["nnz_down"]] = nnz[row]
-        line[column["time"]] = cluster.now
-        line[column["staleness"]] = staleness[t - 1] if t else -1
-        line[column["worker"]] = sender[t - 1] if t else -1
-        diagnostics = algorithm.diagnostics(state)
-        for name, value in zip(algorithm.diagnostic_names, diagnostics, strict=True):
-            line[column[name]] = value
-        return line[column[metric]]
+    def record(t: int, previous: np.ndarray) -> bool:
+        up, down, nnz = cluster.take_bits()
+        last = (cluster.now, staleness[t - 1] if t else -1, sender[t - 1] if t else -1,
+                cluster.drift())
+        extra = last + diagnose(cluster.server, cluster.workers_state, None)
+        return recorder.record(t, cluster.server.theta, previous, up, down, nnz, extra)
 
-    started = wallclock.perf_counter()
-    state = algorithm.start(theta0, workers)
-    cluster = _Cluster(
-        algorithm,
-        state,
-        _Gradients(oracle, shard_of),
-        rng,
-        compute,
-        link,
-        tau_max,
-        seed,
-        (up_bits, down_bits, nnz),
-    )
-    first = record(0, 0, None)
-    scale = blowup * max(1.0, abs(table[0, column["suboptimality"]]))
-    status, reason, last = "completed", f"ran {iterations} server updates", 0
-    reached = 0 if target is not None and first <= target else None
-    reached_time = 0.0 if reached == 0 else None
-    cluster.row = 1
-    updates = range(1, iterations + 1)
+    stop = record(0, theta0)
+    if recorder.reached == 0:
+        reached_time = 0.0
+    last = 0
+    updates: Any = range(1, iterations + 1)
     if progress:
         from tqdm import tqdm
 
         updates = tqdm(updates, desc=algorithm.name, unit="update")
     for t in updates:
-        if reached is not None and stop_at_target:
+        if stop:
             break
         k, message, bits = cluster.next_message()
-        row = cluster.row
-        previous = state.theta
+        previous = cluster.server.theta
         staleness[t - 1] = cluster.version - cluster.read[k]
         sender[t - 1] = k
-        up_bits[row, k] += bits
-        nnz[row, 0] += np.count_nonzero(message.vector)
         with np.errstate(over="ignore", invalid="ignore"):
-            broadcast = algorithm.server_apply(state, k, message.vector)
-            cluster.applied(k, t, broadcast)
+            cluster.apply(k, message, bits, t)
         if observer is not None:
-            event = {
-                "worker": k,
-                "staleness": int(staleness[t - 1]),
-                "time": cluster.now,
-                "read": int(cluster.read[k]),
-            }
-            observer(t, state, event)
+            event = {"worker": k, "staleness": int(staleness[t - 1]), "time": cluster.now,
+                     "read": int(cluster.read[k])}
+            observer(t, cluster, event)
         last = t
-        if not np.all(np.isfinite(state.theta)):
-            record(row, t, previous)
-            status, reason = "diverged", f"non-finite iterate at server update {t}"
-            cluster.row += 1
-            break
-        if t % trace_every and t != iterations:
+        finite = NUMPY.all_finite(cluster.server.theta)
+        if finite and t % trace_every and t != iterations:
             continue
         with np.errstate(over="ignore", invalid="ignore"):
-            value = record(row, t, previous)
-        sub = table[row, column["suboptimality"]]
-        cluster.row += 1
-        if not np.isfinite(sub):
-            status, reason = "diverged", f"non-finite value at server update {t}"
-            break
-        if sub > scale:
-            status = "diverged"
-            reason = f"suboptimality {sub:.3g} > {blowup:g}·max(1, start) at server update {t}"
-            break
-        if target is not None and reached is None and value <= target:
-            reached, reached_time = t, cluster.now
-    if status != "diverged" and reached is not None and stop_at_target:
-        status, reason = "target reached", f"{metric} <= {target:g} at server update {reached}"
-    elapsed = wallclock.perf_counter() - started
-
-    row = cluster.row
-    table, up_bits, down_bits = table[:row], up_bits[:row], down_bits[:row]
-    columns = {name: table[:, j].copy() for j, name in enumerate(names)}
-    for name in ("iteration", "bits_up", "bits_down", "nnz_up", "nnz_down", "staleness", "worker"):
-        columns[name] = columns[name].astype(np.int64)
-    columns["bits_up_total"] = np.cumsum(up_bits.sum(axis=1))
-    columns["bits_down_total"] = np.cumsum(down_bits.sum(axis=1))
-    # the target row in the (possibly thinned) trace
-    target_row = (
-        None if reached is None else int(np.flatnonzero(columns["iteration"] == reached)[0])
-    )
-    summary = summarize(columns, metric, target, target_row)
-    summary["iterations"] = last
-    summary["target_iteration"] = reached
-    summary["target_time"] = reached_time
-    summary["time"] = float(columns["time"][-1])
-    before_last = columns["iteration"] < columns["iteration"][-1]
-    summary["ergodic_grad_norm_sq"] = (
-        float(columns["grad_norm_sq"][before_last].mean()) if before_last.any() else None
-    )
-    summary["ergodic_exact"] = trace_every == 1 and status != "diverged"
-    summary["staleness"] = {
-        **_staleness_summary(staleness[:last], sender[:last], workers),
-        "tau_max": tau_max,
-        **cluster.counters,
-    }
-    meta = {
+            stop = record(t, previous)
+        if recorder.reached == t and reached_time is None:
+            reached_time = cluster.now
+    run = recorder.finish(algorithm, problem, cluster.server.theta, {
         "engine": "async",
-        "algorithm": algorithm.describe(),
-        "problem": problem.describe(),
         "seed": seed,
-        "iterations_requested": iterations,
         "workers": workers,
         "data": "shared (every worker samples the whole dataset)"
         if shards == 1 and workers > 1
@@ -450,10 +426,39 @@ def run_async(
             "shard_evaluations": oracle.shard_evaluations,
             "stochastic_evaluations": oracle.stochastic_evaluations,
         },
-        "wall_time_s": elapsed,
-        "versions": versions(),
+    }, iterations, iterations=last)
+    columns, summary = run.columns, run.summary
+    for name in ("staleness", "worker"):
+        columns[name] = columns[name].astype(np.int64)
+    summary["target_time"] = reached_time
+    summary["time"] = float(columns["time"][-1])
+    before_last = columns["iteration"] < columns["iteration"][-1]
+    summary["ergodic_grad_norm_sq"] = (
+        float(columns["grad_norm_sq"][before_last].mean()) if before_last.any() else None
+    )
+    summary["ergodic_exact"] = trace_every == 1 and run.status != "diverged"
+    summary["staleness"] = {
+        **_staleness_summary(staleness[:last], sender[:last], workers),
+        "tau_max": tau_max,
+        **cluster.counters,
     }
-    return Run(columns, Ledger(up_bits, down_bits), status, reason, summary, meta, state.theta)
+    return run
+
+
+class ComputationLog:
+    """Every worker computation of a run (pass it as ``on_compute``): ``entries[k]`` lists
+    worker ``k``'s ``(gradient, message, snapshot)`` in order, ``snapshot = extra(cluster, k)``
+    taken right after the computation (``None`` without ``extra``). Tests and the special-case
+    figures check per-computation identities with it."""
+
+    def __init__(self, extra: Callable[[Any, int], Any] | None = None) -> None:
+        self.extra = extra
+        self.entries: dict[int, list[tuple[np.ndarray, np.ndarray, Any]]] = {}
+
+    def __call__(self, worker: int, gradient: np.ndarray, message: np.ndarray,
+                 cluster: Any) -> None:
+        snapshot = None if self.extra is None else self.extra(cluster, worker)
+        self.entries.setdefault(worker, []).append((gradient.copy(), message.copy(), snapshot))
 
 
 def _staleness_summary(taus: np.ndarray, senders: np.ndarray, workers: int) -> dict[str, Any]:

@@ -1,26 +1,31 @@
-"""The synchronous parameter-server engine: rounds, bit pricing, tracing, stopping.
+"""The synchronous parameter-server engine on numpy: rounds, bit pricing, tracing, stopping.
 
-Each round the algorithm advances its state and returns its :class:`Messages`; the engine
-prices them with their codecs (the bit count of the real encoding, per worker), evaluates the
-trace at the new iterate and decides whether to stop (divergence or a target accuracy). One
-full evaluation of the worker values and gradients per iterate serves both the trace and the
-algorithm (see :class:`~convcheck.engine.oracle.Oracle`).
+Each round the workers compute their gradients at the model they hold and run the algorithm's
+worker half, the server runs its half on the mean of their messages, and the workers receive
+the downlink (:func:`convcheck.engine.rounds.sync_round`). The engine prices the messages with
+their codecs (the bit count of the real encoding, per worker) and records the new iterate
+(:class:`~convcheck.engine.common.Recorder`). One evaluation of the worker values and gradients
+per iterate serves both the trace and the algorithm (:class:`~convcheck.engine.oracle.Oracle`).
 """
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from convcheck.algorithms.base import Algorithm, Messages
-from convcheck.engine.common import DEFAULT_BLOWUP, Measure, start_point, summarize
+from convcheck.algorithms.base import Algorithm
+from convcheck.engine.common import DEFAULT_BLOWUP, DEFAULT_TRACE_BUDGET, Recorder, start_point
 from convcheck.engine.oracle import Oracle
-from convcheck.engine.trace import BASE_COLUMNS, Ledger, Run
-from convcheck.environment import versions
-from convcheck.errors import InputError, check_int, check_real
+from convcheck.engine.rounds import States, Wire, nonzeros, price, start, sync_round
+from convcheck.engine.trace import Run
+from convcheck.errors import InputError, check_int
 from convcheck.problem import Problem
+
+#: ``observer(k, states, wire, gradients)`` is called after every round ``k ≥ 1`` with the
+#: round's messages and the gradients the workers used (verification checks invariants with it).
+Observer = Callable[[int, States, Wire, np.ndarray], None]
 
 
 def run(
@@ -35,12 +40,15 @@ def run(
     stop_at_target: bool = True,
     blowup: float = DEFAULT_BLOWUP,
     progress: bool = False,
+    observer: Observer | None = None,
+    memory_budget: int = DEFAULT_TRACE_BUDGET,
 ) -> Run:
     """Run ``algorithm`` on ``problem`` for ``iterations`` synchronous rounds.
 
     Parameters
     ----------
     algorithm : Algorithm
+        One with the ``"sync"`` transport.
     problem : Problem
     iterations : int
         Rounds ``T ≥ 1``; the trace has ``T + 1`` rows (fewer if the run stops early).
@@ -56,102 +64,66 @@ def run(
     stop_at_target : bool
         End the run when the target is reached.
     blowup : float
-        Divergence threshold factor (see :data:`DEFAULT_BLOWUP`); NaN or inf also stop.
+        Divergence factor (:data:`~convcheck.engine.common.DEFAULT_BLOWUP`); NaN or inf also stop.
     progress : bool
         Show a progress bar.
+    observer : callable, optional
+        Called after every round (see :data:`Observer`).
+    memory_budget : int
+        Bytes the trace may take (see :class:`~convcheck.engine.common.Recorder`).
     """
-    if not isinstance(algorithm, Algorithm):
+    if not isinstance(algorithm, Algorithm) or "sync" not in algorithm.transports:
         allowed = "a synchronous algorithm (asynchronous ones run with convcheck.engine.run_async)"
         raise InputError("algorithm", getattr(algorithm, "name", algorithm), allowed)
     iterations = check_int("iterations", iterations, 1)
     seed = check_int("seed", seed, 0)
-    blowup = check_real("blowup", blowup, 1.0, low_open=True)
-    measure = Measure.of(problem, target, target_metric)
-    metric, target = measure.metric, measure.target
     objective = problem.objective
-    d, workers = objective.dim, objective.n_workers
-    theta0 = start_point(theta0, d)
-
-    rng = np.random.default_rng(np.random.SeedSequence(seed))
+    workers = objective.n_workers
+    theta0 = start_point(theta0, objective.dim)
     oracle = Oracle(objective)
-    names = BASE_COLUMNS + algorithm.diagnostic_names
-    table = np.full((iterations + 1, len(names)), np.nan)
-    up_bits = np.zeros((iterations + 1, workers), dtype=np.int64)
-    down_bits = np.zeros((iterations + 1, workers), dtype=np.int64)
-    column = {name: j for j, name in enumerate(names)}
+    recorder = Recorder(problem, oracle, algorithm.diagnostic_names, workers, iterations + 1,
+                        target=target, target_metric=target_metric,
+                        stop_at_target=stop_at_target, blowup=blowup, budget=memory_budget)
+    rng = np.random.default_rng(np.random.SeedSequence(seed))
+    batch = getattr(algorithm, "batch_size", None)
 
-    def record(k: int, state: Any, messages: Messages | None, previous: np.ndarray) -> float:
-        row = table[k]
-        row[column["iteration"]] = k
-        measure.write(row, column, oracle, state.theta, previous)
-        nnz_up = nnz_down = 0
-        if messages is not None:
-            up_bits[k] = messages.up_codec.bits(messages.up)
-            down_bits[k] = messages.down_codec.bits(messages.down)
-            nnz_up = np.count_nonzero(messages.up)
-            nnz_down = np.count_nonzero(messages.down)
-            nnz_down *= workers if messages.down.ndim == 1 else 1
-        row[column["bits_up"]] = up_bits[k].sum()
-        row[column["bits_down"]] = down_bits[k].sum()
-        row[column["nnz_up"]] = nnz_up
-        row[column["nnz_down"]] = nnz_down
-        diagnostics = algorithm.diagnostics(state, oracle)
-        for name, value in zip(algorithm.diagnostic_names, diagnostics, strict=True):
-            row[column[name]] = value
-        return row[column[metric]]
+    def gradients(point: np.ndarray) -> np.ndarray:
+        if batch is None:
+            return oracle.worker_gradients(point)
+        return oracle.stochastic_worker_gradients(point, batch, rng)
 
-    started = time.perf_counter()
-    state, initial = algorithm.start(theta0, oracle, rng)
-    first = record(0, state, initial, theta0)
-    scale = blowup * max(1.0, abs(table[0, column["suboptimality"]]))
-    status, reason, last = "completed", f"ran {iterations} rounds", 0
-    reached = 0 if target is not None and first <= target else None
-    rounds = range(1, iterations + 1)
+    states, wire = start(algorithm, theta0, workers, lambda: oracle.worker_gradients(theta0))
+    diagnose = algorithm.diagnostics
+
+    def record(k: int, wire: Wire, previous: np.ndarray) -> bool:
+        theta = states.server.theta
+        up, down = price(wire, workers)
+        extra = diagnose(states.server, states.workers, oracle.worker_gradients(theta))
+        return recorder.record(k, theta, previous, up, down, nonzeros(wire, workers), extra)
+
+    stop = record(0, wire, theta0)
+    rounds: Any = range(1, iterations + 1)
     if progress:
         from tqdm import tqdm
 
         rounds = tqdm(rounds, desc=algorithm.name, unit="round")
     for k in rounds:
-        if reached is not None and stop_at_target:
+        if stop:
             break
-        previous = state.theta.copy()
+        previous = states.server.theta
         with np.errstate(over="ignore", invalid="ignore"):
-            messages = algorithm.step(state, oracle, rng)
-            value = record(k, state, messages, previous)
-        last = k
-        sub = table[k, column["suboptimality"]]
-        if not (np.isfinite(sub) and np.all(np.isfinite(state.theta))):
-            status, reason = "diverged", f"non-finite iterate or value at iteration {k}"
-            break
-        if sub > scale:
-            status = "diverged"
-            reason = f"suboptimality {sub:.3g} > {blowup:g}·max(1, start) at iteration {k}"
-            break
-        if target is not None and reached is None and value <= target:
-            reached = k
-    if status != "diverged" and reached is not None and stop_at_target:
-        status, reason = "target reached", f"{metric} <= {target:g} at iteration {reached}"
-    elapsed = time.perf_counter() - started
-
-    table, up_bits, down_bits = table[: last + 1], up_bits[: last + 1], down_bits[: last + 1]
-    columns = {name: table[:, j].copy() for j, name in enumerate(names)}
-    for name in ("iteration", "bits_up", "bits_down", "nnz_up", "nnz_down"):
-        columns[name] = columns[name].astype(np.int64)
-    columns["bits_up_total"] = np.cumsum(up_bits.sum(axis=1))
-    columns["bits_down_total"] = np.cumsum(down_bits.sum(axis=1))
-    summary = summarize(columns, metric, target, reached)
+            grads = gradients(states.model)
+            wire = sync_round(algorithm, states, grads, rng)
+            if observer is not None:
+                observer(k, states, wire, grads)
+            stop = record(k, wire, previous)
     meta = {
         "engine": "sync",
-        "algorithm": algorithm.describe(),
-        "problem": problem.describe(),
         "seed": seed,
         "theta0": theta0.tolist() if np.any(theta0) else None,
-        "iterations_requested": iterations,
         "oracle": {
             "full_evaluations": oracle.full_evaluations,
             "stochastic_evaluations": oracle.stochastic_evaluations,
         },
-        "wall_time_s": elapsed,
-        "versions": versions(),
     }
-    return Run(columns, Ledger(up_bits, down_bits), status, reason, summary, meta, state.theta)
+    return recorder.finish(algorithm, problem, states.server.theta, meta, iterations)

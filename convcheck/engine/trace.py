@@ -37,7 +37,7 @@ BASE_COLUMNS = (
     "nnz_down",
 )
 #: Stop reasons.
-STATUSES = ("completed", "target reached", "diverged")
+STATUSES = ("completed", "target reached", "diverged", "stopped")
 #: Export formats, by file suffix.
 FORMATS = (".json", ".csv", ".parquet")
 
@@ -68,7 +68,8 @@ class Run:
     columns : dict of str to ndarray
         :data:`BASE_COLUMNS` then the algorithm's diagnostics, one entry per iterate.
     ledger : Ledger
-    status : {"completed", "target reached", "diverged"}
+    status : {"completed", "target reached", "diverged", "stopped"}
+        ("stopped": the trace reached its memory budget before the requested iterations)
     reason : str
         Why it stopped, in words.
     summary : dict

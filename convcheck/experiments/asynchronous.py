@@ -32,9 +32,9 @@ from typing import Any
 import numpy as np
 
 from convcheck.algorithms import DGS, GD, AsyncSGD, AsyncSparseSGD, ErrorFeedback
-from convcheck.algorithms.async_base import ComputationLog
 from convcheck.compressors import Identity, RandK, TopK
 from convcheck.engine import run, run_async
+from convcheck.engine.events import ComputationLog
 from convcheck.engine.timing import Constant, Exponential, Link, LogNormal, Pareto
 from convcheck.errors import InputError
 from convcheck.problem import Problem, build_problem
@@ -134,12 +134,13 @@ def special_cases() -> list[dict[str, Any]]:
     eight = build_problem("logistic", "breast-cancer", workers=8, cross_check=False)
     alpha = 0.05 / eight.constants.L
     algorithm = DGS(alpha, momentum=m, rho_up=0.1, rho_down=0.1, layers=3, resync=50, batch_size=8)
-    log = ComputationLog(algorithm)
+    log = ComputationLog()
     worst = [0.0]
 
-    def invariant(t: int, state: Any, event: dict) -> None:
-        scale = 1.0 + np.abs(state.theta_sync).max() + np.abs(state.accumulated).max()
-        gap = np.abs(state.models - (state.theta_sync + state.accumulated)).max() / scale
+    def invariant(t: int, cluster: Any, event: dict) -> None:
+        server = cluster.server
+        scale = 1.0 + np.abs(server.theta_sync).max() + np.abs(server.accumulated).max()
+        gap = np.abs(cluster.models - (server.theta_sync + server.accumulated)).max() / scale
         worst[0] = max(worst[0], gap)
 
     run_async(
@@ -148,6 +149,7 @@ def special_cases() -> list[dict[str, Any]]:
         2000,
         compute=LogNormal(1.0, spread=8.0),
         observer=invariant,
+        on_compute=log,
         trace_every=2000,
         seed=1,
     )
@@ -553,7 +555,7 @@ def dgs_comparison(
                     t: int, state: Any, event: dict, acc: dict = accuracy, f: Any = objective
                 ) -> None:
                     if t % every == 0:
-                        acc[t] = training_accuracy(f, state.theta)
+                        acc[t] = training_accuracy(f, state.server.theta)
 
                 result = run_async(
                     algorithm,

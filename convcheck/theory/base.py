@@ -73,8 +73,10 @@ class Bound(abc.ABC):
     name : str
         Registry name, e.g. ``"gd-sec/nonconvex"``.
     algorithms : tuple of Algorithm subclasses
-        The algorithms it is about (a subclass, e.g. a deliberately faulty variant, claims to be
-        one of them and is checked against the same bound).
+        The algorithms it is about, exactly (an injected bug, a subclass made by
+        :mod:`convcheck.algorithms.mutation`, claims to be the algorithm it mutates and is
+        checked against the same bound; another subclass, e.g. asynchronous SGD built on error
+        feedback's halves, is a different algorithm).
     problem_class : {"nonconvex", "convex", "strongly convex"}
         The weakest class it needs.
     quantity : str
@@ -98,7 +100,9 @@ class Bound(abc.ABC):
 
     def matches(self, algorithm: Algorithm, problem: Problem) -> bool:
         """The algorithm is one this bound is about and the problem's class is strong enough."""
-        return isinstance(algorithm, self.algorithms) and class_at_least(
+        cls = type(algorithm)
+        claimed = cls.__mro__[1] if hasattr(cls, "mutant") else cls
+        return claimed in self.algorithms and class_at_least(
             problem.constants.problem_class, self.problem_class
         )
 

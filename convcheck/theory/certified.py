@@ -31,7 +31,8 @@ from convcheck.algorithms.ef import ErrorFeedback
 from convcheck.algorithms.ef21 import EF21
 from convcheck.algorithms.gd import GD
 from convcheck.algorithms.gdsec import GDSEC
-from convcheck.engine.oracle import Oracle
+from convcheck.algorithms.lags import LAGS
+from convcheck.engine.rounds import States, start
 from convcheck.errors import InputError, check_int
 from convcheck.problem import Problem
 from convcheck.theory import quantities as q
@@ -136,45 +137,12 @@ def _certify_cached(model: LinearModel, tol: float) -> Certificate:
 
 
 def model_for(algorithm: Algorithm, problem: Problem) -> tuple[LinearModel | None, str]:
-    """The LMI model of an engine algorithm on a problem, or ``(None, why not)``."""
-    constants = ModelConstants.from_constants(problem.constants)
-    d = problem.objective.dim
-    if isinstance(algorithm, GD):
-        return build_model("gd", constants, alpha=algorithm.alpha), ""
-    if isinstance(algorithm, GDSEC):
-        model = build_model(
-            "gd-sec",
-            constants,
-            alpha=algorithm.alpha,
-            beta=algorithm.beta,
-            xi=algorithm.xi_max,
-            error_correction=algorithm.error_correction,
-        )
-        return model, ""
-    if isinstance(algorithm, BidirectionalTopK):
-        return build_model(
-            "bidir-topk",
-            constants,
-            alpha=algorithm.alpha,
-            delta_up=algorithm.up.delta(d),
-            delta_down=algorithm.down.delta(d),
-        ), ""
-    if isinstance(algorithm, (ErrorFeedback, EF21)):
-        compressor = algorithm.compressor
-        if algorithm.stochastic or compressor.in_expectation:
-            return None, "stochastic gradients or a randomized compressor (no sure bound)"
-        if compressor.guarantee != "contractive":
-            return None, f"compressor {compressor.name!r} is not contractive"
-        name = "ef" if isinstance(algorithm, ErrorFeedback) else "ef21"
-        model = build_model(
-            name,
-            constants,
-            alpha=algorithm.alpha,
-            delta=compressor.delta(d),
-            sparsifier=compressor.sparsifier,
-        )
-        return model, ""
-    return None, f"no LMI model for algorithm {algorithm.name!r}"
+    """The LMI model an algorithm declares (:meth:`~convcheck.algorithms.Algorithm.lmi_model`) on
+    a problem's constants, or ``(None, why not)``."""
+    name, params = algorithm.lmi_model(problem.objective.dim)
+    if name is None:
+        return None, params["reason"]
+    return build_model(name, ModelConstants.from_constants(problem.constants), **params), ""
 
 
 def certificate_for(
@@ -185,40 +153,36 @@ def certificate_for(
     return None if model is None else _certify_cached(model, tol)
 
 
-def state_rows(
-    model: LinearModel, algorithm: Algorithm, problem: Problem, state: Any
-) -> np.ndarray:
-    """The model state of an engine algorithm's ``state`` as rows ``(n_s, d)`` (``model.states``
-    order), in deviations from the problem's certified optimum ``θ̂`` and ``∇f_m(θ̂)`` and in the
-    θ-units of :mod:`convcheck.theory.models`."""
+def state_rows(model: LinearModel, algorithm: Algorithm, problem: Problem,
+               states: States) -> np.ndarray:
+    """The model state of an algorithm's ``states`` (:class:`~convcheck.engine.rounds.States`)
+    as rows ``(n_s, d)`` (``model.states`` order), in deviations from the problem's certified
+    optimum ``θ̂`` and ``∇f_m(θ̂)`` and in the θ-units of :mod:`convcheck.theory.models`: ``x``,
+    ``a`` and ``v`` here, the algorithm's own entries from its
+    :meth:`~convcheck.algorithms.Algorithm.lmi_state`."""
     objective = problem.objective
     theta_hat = problem.optimum.theta
     if theta_hat is None:
         raise InputError("problem", objective.name, "a convex problem with a reference optimum")
     alpha = algorithm.alpha
+    theta = states.server.theta
     at_optimum = objective.worker_gradients(theta_hat)
-    single: dict[str, np.ndarray] = {"x": state.theta - theta_hat}
-    per_worker: dict[str, np.ndarray] = {
+    entries: dict[str, np.ndarray] = {
+        "x": theta - theta_hat,
         "a": alpha * at_optimum,
-        "v": alpha * (objective.worker_gradients(state.theta) - at_optimum),
     }
-    if model.algorithm == "gd-sec":
-        single["x_prev"] = state.theta_prev - theta_hat
-        per_worker["h"] = alpha * (state.h_workers - at_optimum)
-        per_worker["e"] = alpha * state.errors
-    elif model.algorithm == "ef21":
-        per_worker["g"] = alpha * (state.estimates - at_optimum)
-    elif model.algorithm in ("ef", "bidir-topk"):
-        per_worker["e"] = state.errors
-        if model.algorithm == "bidir-topk":
-            single["D"] = state.server_error
+    gradients = objective.worker_gradients(theta)
+    entries["v"] = alpha * (gradients - at_optimum)
+    entries.update(algorithm.lmi_state(states.server, states.workers, gradients, theta_hat,
+                                       at_optimum))
     rows = []
     for name in model.states:
         prefix, _, worker = name.rpartition("_")
-        if name in single:
-            rows.append(single[name])
-        elif prefix in per_worker and worker.isdigit():
-            rows.append(per_worker[prefix][int(worker)])
+        value = entries.get(name)
+        if value is not None and value.ndim == 1:
+            rows.append(value)
+        elif prefix in entries and worker.isdigit() and entries[prefix].ndim == 2:
+            rows.append(entries[prefix][int(worker)])
         else:
             raise InputError("model", model.algorithm, f"a model whose states are known ({name})")
     return np.array(rows)
@@ -227,14 +191,15 @@ def state_rows(
 def initial_state(
     model: LinearModel, algorithm: Algorithm, problem: Problem, theta0: np.ndarray | None = None
 ) -> np.ndarray:
-    """``s⁰``: :func:`state_rows` of ``algorithm.start(θ⁰)`` (``θ⁰ = 0`` by default, as in the
-    engine)."""
+    """``s⁰``: :func:`state_rows` of the algorithm's states at ``θ⁰`` (``θ⁰ = 0`` by default,
+    as in the engine)."""
     objective = problem.objective
     theta0 = np.zeros(objective.dim) if theta0 is None else np.asarray(theta0, dtype=np.float64)
     if theta0.shape != (objective.dim,):
         raise InputError("theta0", f"array of shape {theta0.shape}", f"shape ({objective.dim},)")
-    state, _ = algorithm.start(theta0, Oracle(objective), np.random.default_rng(0))
-    return state_rows(model, algorithm, problem, state)
+    states, _ = start(algorithm, theta0, objective.n_workers,
+                      lambda: objective.worker_gradients(theta0))
+    return state_rows(model, algorithm, problem, states)
 
 
 def start_value_range(
@@ -254,7 +219,7 @@ class CertifiedBound(Bound):
     """``‖θ^k − θ*‖² ≤ ρ^{2k} s⁰ᵀPs⁰`` from the LMI certificate of the run's algorithm."""
 
     name = "lmi/distance"
-    algorithms = (GD, GDSEC, ErrorFeedback, EF21, BidirectionalTopK)
+    algorithms = (GD, GDSEC, ErrorFeedback, LAGS, EF21, BidirectionalTopK)
     problem_class = "strongly convex"
     quantity = "dist_sq"
     quantity_formula = "‖θ^k − θ*‖²  (measured as (‖θ^k − θ̂‖ + r)²)"

@@ -1,4 +1,4 @@
-"""PyTorch backend: the compressors and algorithms of convcheck on tensors.
+"""PyTorch backend: convcheck's compressors and algorithms on tensors, on any device.
 
 Importing this package imports torch (``import convcheck`` does not). Modules:
 
@@ -7,8 +7,8 @@ Importing this package imports torch (``import convcheck`` does not). Modules:
 * :mod:`~convcheck.torch.layout` — a model's parameters as one flat vector (per-parameter
   slices);
 * :mod:`~convcheck.torch.ledger` — messages of a round and the per-worker bit ledger;
-* :mod:`~convcheck.torch.algorithms` — GD, GD-SEC, EF, EF21, bidirectional top-k, DGS,
-  LAGS-SGD (worker and server halves on tensors);
+* :mod:`~convcheck.torch.arrays` — the tensor namespace the algorithms of
+  :mod:`convcheck.algorithms` run with (the same modules as on numpy);
 * :mod:`~convcheck.torch.oracle` — torch gradients of a numpy objective (differential tests);
 * :mod:`~convcheck.torch.models`, :mod:`~convcheck.torch.datasets`,
   :mod:`~convcheck.torch.simulation` — networks, data on tensors, ``M`` simulated workers
@@ -24,20 +24,16 @@ Importing this package imports torch (``import convcheck`` does not). Modules:
 
 from __future__ import annotations
 
-from convcheck.torch.algorithms import ALGORITHMS, TorchAlgorithm, make_algorithm
 from convcheck.torch.compressors import TorchCompressor, make_compressor, to_torch
 from convcheck.torch.layout import Layout
-from convcheck.torch.ledger import BitLedger, Messages, Part
+from convcheck.torch.ledger import BitLedger
+from convcheck.torch.runner import Runner
 
 __all__ = [
-    "ALGORITHMS",
     "BitLedger",
     "Layout",
-    "Messages",
-    "Part",
-    "TorchAlgorithm",
+    "Runner",
     "TorchCompressor",
-    "make_algorithm",
     "make_compressor",
     "to_torch",
 ]

@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from convcheck.algorithms import make_algorithm
 from convcheck.atomic import write_atomic
 from convcheck.data import Split
-from convcheck.torch.algorithms import make_algorithm
 from convcheck.torch.compressors import top_k
 from convcheck.torch.datasets import TensorData
 from convcheck.torch.layout import Layout
@@ -47,7 +47,7 @@ STEP_ALGORITHMS = {
     "GD-SEC xi=0.1": ("gd-sec", {"alpha": 0.1, "xi": 0.1}),
     "EF21 top-k 1%": ("ef21", {"alpha": 0.1, "ratio": 0.01}),
     "LAGS 1%": ("lags", {"alpha": 0.1, "ratio": 0.01}),
-    "DGS 1%": ("dgs", {"alpha": 0.1, "ratio_up": 0.01, "ratio_down": 0.01}),
+    "DGS 1%": ("dgs", {"alpha": 0.1, "rho_up": 0.01, "rho_down": 0.01}),
 }
 
 
@@ -142,10 +142,10 @@ def bench_steps(device: torch.device, repeats: int) -> list[dict[str, Any]]:
     for label, (name, params) in STEP_ALGORITHMS.items():
         params = dict(params)
         if name in ("lags", "dgs"):
-            params["layer_sizes"] = layout.sizes
+            params["layers"] = layout.sizes
         oracle = Simulation(model, WorkerShards(data, split), 32)
         runners[label] = Runner(make_algorithm(name, **params), oracle, theta0)
-    seconds = timed({label: (lambda r=r: r.run(1)) for label, r in runners.items()}, device,
+    seconds = timed({label: (lambda r=r: r.step()) for label, r in runners.items()}, device,
                     repeats)
     dense = seconds["dense SGD"]
     return [

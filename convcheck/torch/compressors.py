@@ -319,6 +319,47 @@ class LayerTopK(TorchCompressor):
         return layer_sparse_bits_rows(C, self.spec.layer_sizes, self.value_bits)
 
 
+class PartitionTopK(TorchCompressor):
+    """Top-``k_l`` inside each group of a partition of the coordinates (DGS's layers)."""
+
+    def compress_rows(self, X: Tensor, generator: torch.Generator | None) -> Tensor:
+        layers = self.spec.layers
+        if self.spec.contiguous:
+            return layer_top_k(X, layers.layer_sizes, layers.k)
+        order = torch.as_tensor(self.spec.order, device=X.device)
+        inverse = torch.as_tensor(self.spec.inverse, device=X.device)
+        return layer_top_k(X[:, order], layers.layer_sizes, layers.k)[:, inverse]
+
+    def bits_rows(self, C: Tensor) -> np.ndarray:
+        rows = C if self.spec.contiguous else C[:, torch.as_tensor(self.spec.order,
+                                                                   device=C.device)]
+        return layer_sparse_bits_rows(rows, self.spec.layers.layer_sizes, self.value_bits)
+
+
+class NumpyKernel(TorchCompressor):
+    """Any compressor without a torch kernel (e.g. a plug-in's): its numpy kernel on a CPU copy
+    of the rows, the result moved back (exact, but a round trip to the host per call).
+    Randomized ones draw their numpy generator from the torch generator (one 63-bit draw)."""
+
+    def compress_rows(self, X: Tensor, generator: torch.Generator | None) -> Tensor:
+        rng = None
+        if generator is not None:
+            seed = torch.randint(0, 2**63 - 1, (1,), generator=generator,
+                                 device=generator.device)
+            rng = np.random.default_rng(int(seed))
+        rows = X.detach().cpu().numpy()
+        if rows.dtype not in (np.float32, np.float64):
+            rows = rows.astype(np.float32)
+        out = self.spec.compress_rows(rows, rng)
+        return torch.as_tensor(out, device=X.device).to(X.dtype)
+
+    def bits_rows(self, C: Tensor) -> np.ndarray:
+        rows = C.detach().cpu().numpy()
+        if rows.dtype not in (np.float32, np.float64):
+            rows = rows.astype(np.float32)
+        return np.asarray(self.spec.bits_rows(rows), dtype=np.int64)
+
+
 class ScaledSign(TorchCompressor):
     """``(‖x‖₁/d)·sign(x)``; ``d`` sign bits plus the scale (``d + v`` bits)."""
 
@@ -335,30 +376,36 @@ _KERNELS: dict[type[reference.Compressor], type[TorchCompressor]] = {
     reference.RandK: RandK,
     reference.Threshold: Threshold,
     reference.LayerTopK: LayerTopK,
+    reference.PartitionTopK: PartitionTopK,
     reference.ScaledSign: ScaledSign,
 }
 
-#: Names of the compressors with a torch kernel.
+#: Names of the compressors with a native torch kernel (the others run :class:`NumpyKernel`).
 TORCH_COMPRESSORS = tuple(cls.name for cls in _KERNELS)
 
 
 def to_torch(spec: reference.Compressor | TorchCompressor) -> TorchCompressor:
-    """The torch compressor implementing the numpy compressor ``spec`` (unchanged if torch)."""
+    """The torch compressor implementing the numpy compressor ``spec`` (unchanged if torch).
+
+    A subclass of a built-in compressor that keeps its kernel (``compress_rows`` and
+    ``bits_rows`` not overridden) gets the built-in torch kernel; any other compressor, e.g. a
+    plug-in's, runs its numpy kernel on the host (:class:`NumpyKernel`).
+    """
     if isinstance(spec, TorchCompressor):
         return spec
-    kernel = _KERNELS.get(type(spec))
-    if kernel is None:
-        raise InputError(
-            "compressor", repr(spec), "one with a torch kernel: " + ", ".join(TORCH_COMPRESSORS)
-        )
-    return kernel(spec)
+    if not isinstance(spec, reference.Compressor):
+        raise InputError("compressor", repr(spec), "a convcheck.compressors.Compressor")
+    for cls in type(spec).__mro__:
+        kernel = _KERNELS.get(cls)
+        if kernel is not None:
+            same = all(getattr(type(spec), name) is getattr(cls, name)
+                       for name in ("compress_rows", "bits_rows"))
+            return kernel(spec) if same else NumpyKernel(spec)
+    return NumpyKernel(spec)
 
 
 def make_compressor(name: str, **params: Any) -> TorchCompressor:
     """Build a torch compressor by registry name, with the numpy constructor's parameters."""
-    if name in reference.COMPRESSORS and name not in TORCH_COMPRESSORS:
-        allowed = "one with a torch kernel: " + ", ".join(TORCH_COMPRESSORS)
-        raise InputError("compressor", name, allowed)
     return to_torch(reference.make_compressor(name, **params))
 
 

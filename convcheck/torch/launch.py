@@ -68,10 +68,10 @@ from typing import Any
 
 import torch
 
+from convcheck.algorithms import make_algorithm
 from convcheck.data import split_dataset
 from convcheck.errors import ConvcheckError, InputError, check_choice, check_int, check_real
 from convcheck.jsonio import write_json
-from convcheck.torch.algorithms import LAYERED, make_algorithm
 from convcheck.torch.distributed.allgather import AllGatherEF
 from convcheck.torch.distributed.base import DistributedRun, run_epochs
 from convcheck.torch.distributed.dgs import AsyncDGS
@@ -89,6 +89,7 @@ from convcheck.torch.distributed.wire import Channel
 from convcheck.torch.layout import Layout
 from convcheck.torch.simulation import Simulation, WorkerShards, evaluate
 from convcheck.torch.train import (
+    LAYERED,
     adaptive_counts,
     apply_options,
     build_model,
@@ -184,7 +185,7 @@ def algorithm_of(entry: dict[str, Any], layout: Layout) -> tuple[Any, bool]:
     params = dict(entry["params"])
     name = params.pop("name")
     if name in LAYERED:
-        params["layer_sizes"] = layout.sizes
+        params["layers"] = layout.sizes
     adaptive = entry["adaptive"]
     measured = _measured(adaptive)
     if measured:

@@ -1,15 +1,20 @@
-"""A training run of a torch algorithm: rounds, bit ledger, evaluation per epoch, checkpoints.
+"""A training run on torch tensors: rounds of an algorithm, bit ledger, evaluation, checkpoints.
 
-:class:`Runner` owns what the numpy engine owns (DESIGN.md principle 2): it calls the
-algorithm's ``step``, prices the messages in a :class:`~convcheck.torch.ledger.BitLedger`,
-stops cleanly on divergence (a non-finite model), and saves or restores everything — the
-algorithm's state (error memories, momentum, server state), the ledger, the algorithm's and
-the oracle's generators, the counters and the history — so that a resumed run takes the same
+:class:`Runner` is the torch simulator's transport: it runs the same algorithm halves as the
+numpy engine (:mod:`convcheck.engine.rounds` — synchronous rounds, or asynchronous rounds for
+DGS and asynchronous SGD), with gradients from an oracle of ``M`` simulated workers
+(:class:`~convcheck.torch.simulation.Simulation`, or an
+:class:`~convcheck.torch.oracle.ObjectiveOracle` of a numpy problem). It prices the messages in a
+:class:`~convcheck.torch.ledger.BitLedger`, stops cleanly on divergence (a non-finite model or
+minibatch loss, checked once per epoch so that the rounds never wait for the device), and saves
+or restores everything — the algorithm's server and worker states, the workers' models, the
+ledger, the generators, the counters and the history — so that a resumed run takes the same
 trajectory as one that never stopped (bit for bit on CPU).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,12 +22,29 @@ from typing import Any
 
 import torch
 
-from convcheck.errors import InputError, check_int
-from convcheck.torch.algorithms.base import TorchAlgorithm, state_from_dict, state_to_dict
+from convcheck.algorithms.base import Algorithm
+from convcheck.engine.rounds import States, async_round, price, start, sync_round
+from convcheck.errors import InputError, check_choice, check_int
 from convcheck.torch.checkpoint import load_checkpoint, save_checkpoint
 from convcheck.torch.ledger import BitLedger
 
 Tensor = torch.Tensor
+#: Arrival orders of the messages within an asynchronous round.
+ORDERS = ("cyclic", "random")
+
+
+def _fields(state: Any) -> dict[str, Any]:
+    """The fields of a state dataclass; tensors cloned (a checkpoint must not alias)."""
+    return {f.name: (v.detach().clone() if isinstance(v, Tensor) else v)
+            for f in dataclasses.fields(state) for v in [getattr(state, f.name)]}
+
+
+def _restore(state: Any, values: dict[str, Any], device: torch.device, what: str) -> Any:
+    names = {f.name for f in dataclasses.fields(state)}
+    if set(values) != names:
+        raise InputError("checkpoint", sorted(values), f"the fields of the {what}: {sorted(names)}")
+    return type(state)(**{k: v.to(device) if isinstance(v, Tensor) else v
+                          for k, v in values.items()})
 
 
 class Runner:
@@ -30,16 +52,22 @@ class Runner:
 
     Parameters
     ----------
-    algorithm : TorchAlgorithm
+    algorithm : Algorithm
+        Any registered algorithm (its update rule is the numpy engine's).
     oracle : Simulation or ObjectiveOracle
-        Gradients; its ``state_dict``/``load_state_dict`` (when present) are checkpointed.
+        ``oracle(points)``: the ``(M, D)`` gradients at a shared ``(D,)`` model or at per-worker
+        models ``(M, D)``; attribute ``workers``. Its ``state_dict``/``load_state_dict`` (when
+        present) are checkpointed.
     theta0 : Tensor of shape (D,)
     seed : int
-        Seeds the algorithm's generator (random compressors, DGS arrival order).
+        Seeds the algorithm's generator (random compressors, the random arrival order).
+    order : {"cyclic", "random"}
+        Asynchronous algorithms: the order in which the server applies a round's messages.
 
     Attributes
     ----------
-    state : the algorithm's state
+    states : States
+        The algorithm's server and worker states and the workers' models.
     ledger : BitLedger
     steps : int
         Rounds done.
@@ -48,16 +76,21 @@ class Runner:
         Records appended by :meth:`train` (one per epoch).
     """
 
-    def __init__(
-        self, algorithm: TorchAlgorithm, oracle: Any, theta0: Tensor, *, seed: int = 0
-    ) -> None:
+    def __init__(self, algorithm: Algorithm, oracle: Any, theta0: Tensor, *, seed: int = 0,
+                 order: str = "cyclic") -> None:
+        if getattr(algorithm, "batch_size", None) is not None:
+            raise InputError("batch_size", algorithm.batch_size,
+                             "none: the torch simulator's minibatch is its oracle's batch size")
         self.algorithm, self.oracle = algorithm, oracle
+        self.order = check_choice("order", order, ORDERS)
+        self.asynchronous = "sync" not in algorithm.transports
         self.generator = torch.Generator(device=theta0.device).manual_seed(
             check_int("seed", seed, 0)
         )
-        self.state, initial = algorithm.start(theta0, oracle, self.generator)
+        self.states, initial = start(algorithm, theta0, oracle.workers,
+                                     lambda: oracle(theta0))
         self.ledger = BitLedger(oracle.workers)
-        self.ledger.record(initial)
+        self.ledger.record_bits(*price(initial, oracle.workers))
         self.steps = 0
         self.status = "running"
         self.history: list[dict[str, Any]] = []
@@ -65,22 +98,43 @@ class Runner:
     @property
     def theta(self) -> Tensor:
         """The server model."""
-        return self.state.theta
+        return self.states.server.theta
+
+    def step(self) -> None:
+        """One round (no check of the model: see :meth:`check_finite`)."""
+        gradients = self.oracle(self.states.model)
+        if self.asynchronous:
+            workers = self.oracle.workers
+            if self.order == "random":
+                order = torch.randperm(workers, generator=self.generator,
+                                       device=self.generator.device).tolist()
+            else:
+                order = range(workers)
+            wire = async_round(self.algorithm, self.states, gradients, self.generator, order)
+        else:
+            wire = sync_round(self.algorithm, self.states, gradients, self.generator)
+        self.ledger.record_bits(*price(wire, self.oracle.workers))
+        self.steps += 1
+
+    def check_finite(self) -> bool:
+        """Whether the model and the oracle's last minibatch losses are finite; sets
+        ``status = "diverged"`` otherwise (one read from the device)."""
+        losses = getattr(self.oracle, "last_losses", None)
+        finite = torch.isfinite(self.theta).all()
+        if losses is not None:
+            finite = finite & torch.isfinite(losses).all()
+        if not bool(finite):
+            self.status = "diverged"
+        return self.status == "running"
 
     def run(self, steps: int) -> None:
-        """Do up to ``steps`` rounds; stops early (status ``"diverged"``) on a non-finite model
-        or a non-finite minibatch loss reported by the oracle (``last_losses``)."""
+        """Do up to ``steps`` rounds, then check the model (status ``"diverged"`` if not
+        finite)."""
         for _ in range(check_int("steps", steps, 0)):
             if self.status != "running":
                 return
-            messages = self.algorithm.step(self.state, self.oracle, self.generator)
-            self.ledger.record(messages)
-            self.steps += 1
-            losses = getattr(self.oracle, "last_losses", None)
-            if not bool(torch.isfinite(self.state.theta).all()) or (
-                losses is not None and not bool(torch.isfinite(losses).all())
-            ):
-                self.status = "diverged"
+            self.step()
+        self.check_finite()
 
     def train(
         self,
@@ -107,9 +161,10 @@ class Runner:
             started = time.perf_counter()
             losses: list[Tensor] = []
             for _ in range(steps_per_epoch):
-                self.run(1)
+                self.step()
                 if getattr(self.oracle, "last_losses", None) is not None:
                     losses.append(self.oracle.last_losses.mean())
+            self.check_finite()
             train_loss = float(torch.stack(losses).mean()) if losses else float("nan")
             record = self._record(len(self.history), evaluate, train_loss,
                                   time.perf_counter() - started)
@@ -137,16 +192,21 @@ class Runner:
             "wall_s": seconds,
         }
         if finite:
-            record.update(self.algorithm.diagnostics(self.state))
+            values = self.algorithm.diagnostics(self.states.server, self.states.workers, None)
+            record.update(zip(self.algorithm.diagnostic_names, values, strict=True))
         return record
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue: algorithm state, ledger, generators, counters."""
+        """Everything needed to continue: states, models, ledger, generators, counters."""
         ledger = self.ledger.state_dict()
+        states = self.states
         out = {
             "algorithm": self.algorithm.describe(),
-            "state": state_to_dict(self.state),
+            "server": _fields(states.server),
+            "workers": _fields(states.workers),
+            "model": states.model.detach().clone(),
+            "held": None if states.held is None else states.held.detach().clone(),
             "ledger": {
                 "workers": ledger["workers"],
                 "up": torch.as_tensor(ledger["up"]),
@@ -167,12 +227,14 @@ class Runner:
             raise InputError(
                 "checkpoint", saved["algorithm"], f"a checkpoint of {self.algorithm.describe()}"
             )
-        device = self.state.theta.device
-        values = {
-            key: value.to(device) if isinstance(value, Tensor) else value
-            for key, value in saved["state"].items()
-        }
-        self.state = state_from_dict(self.algorithm, values)
+        device = self.theta.device
+        held = saved["held"]
+        self.states = States(
+            _restore(self.states.server, saved["server"], device, "server state"),
+            _restore(self.states.workers, saved["workers"], device, "workers' state"),
+            saved["model"].to(device),
+            None if held is None else held.to(device),
+        )
         ledger = saved["ledger"]
         self.ledger.load_state_dict(
             {key: value.numpy() if isinstance(value, Tensor) else value

@@ -37,7 +37,7 @@ Config (every table and key is checked; unknown keys are refused)::
 
     [[algorithm]]
     label = "top-k EF"         # optional, default the name
-    name = "ef"                # gd | gd-sec | ef | ef21 | bidir-topk | lags | dgs
+    name = "ef"                # gd | gd-sec | ef | ef21 | bidir-topk | lags | dgs | …
     alpha = 0.1                # and the algorithm's (and compressor's) parameters
     ratio = 0.01
 
@@ -62,12 +62,13 @@ from typing import Any
 
 import torch
 
+from convcheck.algorithms import make_algorithm
+from convcheck.algorithms.lags import select_layer_counts
 from convcheck.data import split_dataset
 from convcheck.environment import environment as base_environment
 from convcheck.environment import processor
 from convcheck.errors import ConvcheckError, DataFileError, InputError, check_choice, check_int
 from convcheck.jsonio import write_json
-from convcheck.torch.algorithms import LAYERED, make_algorithm, select_layer_counts
 from convcheck.torch.datasets import load_train_test
 from convcheck.torch.layout import Layout
 from convcheck.torch.models import make_model
@@ -153,6 +154,10 @@ def parse_config(raw: dict[str, Any], context: str) -> dict[str, Any]:
         raise InputError("algorithm.label", labels, "distinct labels", context)
     check_choice("run.dtype", config["run"]["dtype"], DTYPES, context)
     return config
+
+
+#: Algorithms that take the model's layer sizes (parameter ``layers``).
+LAYERED = ("dgs", "lags")
 
 
 def _filled(table: Any, defaults: dict[str, Any], name: str, context: str) -> dict[str, Any]:
@@ -266,7 +271,7 @@ def train_from_config(
         params = dict(entry["params"])
         name = params.pop("name")
         if name in LAYERED:
-            params["layer_sizes"] = layout.sizes
+            params["layers"] = layout.sizes
         if entry["adaptive"] is not None:
             params["k"] = adaptive_counts(layout, entry["adaptive"])
         algorithm = make_algorithm(name, **params)

@@ -105,7 +105,7 @@ CONTROL_KEYS = {
     "why": Key((str,), "why the check must fail", required=True),
     "algorithm": Key((dict,), "a table of algorithm parameters overriding [algorithm]"),
     "run": Key((dict,), "a table overriding [run] (iterations, seeds, target, target_metric)"),
-    "inject": Key((str,), "a mutant name (convcheck.verify.mutants.MUTANTS)"),
+    "inject": Key((str,), "a mutant name of the case's algorithm (convcheck list)"),
 }
 TOP_KEYS = {
     "description": Key((str,), "one line saying what the case verifies", required=True),
@@ -349,7 +349,7 @@ def _check_spec(table: Any, kind: str, context: str) -> CheckSpec:
         raise CaseFileError(kind, table, "a table", context)
     keys = CHECK_KEYS if kind == "positive" else CONTROL_KEYS
     _check_table(table, keys, context)
-    from convcheck.verify.mutants import MUTANTS
+    from convcheck.verify.mutants import all_mutants
     from convcheck.verify.names import known_checks
 
     bound = table["bound"]
@@ -360,8 +360,9 @@ def _check_spec(table: Any, kind: str, context: str) -> CheckSpec:
     if tolerance is not None and not (math.isfinite(tolerance) and tolerance >= 0):
         raise CaseFileError("tolerance", tolerance, CHECK_KEYS["tolerance"].allowed, context)
     inject = table.get("inject")
-    if inject is not None and inject not in MUTANTS:
-        raise CaseFileError("inject", inject, "one of " + ", ".join(MUTANTS), context)
+    known = all_mutants()
+    if inject is not None and inject not in known:
+        raise CaseFileError("inject", inject, "one of " + ", ".join(known), context)
     run = table.get("run", {})
     _check_table(run, {k: Key(v.types, v.allowed) for k, v in RUN_KEYS.items()},
                  context + ".run")
@@ -400,8 +401,14 @@ def parse_case(data: Mapping[str, Any], path: str, name: str | None = None) -> C
     if not checks:
         raise CaseFileError("checks", None, "at least one [[checks]] or [[negative_controls]]",
                             path)
+    from convcheck.verify.mutants import mutants_of
+
+    own = mutants_of(algorithm["name"])
     for check in checks:
         where = f"{path}: overrides of {check.name!r}"
+        if check.inject is not None and check.inject not in own:
+            allowed = f"a mutant of {algorithm['name']}: " + (", ".join(own) or "none")
+            raise CaseFileError("inject", check.inject, allowed, where)
         run.updated(check.run, where)
         check_algorithm({**algorithm, **check.algorithm}, where)
     return Case(

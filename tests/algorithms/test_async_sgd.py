@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from convcheck.algorithms import AsyncSGD, AsyncSparseSGD, make_algorithm
-from convcheck.algorithms.async_base import ComputationLog
 from convcheck.compressors import Identity, RandK, TopK
 from convcheck.engine import run_async
+from convcheck.engine.events import ComputationLog
 from convcheck.engine.timing import LogNormal
 from convcheck.errors import InputError
 from tests.helpers import engine_problem
@@ -22,13 +22,14 @@ def test_virtual_iterate_is_sgd_on_stale_gradients_at_every_event(compressor):
     problem = engine_problem(workers=4, split="sorted")
     alpha = 0.3 / problem.constants.L
     algorithm = AsyncSparseSGD(alpha, compressor, batch_size=6)
-    log = ComputationLog(algorithm, lambda state, k: state.errors[k].copy())
+    log = ComputationLog(lambda cluster, k: cluster.workers_state.errors[k].copy())
     theta0 = np.linspace(-1.0, 1.0, problem.objective.dim)
     applied = np.zeros(4, dtype=int)
     sums = {"g": np.zeros_like(theta0), "c": np.zeros_like(theta0)}
     worst = []
 
-    def observe(t, state, event):
+    def observe(t, cluster, event):
+        state = cluster.server
         k = event["worker"]
         g, c, _ = log.entries[k][applied[k]]
         applied[k] += 1
@@ -43,7 +44,8 @@ def test_virtual_iterate_is_sgd_on_stale_gradients_at_every_event(compressor):
         np.testing.assert_allclose(state.theta, theta0 - sums["c"], rtol=1e-12, atol=1e-12)
 
     result = run_async(
-        algorithm, problem, 300, theta0=theta0, compute=LogNormal(1.0, spread=5.0), observer=observe
+        algorithm, problem, 300, theta0=theta0, compute=LogNormal(1.0, spread=5.0),
+        observer=observe, on_compute=log,
     )
     assert result.summary["staleness"]["max"] > 3  # genuinely stale
     assert max(worst) < 1e-12
@@ -54,8 +56,8 @@ def test_without_memory_nothing_is_remembered():
     problem = engine_problem(workers=3, split="iid")
     alpha = 0.3 / problem.constants.L
     algorithm = AsyncSparseSGD(alpha, TopK(k=1), error_memory=False)
-    log = ComputationLog(algorithm)
-    result = run_async(algorithm, problem, 60)
+    log = ComputationLog()
+    result = run_async(algorithm, problem, 60, on_compute=log)
     assert np.all(result.columns["error_norm_sq"] == 0.0)
     for entries in log.entries.values():
         for g, c, _ in entries:
@@ -65,7 +67,7 @@ def test_without_memory_nothing_is_remembered():
 def test_dense_async_sgd_is_the_identity_compressor_without_memory():
     algorithm = AsyncSGD(0.1, batch_size=3)
     assert isinstance(algorithm.compressor, Identity) and not algorithm.error_memory
-    assert algorithm.params()["batch_size"] == 3 and algorithm.stochastic
+    assert algorithm.params()["batch_size"] == 3 and algorithm.randomized
 
 
 def test_make_algorithm_routes_compressor_parameters():
@@ -73,7 +75,7 @@ def test_make_algorithm_routes_compressor_parameters():
     algorithm = make_algorithm("async-sparse-sgd", constants, k=3, error_memory=False)
     assert algorithm.compressor.k == 3 and not algorithm.error_memory
     algorithm = make_algorithm("async-sparse-sgd", alpha=0.1, compressor="rand-k", ratio=0.5)
-    assert algorithm.compressor.randomized and algorithm.stochastic
+    assert algorithm.compressor.randomized and algorithm.randomized
     assert make_algorithm("async-sgd", constants).alpha == pytest.approx(1 / constants.L)
 
 
@@ -87,7 +89,7 @@ def test_make_algorithm_routes_compressor_parameters():
         (lambda: AsyncSGD(0.1, batch_size=1.5), "batch_size"),
         (lambda: make_algorithm("async-sgd", alpha=0.1, compressor="top-k"), "compressor"),
         (lambda: make_algorithm("async-sparse-sgd", alpha=0.1), "k"),
-        (lambda: AsyncSparseSGD(0.1, TopK(k=50)).start(np.zeros(8), 2), "compressor"),
+        (lambda: AsyncSparseSGD(0.1, TopK(k=50)).prepare(8), "compressor"),
     ],
 )
 def test_bad_input_names_the_field(build, field):

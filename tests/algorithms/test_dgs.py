@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from convcheck.algorithms import make_algorithm
-from convcheck.algorithms.async_base import ComputationLog
 from convcheck.algorithms.dgs import DGS, PartitionTopK, partition
 from convcheck.compressors import LayerTopK
 from convcheck.contracts import check_compressor
 from convcheck.engine import run_async
+from convcheck.engine.events import ComputationLog
 from convcheck.engine.timing import Exponential, LogNormal
 from convcheck.errors import InputError
 from tests.helpers import engine_problem
@@ -56,9 +56,10 @@ def test_worker_models_are_theta_sync_plus_accumulators_at_every_event():
     )
     checked = {"events": 0, "resyncs": 0, "worst": 0.0}
 
-    def observe(t, state, event):
+    def observe(t, cluster, event):
+        state = cluster.server
         scale = 1.0 + np.abs(state.theta_sync).max() + np.abs(state.accumulated).max()
-        gap = np.abs(state.models - (state.theta_sync + state.accumulated)).max() / scale
+        gap = np.abs(cluster.models - (state.theta_sync + state.accumulated)).max() / scale
         checked["worst"] = max(checked["worst"], gap)
         checked["events"] += 1
         if t % 7 == 0:  # a resync just happened: θ_sync = θ, and only replies since then in A
@@ -80,8 +81,8 @@ def test_samomentum_per_coordinate_identity():
     problem = engine_problem(workers=3, split="iid")
     alpha, m = 0.2 / problem.constants.L, 0.7
     algorithm = DGS(alpha, momentum=m, rho_up=0.25, rho_down=0.5, layers=2)
-    log = ComputationLog(algorithm)
-    run_async(algorithm, problem, 150, compute=Exponential(1.0), seed=1)
+    log = ComputationLog()
+    run_async(algorithm, problem, 150, compute=Exponential(1.0), seed=1, on_compute=log)
     d = problem.objective.dim
     sends = 0
     for entries in log.entries.values():

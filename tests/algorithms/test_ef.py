@@ -7,7 +7,7 @@ import pytest
 
 from convcheck.algorithms import GD, ErrorFeedback
 from convcheck.compressors import RandK, TopK
-from convcheck.engine import Oracle, run
+from convcheck.engine import run
 from convcheck.errors import InputError
 from tests.helpers import engine_problem
 
@@ -29,19 +29,23 @@ def test_virtual_iterate():
     """θ^k − (1/M)Σ e_m^k follows plain GD on the sequence of gradients actually used."""
     problem = engine_problem()
     algorithm = ErrorFeedback(0.5 / problem.constants.L, TopK(k=2))
-    oracle, rng = Oracle(problem.objective), np.random.default_rng(0)
-    state, _ = algorithm.start(np.zeros(problem.objective.dim), oracle, rng)
-    virtual = state.theta.copy()
-    for _ in range(100):
-        virtual -= algorithm.alpha * problem.objective.gradient(state.theta)
-        algorithm.step(state, oracle, rng)
-        np.testing.assert_allclose(state.theta - state.errors.mean(axis=0), virtual, atol=1e-12)
+    virtual = np.zeros(problem.objective.dim)
+    checked = []
+
+    def observe(k, states, wire, gradients):
+        virtual[:] -= algorithm.alpha * gradients.mean(axis=0)
+        np.testing.assert_allclose(states.server.theta - states.workers.errors.mean(axis=0),
+                                   virtual, atol=1e-12)
+        checked.append(k)
+
+    run(algorithm, problem, 100, observer=observe)
+    assert checked == list(range(1, 101))
 
 
 def test_minibatch_runs_are_seeded():
     problem = engine_problem()
     algorithm = ErrorFeedback(0.5 / problem.constants.L, TopK(k=3), batch_size=4)
-    assert algorithm.stochastic
+    assert algorithm.randomized
     first, again = run(algorithm, problem, 50, seed=3), run(algorithm, problem, 50, seed=3)
     other = run(algorithm, problem, 50, seed=4)
     for name in first.columns:

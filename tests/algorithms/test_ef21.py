@@ -30,12 +30,16 @@ def test_G_is_the_estimation_error():
 
 
 def test_initial_messages_are_counted():
+    """init="full" sends ∇f_m(θ⁰) densely before the first round, whose corrections are then
+    C(0) = 0; init="compressed" sends nothing first and C(∇f_m(θ⁰)) in the first round."""
     problem = engine_problem()
     d, workers = problem.objective.dim, problem.objective.n_workers
     full = run(EF21(1.0, TopK(k=2)), problem, 3)
     assert full.columns["bits_up"][0] == workers * d * 32
+    assert full.columns["bits_up"][1] == 0
     compressed = run(EF21(1.0, TopK(k=2), init="compressed"), problem, 3)
-    assert 0 < compressed.columns["bits_up"][0] < full.columns["bits_up"][0]
+    assert compressed.columns["bits_up"][0] == 0
+    assert 0 < compressed.columns["bits_up"][1] < full.columns["bits_up"][0]
     assert compressed.columns["ef21_G"][0] > 0
 
 

@@ -8,6 +8,7 @@ import pytest
 from convcheck.algorithms import EF21, GD, GDSEC
 from convcheck.compressors import Threshold
 from convcheck.engine import Oracle, run
+from convcheck.engine.rounds import start, sync_round
 from convcheck.errors import InputError
 from tests.helpers import engine_problem
 
@@ -32,37 +33,37 @@ def test_xi_zero_sends_every_nonzero_entry():
 
 
 class _SecThreshold(Threshold):
-    """Threshold whose τ is GD-SEC's rule read from a live EF21 state (test only)."""
+    """A threshold whose τ the test sets before each round (GD-SEC's rule, for EF21)."""
 
-    def __init__(self, xi: float, alpha: float) -> None:
+    def __init__(self) -> None:
         super().__init__(0.0)
-        self.xi, self.alpha, self.state, self.previous = xi, alpha, None, None
 
-    def _tau_for(self, d: int) -> np.ndarray:
-        return self.xi * np.abs(self.state.theta - self.previous) / self.alpha
+    def set(self, tau: np.ndarray) -> None:
+        self._tau = tau
 
 
 def test_beta_one_without_correction_is_ef21_with_threshold():
+    """GD-SEC with β = 1 and no error correction is EF21 (g_m starting at 0) whose compressor is
+    the threshold ξ|θ^k − θ^{k−1}|/α: the same operations, so the same bits."""
     problem = engine_problem()
     alpha, xi = 1.0 / problem.constants.L, 0.3
-    oracle_a, oracle_b = Oracle(problem.objective), Oracle(problem.objective)
-    rng = np.random.default_rng(0)
+    oracle = Oracle(problem.objective)
     theta0 = np.zeros(problem.objective.dim)
+    workers = problem.objective.n_workers
     sec = GDSEC(alpha, beta=1.0, xi=xi, error_correction=False)
-    compressor = _SecThreshold(xi, alpha)
-    ef21 = EF21(alpha, compressor)
-    sec_state, _ = sec.start(theta0, oracle_a, rng)
-    sec.step(sec_state, oracle_a, rng)  # round 0 sends everything: h_m = ∇f_m(θ⁰)
-    ef21_state, _ = ef21.start(theta0, oracle_b, rng)
+    compressor = _SecThreshold()
+    ef21 = EF21(alpha, compressor, init="compressed")
+    a, _ = start(sec, theta0, workers, lambda: None)
+    b, _ = start(ef21, theta0, workers, lambda: None)
+    previous = theta0
     for _ in range(100):
-        compressor.state, compressor.previous = ef21_state, ef21_state.theta.copy()
-        ef21.step(ef21_state, oracle_b, rng)
-        sec.step(sec_state, oracle_a, rng)
-        # both now hold the estimates at θ^j; GD-SEC has already taken its step from θ^j
-        np.testing.assert_allclose(sec_state.theta_prev, ef21_state.theta, rtol=1e-12, atol=1e-14)
-        np.testing.assert_allclose(
-            sec_state.h_workers, ef21_state.estimates, rtol=1e-12, atol=1e-14
-        )
+        compressor.set(xi * np.abs(b.model - previous) / alpha)
+        previous = b.model
+        sync_round(sec, a, oracle.worker_gradients(a.model), None)
+        sync_round(ef21, b, oracle.worker_gradients(b.model), None)
+        np.testing.assert_array_equal(a.server.theta, b.server.theta)
+        np.testing.assert_array_equal(a.workers.h, b.workers.estimates)
+    assert not np.allclose(a.server.theta, theta0)
 
 
 @pytest.mark.parametrize("xi", [0.05, 0.3, np.linspace(0.0, 0.4, 8)])
@@ -72,21 +73,24 @@ def test_invariants_every_round(xi, split):
     problem = engine_problem(split=split)
     alpha = 1.0 / problem.constants.L
     algorithm = GDSEC(alpha, beta=0.7, xi=xi)
-    oracle, rng = Oracle(problem.objective), np.random.default_rng(0)
-    state, _ = algorithm.start(np.zeros(problem.objective.dim), oracle, rng)
+    oracle = Oracle(problem.objective)
+    theta0 = np.zeros(problem.objective.dim)
+    states, _ = start(algorithm, theta0, problem.objective.n_workers, lambda: None)
     sent_fractions = []
     for _ in range(150):
-        tau = algorithm.thresholds(state)
-        errors_old = state.errors.copy()
-        differences = oracle.worker_gradients(state.theta) - state.h_workers + errors_old
-        gradient = problem.objective.gradient(state.theta)
-        messages = algorithm.step(state, oracle, rng)
-        expected = gradient + (errors_old - state.errors).mean(axis=0)
-        np.testing.assert_allclose(state.g_hat, expected, rtol=1e-10, atol=1e-13)
-        assert np.all(np.abs(state.errors) <= tau)
-        np.testing.assert_array_equal(messages.up != 0, np.abs(differences) > tau)
-        np.testing.assert_allclose(messages.up + state.errors, differences, rtol=0, atol=1e-15)
-        sent_fractions.append(np.count_nonzero(messages.up) / messages.up.size)
+        tau = algorithm.thresholds(states.workers)
+        errors_old = states.workers.errors
+        gradients = oracle.worker_gradients(states.model)
+        differences = gradients - states.workers.h + errors_old
+        gradient = problem.objective.gradient(states.model)
+        up = sync_round(algorithm, states, gradients, None).up
+        errors = states.workers.errors
+        expected = gradient + (errors_old - errors).mean(axis=0)
+        np.testing.assert_allclose(states.server.g_hat, expected, rtol=1e-10, atol=1e-13)
+        assert np.all(np.abs(errors) <= tau)
+        np.testing.assert_array_equal(up != 0, np.abs(differences) > tau)
+        np.testing.assert_allclose(up + errors, differences, rtol=0, atol=1e-15)
+        sent_fractions.append(np.count_nonzero(up) / up.size)
     assert min(sent_fractions[1:]) < 1.0  # the thresholds did suppress messages
 
 

@@ -17,6 +17,7 @@ def test_every_algorithm_builds_with_defaults():
         "ef21": {"k": 2},
         "bidir-topk": {"k_up": 2, "k_down": 3},
         "async-sparse-sgd": {"k": 2},
+        "lags": {"ratio": 0.5},
     }
     for name in ALGORITHMS:
         algorithm = make_algorithm(name, constants, **extra.get(name, {}))

@@ -14,7 +14,7 @@ from convcheck.algorithms import (
     BidirectionalTopK,
     ErrorFeedback,
 )
-from convcheck.algorithms.dgs import DGS
+from convcheck.algorithms.dgs import DGS, PartitionTopK, partition
 from convcheck.compressors import Identity, RandK, TopK
 from convcheck.encoding import sparse_bits
 from convcheck.engine import ASYNC_COLUMNS, BASE_COLUMNS, run, run_async, write_run
@@ -194,49 +194,48 @@ class _Recording:
 
 def test_ledger_equals_real_encodings():
     """Replay: every update's uplink bits are the real encoding of the sender's message, and the
-    downlink bits those of the replies and resync broadcasts sent during it."""
+    downlink bits those of the replies and resync broadcasts sent during it — encoded with the
+    codecs of DGS's specification (a sparse message per layer; the resync densely), built here
+    independently of the algorithm's own."""
     problem = engine_problem(workers=4, split="iid")
-    algorithm = DGS(_alpha(problem, 0.2), rho_up=0.3, rho_down=0.2, layers=3, resync=5)
+    d = problem.objective.dim
+    layers = partition(3, d)
+    up_codec, down_codec = PartitionTopK(layers, 0.3), PartitionTopK(layers, 0.2)
     sent = {"up": {}, "down": []}
-    compute, apply, reply = algorithm.worker_compute, algorithm.server_apply, algorithm.server_reply
 
-    def worker_compute(state, worker, gradients, rng):
-        message = compute(state, worker, gradients, rng)
-        sent["up"][worker] = message
-        return message
+    class Recording(DGS):
+        def server_event(self, s, worker, up):
+            broadcast = super().server_event(s, worker, up)
+            sent["current"] = (worker, sent["up"][worker])
+            sent["down"].append([] if broadcast is None else
+                                [(j, Identity().encode(broadcast[0]).nbits) for j in range(4)])
+            return broadcast
 
-    def server_apply(state, worker, vector):
-        sent["current"] = (worker, sent["up"][worker])
-        broadcast = apply(state, worker, vector)
-        if broadcast is not None:
-            sent["down"].append([(j, broadcast) for j in range(4)])
-        else:
-            sent["down"].append([])
-        return broadcast
+        def reply(self, s, worker):
+            vector, codec = super().reply(s, worker)
+            sent["down"][-1].append((worker, down_codec.encode(vector).nbits))
+            return vector, codec
 
-    def server_reply(state, worker):
-        message = reply(state, worker)
-        sent["down"][-1].append((worker, message))
-        return message
-
-    algorithm.worker_compute, algorithm.server_apply = worker_compute, server_apply
-    algorithm.server_reply = server_reply
+    algorithm = Recording(_alpha(problem, 0.2), rho_up=0.3, rho_down=0.2, layers=3, resync=5)
     expected_up = []
 
-    def observe(t, state, event):
-        worker, message = sent["current"]
-        expected_up.append((worker, message.codec.encode(message.vector).nbits))
+    def on_compute(worker, gradient, message, cluster):
+        sent["up"][worker] = message
 
-    result = run_async(algorithm, problem, 40, observer=observe, seed=1)
+    def observe(t, cluster, event):
+        worker, message = sent["current"]
+        expected_up.append((worker, up_codec.encode(message).nbits))
+
+    result = run_async(algorithm, problem, 40, observer=observe, on_compute=on_compute, seed=1)
+    assert len(expected_up) == 40
     for t, (worker, bits) in enumerate(expected_up, start=1):
         row = np.zeros(4, dtype=np.int64)
         row[worker] = bits
         np.testing.assert_array_equal(result.ledger.up[t], row)
         down = np.zeros(4, dtype=np.int64)
-        for j, message in sent["down"][t - 1]:
-            down[j] += message.codec.encode(message.vector).nbits
+        for j, nbits in sent["down"][t - 1]:
+            down[j] += nbits
         np.testing.assert_array_equal(result.ledger.down[t], down)
-    d = problem.objective.dim
     resync_rows = np.flatnonzero(result.columns["iteration"] % 5 == 0)[1:]
     assert np.all(result.ledger.down[resync_rows].min(axis=1) >= 32 * d)
     assert not result.ledger.up[0].any() and not result.ledger.down[0].any()
@@ -272,10 +271,7 @@ def test_bandwidth_makes_sparse_messages_faster():
 def test_trace_columns_and_export(tmp_path):
     problem = engine_problem(workers=3, split="iid")
     result = run_async(AsyncSparseSGD(_alpha(problem), TopK(k=2)), problem, 30, seed=4)
-    assert list(result.columns) == list(BASE_COLUMNS + ASYNC_COLUMNS) + [
-        "error_norm_sq",
-        "model_drift_sq",
-    ]
+    assert list(result.columns) == list(BASE_COLUMNS + ASYNC_COLUMNS) + ["error_norm_sq"]
     assert result.columns["worker"][0] == -1 and result.columns["staleness"][0] == -1
     assert np.all(np.diff(result.columns["time"]) >= 0)
     gradient = problem.objective.gradient(result.theta)
@@ -287,7 +283,7 @@ def test_trace_columns_and_export(tmp_path):
     assert written["summary"]["staleness"]["histogram"] == result.summary["staleness"]["histogram"]
     assert written["meta"]["engine"] == "async"
     header = open(write_run(result, tmp_path / "a.csv")).readline().strip().split(",")
-    assert header[len(BASE_COLUMNS) : len(BASE_COLUMNS) + 3] == list(ASYNC_COLUMNS)
+    assert header[len(BASE_COLUMNS) : len(BASE_COLUMNS) + 4] == list(ASYNC_COLUMNS)
 
 
 def test_trace_every_thins_rows_not_the_bookkeeping():

@@ -4,13 +4,13 @@ itself decreases by ρ² per round; classic EF is not certified, and its run pla
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pytest
 
 from convcheck import make_algorithm, run
+from convcheck.compressors import TopK
 from convcheck.engine.oracle import Oracle
+from convcheck.engine.rounds import start, sync_round
 from convcheck.errors import InputError
 from convcheck.theory.bounds import EF21PL
 from convcheck.theory.certified import (
@@ -76,12 +76,14 @@ def test_lyapunov_function_decreases_along_runs(name, params):
     algorithm = make_algorithm(name, problem.constants, **params)
     certificate = certificate_for(algorithm, problem)
     model = certificate.model
-    oracle, rng = Oracle(problem.objective), np.random.default_rng(0)
-    state, _ = algorithm.start(np.ones(problem.objective.dim), oracle, rng)
-    value = certificate.lyapunov(state_rows(model, algorithm, problem, state))
+    oracle = Oracle(problem.objective)
+    theta0 = np.ones(problem.objective.dim)
+    states, _ = start(algorithm, theta0, problem.objective.n_workers,
+                      lambda: oracle.worker_gradients(theta0))
+    value = certificate.lyapunov(state_rows(model, algorithm, problem, states))
     for _ in range(60):
-        algorithm.step(state, oracle, rng)
-        following = certificate.lyapunov(state_rows(model, algorithm, problem, state))
+        sync_round(algorithm, states, oracle.worker_gradients(states.model), None)
+        following = certificate.lyapunov(state_rows(model, algorithm, problem, states))
         assert following <= certificate.rho**2 * value * (1 + 1e-9) + 1e-20
         value = following
 
@@ -150,16 +152,17 @@ def test_stochastic_and_nonconvex_cases_have_no_model():
 
 
 def test_initial_state_uses_the_algorithms_start():
+    """EF21 with init="compressed" starts from g_m⁰ = C(∇f_m(θ⁰)) (computed here directly)."""
     problem = heterogeneous()
     algorithm = make_algorithm("ef21", problem.constants, alpha=0.1, k=2, init="compressed")
     model, _ = model_for(algorithm, problem)
     theta0 = np.full(problem.objective.dim, 0.5)
-    state, _ = algorithm.start(theta0, Oracle(problem.objective), np.random.default_rng(0))
     rows = initial_state(model, algorithm, problem, theta0)
-    np.testing.assert_array_equal(rows, state_rows(model, algorithm, problem, copy.deepcopy(state)))
     star = problem.objective.worker_gradients(problem.optimum.theta)
     g0 = rows[model.states.index("g_0")]
-    np.testing.assert_allclose(g0, 0.1 * (state.estimates[0] - star[0]))
+    expected = TopK(k=2).compress(problem.objective.worker_gradients(theta0)[0])
+    np.testing.assert_allclose(g0, 0.1 * (expected - star[0]), rtol=0, atol=1e-15)
+    np.testing.assert_array_equal(rows[model.states.index("x")], theta0 - problem.optimum.theta)
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ import pytest
 
 from convcheck import make_algorithm
 from convcheck.engine.oracle import Oracle
+from convcheck.engine.rounds import start, sync_round
 from convcheck.errors import InputError
 from convcheck.theory.certified import model_for, state_rows
 from convcheck.theory.models import ModelConstants, build_model
@@ -21,25 +22,30 @@ def heterogeneous_problem():
     return engine_problem("logistic", "sorted", workers=3, n_samples=120, n_features=5, lam=0.05)
 
 
-def nonlinear_outputs(name, algorithm, problem, before, after, messages):
-    """The model inputs ``w`` of one round, computed here from the algorithm's own states."""
+def nonlinear_outputs(name, algorithm, problem, before, after, wire):
+    """The model inputs ``w`` of one round, computed here from the algorithm's own states.
+
+    EF21's model state holds the estimates formed at the current iterate, which the run forms
+    in the next round; its compressor error is therefore that of the next round's correction,
+    ``r_m = α(v_m − C(v_m))`` with ``v_m = ∇f_m(θ^{k+1}) − g_m``."""
     objective = problem.objective
     alpha = algorithm.alpha
     star = objective.worker_gradients(problem.optimum.theta)
     if name == "ef21":
-        new = objective.worker_gradients(after.theta)
+        new = objective.worker_gradients(after.server.theta)
+        gap = new - after.workers.estimates
         u = alpha * (new - star)
-        r = alpha * (new - before.estimates - messages.up)
-        return np.vstack([u, r])
-    u = alpha * (objective.worker_gradients(before.theta) - star)
+        return np.vstack([u, alpha * (gap - algorithm.compressor.compress(gap))])
+    u = alpha * (objective.worker_gradients(before.server.theta) - star)
     if name == "gd":
         return u
     if name == "gd-sec":
-        delta = objective.worker_gradients(before.theta) - before.h_workers + before.errors
-        return np.vstack([u, alpha * (delta - messages.up)])
+        workers = before.workers
+        delta = objective.worker_gradients(before.server.theta) - workers.h + workers.errors
+        return np.vstack([u, alpha * (delta - wire.up)])
     if name == "ef":
-        return np.vstack([u, after.errors])
-    return np.vstack([u, after.errors, after.server_error[None, :]])  # bidir-topk
+        return np.vstack([u, after.workers.errors])
+    return np.vstack([u, after.workers.errors, after.server.server_error[None, :]])  # bidir
 
 
 CASES = [
@@ -63,15 +69,16 @@ def test_model_reproduces_the_algorithm_and_its_constraints_hold(name, params):
     (mode,) = model.modes
     N, _, _ = model.matrices(mode)
     index, size = model.index, len(model.states) + len(model.inputs)
-    oracle, rng = Oracle(problem.objective), np.random.default_rng(0)
+    oracle = Oracle(problem.objective)
     theta0 = np.random.default_rng(1).normal(size=problem.objective.dim)
-    state, _ = algorithm.start(theta0, oracle, rng)
+    state, _ = start(algorithm, theta0, problem.objective.n_workers,
+                     lambda: oracle.worker_gradients(theta0))
     for _ in range(25):
         before = copy.deepcopy(state)
-        messages = algorithm.step(state, oracle, rng)
+        wire = sync_round(algorithm, state, oracle.worker_gradients(state.model), None)
         s_k = state_rows(model, algorithm, problem, before)
         s_next = state_rows(model, algorithm, problem, state)
-        v = np.vstack([s_k, nonlinear_outputs(name, algorithm, problem, before, state, messages)])
+        v = np.vstack([s_k, nonlinear_outputs(name, algorithm, problem, before, state, wire)])
         assert v.shape[0] == size
         np.testing.assert_allclose(N @ v, s_next, rtol=1e-9, atol=1e-11)
         gram = v @ v.T
@@ -95,15 +102,16 @@ def test_a_wrong_model_is_caught_by_the_same_check():
         xi=0.3,
         beta=1.0,
     )
-    oracle, rng = Oracle(problem.objective), np.random.default_rng(0)
-    state, _ = algorithm.start(np.ones(problem.objective.dim), oracle, rng)
-    algorithm.step(state, oracle, rng)
+    oracle = Oracle(problem.objective)
+    state, _ = start(algorithm, np.ones(problem.objective.dim), problem.objective.n_workers,
+                     lambda: None)
+    sync_round(algorithm, state, oracle.worker_gradients(state.model), None)
     before = copy.deepcopy(state)
-    messages = algorithm.step(state, oracle, rng)
+    wire = sync_round(algorithm, state, oracle.worker_gradients(state.model), None)
     v = np.vstack(
         [
             state_rows(wrong, algorithm, problem, before),
-            nonlinear_outputs("gd-sec", algorithm, problem, before, state, messages),
+            nonlinear_outputs("gd-sec", algorithm, problem, before, state, wire),
         ]
     )
     N, _, _ = wrong.matrices(wrong.modes[0])

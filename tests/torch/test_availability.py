@@ -15,7 +15,7 @@ def test_torch_tests_need_torch() -> None:
         pytest.skip("torch is not installed: the torch backend tests (tests/torch) are skipped")
     import convcheck.torch
 
-    assert convcheck.torch.make_algorithm("gd", alpha=0.1).name == "gd"
+    assert convcheck.torch.make_compressor("top-k", k=1).name == "top-k"
 
 
 def test_import_convcheck_does_not_import_torch() -> None:

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from convcheck.algorithms import make_algorithm
 from convcheck.data import split_dataset
 from convcheck.errors import DataFileError, InputError
-from convcheck.torch.algorithms import make_algorithm
 from convcheck.torch.datasets import load_train_test
 from convcheck.torch.layout import Layout
 from convcheck.torch.models import make_model
@@ -25,7 +25,7 @@ ALGORITHMS = [
     ("gd-sec", {"alpha": 0.2, "xi": 0.1, "beta": 0.5}),
     ("bidir-topk", {"alpha": 0.2, "ratio_up": 0.05, "ratio_down": 0.1}),
     ("lags", {"alpha": 0.2, "ratio": 0.05}),
-    ("dgs", {"alpha": 0.1, "momentum": 0.7, "order": "random", "resync_every": 5}),
+    ("dgs", {"alpha": 0.1, "momentum": 0.7, "order": "random", "resync": 5}),
 ]
 
 
@@ -33,23 +33,27 @@ ALGORITHMS = [
 def setup():
     dataset, train, test = load_train_test("digits", scaling="maxabs", train_size=600)
     model = make_model("mlp", input_dim=64, classes=10, hidden=[16])
-    return model, train, test, split_dataset(dataset, 3, "dirichlet", alpha=0.5)
+    return model, train, test, split_dataset(dataset, 3, "dirichlet", dirichlet_alpha=0.5)
 
 
 def build(setup, name, params) -> Runner:
     model, train, _, split = setup
     params = dict(params)
+    order = params.pop("order", "cyclic")
     if name in ("lags", "dgs"):
-        params["layer_sizes"] = Layout.of(model).sizes
+        params["layers"] = Layout.of(model).sizes
     oracle = Simulation(model, WorkerShards(train, split), 8, seed=11, weight_decay=1e-4)
     return Runner(make_algorithm(name, **params), oracle, Layout.of(model).flatten_module(model),
-                  seed=5)
+                  seed=5, order=order)
 
 
 def assert_same_run(a: Runner, b: Runner) -> None:
-    for field in dataclasses.fields(a.state):
-        x, y = getattr(a.state, field.name), getattr(b.state, field.name)
-        assert torch.equal(x, y) if isinstance(x, torch.Tensor) else x == y, field.name
+    for part in ("server", "workers"):
+        one, two = getattr(a.states, part), getattr(b.states, part)
+        for field in dataclasses.fields(one):
+            x, y = getattr(one, field.name), getattr(two, field.name)
+            assert torch.equal(x, y) if isinstance(x, torch.Tensor) else x == y, field.name
+    assert torch.equal(a.states.model, b.states.model)
     assert np.array_equal(a.ledger.to_ledger().up, b.ledger.to_ledger().up)
     assert np.array_equal(a.ledger.to_ledger().down, b.ledger.to_ledger().down)
     assert torch.equal(a.generator.get_state(), b.generator.get_state())

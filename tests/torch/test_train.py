@@ -127,10 +127,10 @@ def test_shipped_configs_are_valid() -> None:
     """Every config in gpu_runs/configs parses and builds its model and algorithms."""
     from pathlib import Path
 
-    from convcheck.torch.algorithms import LAYERED, make_algorithm
+    from convcheck.algorithms import make_algorithm
     from convcheck.torch.layout import Layout
     from convcheck.torch.models import make_model
-    from convcheck.torch.train import adaptive_counts
+    from convcheck.torch.train import LAYERED, adaptive_counts
 
     configs = sorted((Path(__file__).parents[2] / "gpu_runs" / "configs").glob("*.toml"))
     assert len(configs) >= 3
@@ -144,7 +144,7 @@ def test_shipped_configs_are_valid() -> None:
             params = dict(entry["params"])
             name = params.pop("name")
             if name in LAYERED:
-                params["layer_sizes"] = layout.sizes
+                params["layers"] = layout.sizes
             if entry["adaptive"] is not None:
                 params["k"] = adaptive_counts(layout, entry["adaptive"])
             assert make_algorithm(name, **params).name == name, (path.name, entry["label"])

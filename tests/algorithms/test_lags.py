@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from convcheck import encoding
+from convcheck.algorithms import LAGS, ErrorFeedback
+from convcheck.algorithms.lags import layer_delta, pipeline_times, select_layer_counts
+from convcheck.compressors import LayerTopK
+from convcheck.engine import run
 from convcheck.errors import InputError
-from convcheck.torch.algorithms import LAGS, layer_delta, pipeline_times, select_layer_counts
-from convcheck.torch.compressors import layer_top_k, rand_k_mask
+from tests.helpers import engine_problem
 
 FAST = settings(max_examples=60, deadline=None, derandomize=True, database=None)
 
@@ -59,28 +61,54 @@ def test_pipeline_times_by_hand() -> None:
 def test_layer_delta_denominator_is_the_rand_k_expectation() -> None:
     """E‖x − RandK(x)‖² = (1 − k/d)‖x‖², so δ_l of a rand-k selection averages to 1, and top-k
     gives δ_l ≤ 1 (it drops the smallest squares)."""
-    x = torch.linspace(-2.0, 3.0, 12, dtype=torch.float64)[None].expand(20000, 12).contiguous()
+    rng = np.random.default_rng(0)
+    x = np.tile(np.linspace(-2.0, 3.0, 12), (20000, 1))
     sizes, k = (5, 7), (2, 3)
-    masks = torch.cat([rand_k_mask(20000, 5, 2, torch.Generator().manual_seed(0)),
-                       rand_k_mask(20000, 7, 3, torch.Generator().manual_seed(1))], dim=1)
-    delta = layer_delta(x, torch.where(masks, 0.0, x), sizes, k)
-    assert torch.allclose(delta.mean(dim=0), torch.ones(2, dtype=torch.float64), atol=0.02)
-    top = layer_delta(x[:1], x[:1] - layer_top_k(x[:1], sizes, k), sizes, k)
-    assert bool((top <= 1.0).all()) and bool((top > 0).all())
-    full = layer_delta(x[:1], torch.zeros_like(x[:1]), (12,), (12,))
-    assert full.item() == 0.0  # nothing dropped: 0/0 reported as 0
+    starts, kept = np.array([0, 5]), np.array([2 / 5, 3 / 7])
+    masks = np.concatenate([np.argsort(rng.random((20000, 5)), axis=1) < 2,
+                            np.argsort(rng.random((20000, 7)), axis=1) < 3], axis=1)
+    sent = np.where(masks, x, 0.0)
+    delta = layer_delta(sent, x - sent, starts, kept)
+    np.testing.assert_allclose(delta.mean(axis=0), [1.0, 1.0], atol=0.02)
+    top = LayerTopK(sizes, k).compress(x[:1])
+    delta_top = layer_delta(top, x[:1] - top, starts, kept)
+    assert np.all(delta_top <= 1.0) and np.all(delta_top > 0)
+    assert layer_delta(x[:1], 0.0 * x[:1], np.array([0]), np.array([1.0])).item() == 0.0
+
+
+def test_lags_is_error_feedback_with_layer_top_k() -> None:
+    """Same iterates and uplink bits as EF with the layer-wise top-k; the downlink is priced per
+    layer (each layer's aggregate its own message); δ_l ≤ 1 for top-k, measured every round."""
+    problem = engine_problem("ridge", "sorted", n_features=9)
+    alpha, sizes, k = 0.5 / problem.constants.L, (4, 2, 3), (2, 1, 1)
+    reference = run(ErrorFeedback(alpha, LayerTopK(sizes, k)), problem, 30)
+    aggregates = []
+    lags = run(LAGS(alpha, layers=sizes, k=k), problem, 30,
+               observer=lambda i, states, wire, grads: aggregates.append(wire.down[0][0]))
+    np.testing.assert_array_equal(lags.theta, reference.theta)
+    np.testing.assert_array_equal(lags.ledger.up, reference.ledger.up)
+    bounds = np.cumsum([0, *sizes])
+    expected = [sum(encoding.sparse_bits(int(np.count_nonzero(p[a:b])), b - a, 32)
+                    for a, b in zip(bounds[:-1], bounds[1:], strict=True)) for p in aggregates]
+    workers = problem.objective.n_workers
+    np.testing.assert_array_equal(lags.ledger.down[1:], np.repeat(
+        np.array(expected)[:, None], workers, axis=1))
+    delta = lags.columns["delta_max"][1:]
+    assert np.all(delta <= 1.0 + 1e-12) and delta.max() > 0
 
 
 def test_parameters() -> None:
     with pytest.raises(InputError, match="'k'"):
-        LAGS(0.1, (3, 4))
+        LAGS(0.1, layers=(3, 4))
     with pytest.raises(InputError, match="'k'"):
-        LAGS(0.1, (3, 4), k=(4, 1))  # k_l > d_l
-    with pytest.raises(InputError, match="layer_sizes"):
-        LAGS(0.1, (3, 0), ratio=0.5)
+        LAGS(0.1, layers=(3, 4), k=(4, 1)).prepare(7)  # k_l > d_l
+    with pytest.raises(InputError, match="'layers'"):
+        LAGS(0.1, layers=(3, 0), ratio=0.5)
+    with pytest.raises(InputError, match="'layers'"):
+        LAGS(0.1, layers=(3, 4), ratio=0.5).prepare(8)  # sizes do not sum to d
     with pytest.raises(InputError, match="backward_times"):
         select_layer_counts((3, 4), [1.0], 0.0, 0.0, floor_ratio=0.5)
     lags = LAGS(0.1, ratio=0.5)
-    assert lags.params()["layer_sizes"] is None
-    lags.set_layers((4, 6), (1, 2))
-    assert lags.k == (1, 2) and lags.codec.spec.layer_sizes == (4, 6)
+    assert lags.params()["layers"] is None
+    lags.set_counts((4, 6), (1, 2))
+    assert lags.compressor.k == (1, 2) and lags.compressor.layer_sizes == (4, 6)

@@ -1,9 +1,5 @@
-"""DGS: heavy-ball SGD as its special case, a plain reference implementation, bits, bad input.
-
-The numpy DGS of the asynchronous engine is written in parallel; the differential test against
-it is owed until it lands. Until then DGS is checked against torch.optim.SGD (an independent
-implementation of heavy-ball SGD) and against a loop-by-loop numpy transcription of THEORY.md.
-"""
+"""DGS on the torch simulator: heavy-ball SGD as its special case (against torch.optim.SGD), a
+loop-by-loop transcription of the rules with a random arrival order, SAMomentum, bad input."""
 
 from __future__ import annotations
 
@@ -13,9 +9,10 @@ import torch
 import torch.nn.functional as F
 
 from convcheck import encoding
+from convcheck.algorithms import DGS
+from convcheck.algorithms.dgs import DGSWorkers
 from convcheck.data import split_dataset
 from convcheck.errors import InputError
-from convcheck.torch.algorithms import DGS
 from convcheck.torch.datasets import load_train_test
 from convcheck.torch.layout import Layout
 from convcheck.torch.models import make_model
@@ -35,7 +32,7 @@ def test_one_dense_worker_is_heavy_ball_sgd() -> None:
     alpha, momentum, decay, steps = 0.05, 0.9, 1e-3, 25
     oracle = Simulation(model, WorkerShards(train, split), 8, seed=5, weight_decay=decay)
     runner = Runner(
-        DGS(alpha, momentum, ratio_up=1.0, ratio_down=1.0, layer_sizes=layout.sizes),
+        DGS(alpha, momentum=momentum, rho_up=1.0, rho_down=1.0, layers=layout.sizes),
         oracle, layout.flatten_module(model),
     )
     runner.run(steps)
@@ -80,10 +77,9 @@ def layer_bits(x: np.ndarray, sizes) -> int:
 def test_matches_a_loop_by_loop_transcription_of_the_rules() -> None:
     problem = engine_problem("ridge", "sorted", workers=3, n_features=8)
     sizes, alpha, m, up, down, resync, steps = (3, 5), 0.05, 0.8, 0.4, 0.3, 5, 13
-    algorithm = DGS(alpha, m, ratio_up=up, ratio_down=down, layer_sizes=sizes,
-                    resync_every=resync, order="random")
+    algorithm = DGS(alpha, momentum=m, rho_up=up, rho_down=down, layers=sizes, resync=resync)
     runner = Runner(algorithm, ObjectiveOracle(problem.objective),
-                    torch.zeros(8, dtype=torch.float64), seed=7)
+                    torch.zeros(8, dtype=torch.float64), seed=7, order="random")
     runner.run(steps)
 
     # the transcription: plain numpy, one worker and one message at a time
@@ -118,12 +114,12 @@ def test_matches_a_loop_by_loop_transcription_of_the_rules() -> None:
             models[k] = theta_sync + A[k]
         bits_down.append(received)
 
-    state = runner.state
+    state = runner.states.server
     np.testing.assert_allclose(state.theta.numpy(), theta, rtol=0, atol=1e-12)
     np.testing.assert_allclose(state.theta_sync.numpy(), theta_sync, rtol=0, atol=1e-12)
     np.testing.assert_allclose(state.accumulated.numpy(), A, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(state.momentum.numpy(), u, rtol=0, atol=1e-12)
-    assert state.version == version == steps * M
+    np.testing.assert_allclose(runner.states.workers.momentum.numpy(), u, rtol=0, atol=1e-12)
+    assert state.versions == version == steps * M
     ledger = runner.ledger.to_ledger()
     np.testing.assert_array_equal(ledger.up[1:], np.array(bits_up))
     np.testing.assert_array_equal(ledger.down[1:], np.array(bits_down))
@@ -131,26 +127,28 @@ def test_matches_a_loop_by_loop_transcription_of_the_rules() -> None:
 
 def test_unsent_momentum_stops_decaying() -> None:
     """One coordinate never sent: its u grows by α g each step instead of decaying."""
-    algorithm = DGS(0.5, 0.5, ratio_up=0.5, ratio_down=1.0)
-    u = torch.zeros(1, 2, dtype=torch.float64)
-    up, _ = algorithm.codecs(2)
+    algorithm = DGS(0.5, momentum=0.5, rho_up=0.5, rho_down=1.0)
+    algorithm.prepare(2)
+    workers = DGSWorkers(torch.zeros(1, 2, dtype=torch.float64))
     for _ in range(4):
-        sent, u = algorithm.worker(u, torch.tensor([[4.0, 1.0]], dtype=torch.float64), up)
+        sent = algorithm.worker(workers, torch.tensor([[4.0, 1.0]], dtype=torch.float64),
+                                torch.zeros(2, dtype=torch.float64), None)
         assert sent[0, 1] == 0.0
-    # sent coordinate: u = m u + α·4 → 2, 3, 3.5, 3.75; unsent: (m u + α)/m = u + α/m... = u + 1
-    assert u[0, 0] == 3.75 and u[0, 1] == 4.0
+    # sent coordinate: u = m u + α·4 → 2, 3, 3.5, 3.75; unsent: (m u + α)/m = u + 1
+    assert workers.momentum[0, 0] == 3.75 and workers.momentum[0, 1] == 4.0
 
 
 def test_bad_parameters() -> None:
     with pytest.raises(InputError, match="'momentum'"):
-        DGS(0.1, 0.0)
-    with pytest.raises(InputError, match="'ratio_up'"):
-        DGS(0.1, ratio_up=0.0)
+        DGS(0.1, momentum=0.0)
+    with pytest.raises(InputError, match="'rho_up'"):
+        DGS(0.1, rho_up=0.0)
+    with pytest.raises(InputError, match="'resync'"):
+        DGS(0.1, resync=0)
+    problem = engine_problem("ridge")
     with pytest.raises(InputError, match="'order'"):
-        DGS(0.1, order="fifo")
-    with pytest.raises(InputError, match="'resync_every'"):
-        DGS(0.1, resync_every=0)
-    algorithm = DGS(0.1, layer_sizes=(3, 4))
-    with pytest.raises(InputError, match="layer_sizes"):
-        Runner(algorithm, ObjectiveOracle(engine_problem("ridge").objective),
+        Runner(DGS(0.1), ObjectiveOracle(problem.objective), torch.zeros(8, dtype=torch.float64),
+               order="fifo")
+    with pytest.raises(InputError, match="'layers'"):
+        Runner(DGS(0.1, layers=[3, 4]), ObjectiveOracle(problem.objective),
                torch.zeros(8, dtype=torch.float64))

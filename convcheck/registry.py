@@ -1,0 +1,97 @@
+"""Registries of named things that plug-ins can extend through entry points.
+
+A :class:`Registry` maps names to the built-in classes (algorithms, compressors, datasets) and,
+on first use, adds those that installed packages declare under its entry-point group, e.g. in
+a plug-in's ``pyproject.toml``::
+
+    [project.entry-points."convcheck.compressors"]
+    half-top-k = "mypackage.compressors:HalfTopK"
+
+The entry point's name is the registry name. A plug-in that fails to import, is not of the
+registry's kind, or takes a name already registered raises :class:`PluginError` naming the
+plug-in, its package and what is allowed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any, Generic, TypeVar
+
+from convcheck.errors import ConvcheckError
+
+T = TypeVar("T")
+
+
+class PluginError(ConvcheckError, ImportError):
+    """A plug-in could not be registered; the message names it, its package and the rule."""
+
+
+def _package(entry: EntryPoint) -> str:
+    dist = getattr(entry, "dist", None)
+    return f"{dist.name} {dist.version}" if dist is not None else "an unknown package"
+
+
+class Registry(Mapping[str, T], Generic[T]):
+    """Built-in entries plus the entry points of ``group``, loaded on first use.
+
+    Parameters
+    ----------
+    group : str
+        Entry-point group, e.g. ``"convcheck.compressors"``.
+    builtin : dict
+        The built-in entries by name.
+    accepts : callable
+        ``accepts(obj)`` is True for an object of the registry's kind.
+    kind : str
+        That kind in words, for errors (``"a subclass of convcheck.compressors.Compressor"``).
+    """
+
+    def __init__(self, group: str, builtin: dict[str, T], accepts: Callable[[Any], bool],
+                 kind: str) -> None:
+        self.group, self.accepts, self.kind = group, accepts, kind
+        self._entries = dict(builtin)
+        self._origin = dict.fromkeys(builtin, "convcheck")
+        self._loaded = False
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        for entry in entry_points(group=self.group):
+            package = _package(entry)
+            where = f"plug-in {entry.name!r} ({entry.value}) of package {package}"
+            try:
+                obj = entry.load()
+            except Exception as error:  # any failure of third-party code, reported as such
+                raise PluginError(f"{where} failed to import: {type(error).__name__}: {error}. "
+                                  f"Fix or uninstall {package}.") from error
+            if not self.accepts(obj):
+                raise PluginError(f"{where} is {obj!r}; entry points of {self.group!r} must "
+                                  f"name {self.kind}")
+            if entry.name in self._entries:
+                raise PluginError(f"{where} registers the name {entry.name!r}, already "
+                                  f"registered by {self._origin[entry.name]}; names must be "
+                                  "unique (rename the entry point)")
+            self._entries[entry.name] = obj
+            self._origin[entry.name] = package
+
+    def origin(self, name: str) -> str:
+        """``"convcheck"`` or the package that registered ``name``."""
+        self._load()
+        return self._origin[name]
+
+    def __getitem__(self, name: str) -> T:
+        self._load()
+        return self._entries[name]
+
+    def __iter__(self) -> Iterator[str]:
+        self._load()
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        self._load()
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return f"Registry({self.group!r}, {sorted(self._entries)})"

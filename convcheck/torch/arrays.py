@@ -1,0 +1,105 @@
+"""The torch namespace of :mod:`convcheck.arrays`: the algorithms' operations on tensors.
+
+Compressors run with their torch kernels (:func:`convcheck.torch.compressors.to_torch`), on the
+tensors' device and dtype; randomized ones draw from a :class:`torch.Generator`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from weakref import WeakKeyDictionary
+
+import numpy as np
+import torch
+
+from convcheck.compressors import Compressor
+from convcheck.torch.compressors import TorchCompressor, threshold, to_torch
+
+Tensor = torch.Tensor
+
+_KERNELS: WeakKeyDictionary[Compressor, TorchCompressor] = WeakKeyDictionary()
+
+
+def kernel(compressor: Compressor | TorchCompressor) -> TorchCompressor:
+    """The torch kernel of a compressor (built once per compressor object)."""
+    if isinstance(compressor, TorchCompressor):
+        return compressor
+    found = _KERNELS.get(compressor)
+    if found is None:
+        found = _KERNELS[compressor] = to_torch(compressor)
+    return found
+
+
+class TorchNamespace:
+    """torch tensors on any device and dtype."""
+
+    name = "torch"
+
+    @staticmethod
+    def mean_rows(X: Tensor) -> Tensor:
+        return X.mean(dim=0)
+
+    @staticmethod
+    def zeros_like(x: Tensor) -> Tensor:
+        return torch.zeros_like(x)
+
+    @staticmethod
+    def zeros(shape: tuple[int, ...], like: Tensor) -> Tensor:
+        return like.new_zeros(shape)
+
+    @staticmethod
+    def copy(x: Tensor) -> Tensor:
+        return x.clone()
+
+    @staticmethod
+    def asarray(values: Any, like: Tensor) -> Tensor:
+        return torch.as_tensor(values, dtype=like.dtype, device=like.device)
+
+    @staticmethod
+    def repeat_rows(x: Tensor, rows: int) -> Tensor:
+        return x.expand(rows, -1).clone()
+
+    abs = staticmethod(torch.abs)
+    where = staticmethod(torch.where)
+
+    @staticmethod
+    def compress(compressor: Compressor, X: Tensor, rng: Any) -> Tensor:
+        return kernel(compressor).compress(X, rng)
+
+    @staticmethod
+    def threshold(X: Tensor, tau: Any) -> Tensor:
+        if isinstance(tau, np.ndarray):
+            tau = torch.as_tensor(tau, device=X.device)
+        return threshold(X, tau)
+
+    @staticmethod
+    def layer_sums(X: Tensor, starts: np.ndarray) -> Tensor:
+        sizes = np.diff(np.append(starts, X.shape[-1]))
+        owner = torch.repeat_interleave(
+            torch.arange(len(starts), device=X.device), torch.as_tensor(sizes, device=X.device))
+        out = X.new_zeros((X.shape[0], len(starts)))
+        return out.index_add_(1, owner, X)
+
+    @staticmethod
+    def bits(codec: Compressor, X: Tensor) -> np.ndarray:
+        return kernel(codec).bits_rows(X.reshape(-1, X.shape[-1]))
+
+    @staticmethod
+    def mean_square_norm(X: Tensor) -> float:
+        return float(X.double().square().sum() / X.shape[0])
+
+    @staticmethod
+    def square_norm(x: Tensor) -> float:
+        return float(x.double().square().sum())
+
+    @staticmethod
+    def all_finite(x: Tensor) -> bool:
+        return bool(torch.isfinite(x).all())
+
+    @staticmethod
+    def to_numpy(x: Tensor) -> np.ndarray:
+        return x.detach().cpu().numpy()
+
+
+#: The torch namespace.
+TORCH = TorchNamespace()
