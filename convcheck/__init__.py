@@ -2,36 +2,59 @@
 
 The objects the command line uses, for Python users::
 
-    from convcheck import build_problem, make_algorithm, run
+    import convcheck
 
-    problem = build_problem("logistic", "breast-cancer", workers=10, split="sorted")
-    algorithm = make_algorithm("gd-sec", problem.constants, alpha="1/L", xi=0.1)
-    result = run(algorithm, problem, iterations=200)
+    problem = convcheck.build_problem("logistic", "breast-cancer", workers=10, split="sorted")
+    algorithm = convcheck.make_algorithm("gd-sec", problem.constants, alpha="1/L", xi=0.1)
+    result = convcheck.run(algorithm, problem, iterations=200)
+    for bound in convcheck.bounds_for(algorithm, problem):
+        print(bound.name, convcheck.check_bound(bound, result, problem, algorithm).holds)
+
+Names are imported on first use, so ``import convcheck`` stays fast (numpy only); see
+:data:`__all__` for what is offered and where each name lives.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from __future__ import annotations
 
-try:
-    __version__ = version("convcheck")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0+unknown"
+from importlib import import_module
+from typing import Any
 
-from convcheck.algorithms import ALGORITHMS, make_algorithm  # noqa: E402
-from convcheck.compressors import COMPRESSORS, make_compressor  # noqa: E402
-from convcheck.contracts import check_compressor  # noqa: E402
-from convcheck.engine import run, run_async, write_run  # noqa: E402
-from convcheck.problem import Problem, build_problem  # noqa: E402
+from convcheck.environment import package_version
 
-__all__ = [
-    "ALGORITHMS",
-    "COMPRESSORS",
-    "Problem",
-    "__version__",
-    "build_problem",
-    "check_compressor",
-    "make_algorithm",
-    "make_compressor",
-    "run",
-    "run_async",
-    "write_run",
-]
+__version__ = package_version("convcheck")
+
+#: Public name → the module that defines it.
+_EXPORTS = {
+    "ALGORITHMS": "convcheck.algorithms",
+    "Algorithm": "convcheck.algorithms",
+    "make_algorithm": "convcheck.algorithms",
+    "COMPRESSORS": "convcheck.compressors",
+    "Compressor": "convcheck.compressors",
+    "make_compressor": "convcheck.compressors",
+    "check_compressor": "convcheck.contracts",
+    "Problem": "convcheck.problem",
+    "build_problem": "convcheck.problem",
+    "run": "convcheck.engine",
+    "run_async": "convcheck.engine",
+    "write_run": "convcheck.engine",
+    "bounds_for": "convcheck.theory.registry",
+    "check_bound": "convcheck.theory.check",
+    "certify": "convcheck.theory.certified",
+    "load_case": "convcheck.verify.cases",
+    "load_suite": "convcheck.verify.cases",
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'convcheck' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

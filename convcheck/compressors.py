@@ -857,8 +857,9 @@ COMPRESSORS: Registry[type[Compressor]] = Registry(
     "convcheck.compressors",
     {cls.name: cls
      for cls in (Identity, TopK, RandK, Threshold, LayerTopK, PartitionTopK, ScaledSign, QSGD)},
-    lambda obj: isinstance(obj, type) and issubclass(obj, Compressor),
-    "a subclass of convcheck.compressors.Compressor",
+    lambda obj: "" if isinstance(obj, type) and issubclass(obj, Compressor) and not getattr(
+        obj, "__abstractmethods__", None) else "not a concrete Compressor subclass",
+    "a concrete subclass of convcheck.compressors.Compressor",
 )
 
 
@@ -872,7 +873,8 @@ def make_compressor(name: str, **params: Any) -> Compressor:
         parameter when it is unknown, missing or out of range.
     """
     if name not in COMPRESSORS:
-        raise InputError("compressor", name, "one of " + ", ".join(map(repr, COMPRESSORS)))
+        raise InputError("compressor", name, "one of " + ", ".join(map(repr, COMPRESSORS))
+                         + " (a plug-in's name needs its package installed)")
     cls = COMPRESSORS[name]
     signature = inspect.signature(cls.__init__)
     accepted = [p for p in signature.parameters.values() if p.name != "self"]

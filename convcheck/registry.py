@@ -42,12 +42,13 @@ class Registry(Mapping[str, T], Generic[T]):
     builtin : dict
         The built-in entries by name.
     accepts : callable
-        ``accepts(obj)`` is True for an object of the registry's kind.
+        ``accepts(obj)`` is ``""`` for an object of the registry's kind, else what is wrong
+        with it.
     kind : str
         That kind in words, for errors (``"a subclass of convcheck.compressors.Compressor"``).
     """
 
-    def __init__(self, group: str, builtin: dict[str, T], accepts: Callable[[Any], bool],
+    def __init__(self, group: str, builtin: dict[str, T], accepts: Callable[[Any], str],
                  kind: str) -> None:
         self.group, self.accepts, self.kind = group, accepts, kind
         self._entries = dict(builtin)
@@ -66,15 +67,23 @@ class Registry(Mapping[str, T], Generic[T]):
             except Exception as error:  # any failure of third-party code, reported as such
                 raise PluginError(f"{where} failed to import: {type(error).__name__}: {error}. "
                                   f"Fix or uninstall {package}.") from error
-            if not self.accepts(obj):
-                raise PluginError(f"{where} is {obj!r}; entry points of {self.group!r} must "
-                                  f"name {self.kind}")
+            problem = self.accepts(obj)
+            if problem:
+                raise PluginError(f"{where} is {obj!r}: {problem}; entry points of "
+                                  f"{self.group!r} must name {self.kind}")
             if entry.name in self._entries:
                 raise PluginError(f"{where} registers the name {entry.name!r}, already "
                                   f"registered by {self._origin[entry.name]}; names must be "
                                   "unique (rename the entry point)")
             self._entries[entry.name] = obj
             self._origin[entry.name] = package
+
+    def reload(self) -> None:
+        """Forget the plug-ins loaded so far; the next use reads the entry points again (after a
+        package was installed in a running interpreter)."""
+        self._entries = {k: v for k, v in self._entries.items() if self._origin[k] == "convcheck"}
+        self._origin = dict.fromkeys(self._entries, "convcheck")
+        self._loaded = False
 
     def origin(self, name: str) -> str:
         """``"convcheck"`` or the package that registered ``name``."""

@@ -11,7 +11,7 @@ through the entry-point group ``convcheck.algorithms``.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from convcheck.algorithms.async_sgd import AsyncSGD, AsyncSparseSGD
 from convcheck.algorithms.base import DENSE, SPARSE, Algorithm, Param, resolve_step
@@ -19,20 +19,36 @@ from convcheck.algorithms.bidirectional import BidirectionalTopK
 from convcheck.algorithms.dgs import DGS
 from convcheck.algorithms.ef import ErrorFeedback
 from convcheck.algorithms.ef21 import EF21
+from convcheck.algorithms.ef21bc import EF21BC
 from convcheck.algorithms.gd import GD
 from convcheck.algorithms.gdsec import GDSEC
 from convcheck.algorithms.lags import LAGS
 from convcheck.compressors import Compressor, make_compressor
 from convcheck.errors import InputError, check_choice
-from convcheck.objectives import Constants
 from convcheck.registry import Registry
+
+if TYPE_CHECKING:
+    from convcheck.objectives import Constants
+
+def _defect(obj: Any) -> str:
+    """What keeps ``obj`` from being a registered algorithm (``""``: nothing)."""
+    if not (isinstance(obj, type) and issubclass(obj, Algorithm)):
+        return "not a subclass of convcheck.algorithms.Algorithm"
+    missing = sorted(getattr(obj, "__abstractmethods__", ()))
+    if missing:
+        return "it lacks " + ", ".join(missing) + " (every algorithm has both halves)"
+    for attribute in ("name", "summary", "parameters"):
+        if not hasattr(obj, attribute):
+            return f"it does not declare {attribute!r}"
+    return ""
+
 
 ALGORITHMS: Registry[type[Algorithm]] = Registry(
     "convcheck.algorithms",
-    {cls.name: cls for cls in (GD, GDSEC, ErrorFeedback, EF21, BidirectionalTopK, LAGS,
+    {cls.name: cls for cls in (GD, GDSEC, ErrorFeedback, EF21, EF21BC, BidirectionalTopK, LAGS,
                                AsyncSGD, AsyncSparseSGD, DGS)},
-    lambda obj: isinstance(obj, type) and issubclass(obj, Algorithm),
-    "a subclass of convcheck.algorithms.Algorithm",
+    _defect,
+    "an Algorithm subclass with its halves, name, summary and parameters",
 )
 
 class _Asynchronous(Mapping[str, type[Algorithm]]):
@@ -111,6 +127,7 @@ __all__ = [
     "DENSE",
     "DGS",
     "EF21",
+    "EF21BC",
     "ErrorFeedback",
     "GD",
     "GDSEC",

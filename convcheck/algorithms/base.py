@@ -34,20 +34,22 @@ import dataclasses
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from convcheck.compressors import Compressor, Identity, Threshold
+from convcheck.compressors import Compressor, Identity, Threshold, TopK
 from convcheck.described import Described
 from convcheck.errors import InputError, check_choice, check_int, check_real
-from convcheck.objectives import Constants
 
 #: Dense float message (a model or a full gradient): ``d·32`` bits.
 DENSE = Identity()
 #: Sparse message of whatever is nonzero: index list or bitmap plus 32-bit values
 #: (:func:`convcheck.encoding.sparse_bits`).
 SPARSE = Threshold(0.0)
+
+if TYPE_CHECKING:
+    from convcheck.objectives import Constants
 
 _REQUIRED = object()
 
@@ -118,6 +120,22 @@ def choice_param(name: str, description: str, choices: Sequence[str], default: s
 def optional_int_param(name: str, description: str, low: int) -> Param:
     return Param(name, description, f"an integer >= {low}, or none",
                  lambda v: None if v is None else check_int(name, v, low), None)
+
+
+def ratio_param(name: str, side: str) -> Param:
+    """``ratio_<side>``: the kept fraction of a top-k, instead of ``k_<side>``."""
+    return Param(name, f"or the kept fraction k/d on the {side}link",
+                 "a real number in (0, 1], or none",
+                 lambda v: None if v is None else check_real(name, v, 0.0, 1.0, low_open=True),
+                 None)
+
+
+def top_k_from(k: int | None, ratio: float | None, side: str) -> TopK:
+    """The top-k of one direction from ``k_<side>`` or ``ratio_<side>`` (exactly one)."""
+    if (k is None) == (ratio is None):
+        raise InputError(f"k_{side}", k,
+                         f"exactly one of k_{side} (int >= 1) or ratio_{side} in (0, 1]")
+    return TopK(k=k) if k is not None else TopK(ratio=ratio)
 
 
 def compressor_param(description: str = "compressor (a name from convcheck list, with its "

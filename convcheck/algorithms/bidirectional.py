@@ -13,16 +13,16 @@ from typing import Any
 
 from convcheck.algorithms.base import (
     Algorithm,
-    Param,
     batch_param,
     check_fits,
     optional_int_param,
+    ratio_param,
     step_param,
+    top_k_from,
 )
 from convcheck.algorithms.mutation import frozen
 from convcheck.arrays import namespace
-from convcheck.compressors import Compressor, TopK
-from convcheck.errors import InputError, check_real
+from convcheck.compressors import Compressor
 
 
 @dataclass
@@ -40,21 +40,6 @@ class BidirectionalServer:
     server_error: Any
 
 
-def _ratio_param(name: str, side: str) -> Param:
-    return Param(name, f"or the kept fraction k/d on the {side}link",
-                 "a real number in (0, 1], or none",
-                 lambda v: None if v is None else check_real(name, v, 0.0, 1.0, low_open=True),
-                 None)
-
-
-def _top_k(k: int | None, ratio: float | None, side: str) -> TopK:
-    """The top-k of one direction from ``k_<side>`` or ``ratio_<side>`` (exactly one)."""
-    if (k is None) == (ratio is None):
-        raise InputError(f"k_{side}", k,
-                         f"exactly one of k_{side} (int >= 1) or ratio_{side} in (0, 1]")
-    return TopK(k=k) if k is not None else TopK(ratio=ratio)
-
-
 class BidirectionalTopK(Algorithm):
     """Top-k on the uplink and on the downlink, each with its error memory."""
 
@@ -64,9 +49,9 @@ class BidirectionalTopK(Algorithm):
     parameters = (
         step_param(),
         optional_int_param("k_up", "entries kept per worker message", 1),
-        _ratio_param("ratio_up", "up"),
+        ratio_param("ratio_up", "up"),
         optional_int_param("k_down", "entries kept in the server's broadcast", 1),
-        _ratio_param("ratio_down", "down"),
+        ratio_param("ratio_down", "down"),
         batch_param(),
     )
     diagnostic_names = ("error_norm_sq", "server_error_norm_sq")
@@ -74,8 +59,8 @@ class BidirectionalTopK(Algorithm):
                       "frozen-error-memory"),)
 
     def validate(self) -> None:
-        self.up = _top_k(self.k_up, self.ratio_up, "up")
-        self.down = _top_k(self.k_down, self.ratio_down, "down")
+        self.up = top_k_from(self.k_up, self.ratio_up, "up")
+        self.down = top_k_from(self.k_down, self.ratio_down, "down")
 
     def compressors(self) -> tuple[Compressor, ...]:
         return (self.up, self.down)

@@ -18,6 +18,7 @@ def test_every_algorithm_builds_with_defaults():
         "bidir-topk": {"k_up": 2, "k_down": 3},
         "async-sparse-sgd": {"k": 2},
         "lags": {"ratio": 0.5},
+        "ef21-bc": {"k": 2, "k_down": 2},
     }
     for name in ALGORITHMS:
         algorithm = make_algorithm(name, constants, **extra.get(name, {}))

@@ -34,6 +34,8 @@ CASES = [
     ("ef", {"k": 2, "error_memory": False}),
     ("ef21", {"k": 2}),
     ("ef21", {"k": 3, "init": "compressed"}),
+    ("ef21-bc", {"k": 2, "k_down": 3}),
+    ("ef21-bc", {"ratio": 0.5, "ratio_down": 0.5, "init": "compressed"}),
     ("bidir-topk", {"k_up": 3, "k_down": 2}),
     ("bidir-topk", {"ratio_up": 0.5, "ratio_down": 0.25}),
     ("lags", {"layers": "3,5", "k": [1, 2]}),
