@@ -15,9 +15,36 @@ from __future__ import annotations
 
 from typing import Any
 
-from convcheck.algorithms.base import batch_param, step_param
-from convcheck.algorithms.ef import ErrorFeedback
+from convcheck.algorithms.base import DENSE, SPARSE, batch_param, step_param
+from convcheck.algorithms.ef import ErrorFeedback, error_added_twice
+from convcheck.algorithms.mutation import (
+    Mutant,
+    frozen,
+    mispriced,
+    off_by_one,
+    scaled,
+    sign_flipped,
+)
 from convcheck.compressors import Identity
+
+
+def _remember(alg: Any, real: Any, s: Any, worker: int, up: Any) -> Any:
+    alg.previous_model = s.theta
+    return real(s, worker, up)
+
+
+#: Bugs of the worker half and of the asynchronous rule.
+RULE_MUTANTS = (
+    scaled("alpha", 0.5, "worker", "step-x0.5", "the step size is halved in the worker's message"),
+    scaled("alpha", 1.3, "worker", "step-x1.3", "the step size is 1.3× in the worker's message"),
+    sign_flipped(),
+    Mutant("update-applied-twice", "the server applies each message twice",
+           server_event=lambda alg, real, s, k, up: real(s, k, 2.0 * up)),
+    Mutant("stale-reply", "the server replies with its model from before the update",
+           server_event=_remember, reply=lambda alg, real, s, k: (alg.previous_model, DENSE)),
+    Mutant("reply-ignored", "the worker ignores the server's reply and keeps its old model",
+           receive_reply=lambda alg, real, w, model, down: model),
+)
 
 
 class AsyncSparseSGD(ErrorFeedback):
@@ -27,6 +54,14 @@ class AsyncSparseSGD(ErrorFeedback):
     summary = ("asynchronous sparsified SGD: each message C(α·gradient + error) is applied "
                "on arrival; the server replies with its model")
     transports = frozenset({"async"})
+    mutants = (
+        *RULE_MUTANTS,
+        mispriced("up", DENSE, "uplink-priced-dense", "the sparse uplink is priced as dense"),
+        frozen("errors", "the error memory e_k is never updated", "frozen-error-memory"),
+        Mutant("error-added-twice", "p = α g + 2 e_k", worker=error_added_twice),
+        off_by_one("compressor", 1, "k-plus-one"),
+        off_by_one("compressor", -1, "k-minus-one"),
+    )
 
 
 class AsyncSGD(AsyncSparseSGD):
@@ -35,6 +70,12 @@ class AsyncSGD(AsyncSparseSGD):
     name = "async-sgd"
     summary = "asynchronous SGD: each dense gradient is applied on arrival"
     parameters = (step_param(), batch_param())
+    mutants = (
+        *RULE_MUTANTS,
+        mispriced("up", SPARSE, "uplink-priced-sparse", "the dense uplink is priced as a sparse "
+                  "message of its nonzeros"),
+        scaled("alpha", -1.0, "worker", "gradient-ascent", "the step's sign is wrong: θ + α g"),
+    )
 
     def __init__(self, *args: Any, **values: Any) -> None:
         super().__init__(*args, **values)

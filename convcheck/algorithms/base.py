@@ -199,6 +199,12 @@ class Algorithm(Described, abc.ABC):
         The per-iteration quantities :meth:`diagnostics` returns.
     mutants : tuple of Mutant
         Its injected bugs (:mod:`convcheck.algorithms.mutation`).
+    invariants : tuple of Invariant
+        Identities of every synchronous round (:mod:`convcheck.algorithms.invariants`).
+    wire_format : (str, str)
+        How the specification encodes the uplink rows and the broadcast: ``"dense"``,
+        ``"sparse"``, or the name of a compressor parameter (``"compressor"``); verification
+        encodes every message with these and compares with the transport's ledger.
     """
 
     name: ClassVar[str]
@@ -207,6 +213,8 @@ class Algorithm(Described, abc.ABC):
     transports: ClassVar[frozenset[str]] = frozenset({"sync"})
     diagnostic_names: ClassVar[tuple[str, ...]] = ()
     mutants: ClassVar[tuple[Any, ...]] = ()
+    invariants: ClassVar[tuple[Any, ...]] = ()
+    wire_format: ClassVar[tuple[str, str]] = ("sparse", "dense")
 
     def __init__(self, *args: Any, **values: Any) -> None:
         """Parameters by name, or by position in the order of :attr:`parameters`."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from convcheck.algorithms.base import (
+    DENSE,
     Algorithm,
     batch_param,
     check_fits,
@@ -20,7 +21,22 @@ from convcheck.algorithms.base import (
     step_param,
     top_k_from,
 )
-from convcheck.algorithms.mutation import frozen
+from convcheck.algorithms.invariants import (
+    Invariant,
+    Round,
+    compression_rule,
+    difference,
+    norm,
+    step_of_gd,
+)
+from convcheck.algorithms.mutation import (
+    Mutant,
+    common,
+    frozen,
+    frozen_server,
+    mispriced,
+    off_by_one,
+)
 from convcheck.arrays import namespace
 from convcheck.compressors import Compressor
 
@@ -40,6 +56,26 @@ class BidirectionalServer:
     server_error: Any
 
 
+def _memories(states: Any) -> Any:
+    """``(1/M) Σ_m e_m + δ``: what both error memories hold back."""
+    return states.workers.errors.mean(axis=0) + states.server.server_error
+
+
+def _recursions(alg: Any, r: Round) -> tuple[float, float]:
+    """Each memory's recursion: ``u_m + e_m⁺ = e_m + α g_m`` for each worker, and
+    ``p + δ⁺ = δ + (1/M) Σ_m u_m`` on the server."""
+    workers = difference(r.up + r.after.workers.errors,
+                         r.before.workers.errors + alg.alpha * r.gradients)
+    server = difference(r.down + r.after.server.server_error,
+                        r.before.server.server_error + r.up.mean(axis=0))
+    return workers[0] + server[0], workers[1] + server[1]
+
+
+def _server_step(alg: Any, r: Round) -> tuple[float, float]:
+    """``θ⁺ = θ − p`` with ``p`` the broadcast."""
+    return norm(r.after.server.theta - (r.before.server.theta - r.down)), 0.0
+
+
 class BidirectionalTopK(Algorithm):
     """Top-k on the uplink and on the downlink, each with its error memory."""
 
@@ -55,8 +91,31 @@ class BidirectionalTopK(Algorithm):
         batch_param(),
     )
     diagnostic_names = ("error_norm_sq", "server_error_norm_sq")
-    mutants = (frozen("errors", "the workers' error memories e_m are never updated",
-                      "frozen-error-memory"),)
+    wire_format = ("up", "down")
+    invariants = (
+        step_of_gd(lambda alg: alg.alpha, _memories, "virtual-iterate",
+                   "θ − (1/M)Σ e_m − δ moves like GD: x̃⁺ = x̃ − α (1/M) Σ_m g_m"),
+        Invariant("memory-recursions", "u_m + e_m⁺ = e_m + α g_m; p + δ⁺ = δ + (1/M)Σ u_m",
+                  _recursions),
+        Invariant("server-step", "θ⁺ = θ − p", _server_step, exact=True),
+        compression_rule("uplink-rule", lambda alg: alg.up, lambda alg, r: r.up,
+                         lambda alg, r: r.after.workers.errors),
+        compression_rule("downlink-rule", lambda alg: alg.down, lambda alg, r: r.down[None],
+                         lambda alg, r: r.after.server.server_error[None]),
+    )
+    mutants = (
+        *common("worker", sparse_uplink=True),
+        frozen("errors", "the workers' error memories e_m are never updated",
+               "frozen-error-memory"),
+        frozen_server("server_error", "the server's error memory δ is never updated",
+                      "frozen-server-error"),
+        off_by_one("up", 1, "k-up-plus-one"),
+        off_by_one("down", -1, "k-down-minus-one", halves=("server",)),
+        Mutant("broadcast-applied-twice", "the workers apply the broadcast twice",
+               receive=lambda alg, real, w, model, down: real(w, real(w, model, down), down)),
+        mispriced("down", DENSE, "downlink-priced-dense",
+                  "the sparse broadcast is priced as a dense vector"),
+    )
 
     def validate(self) -> None:
         self.up = top_k_from(self.k_up, self.ratio_up, "up")

@@ -42,6 +42,7 @@ from convcheck.algorithms.base import (
     real_param,
     step_param,
 )
+from convcheck.algorithms.mutation import Mutant, frozen, mispriced, scaled, sign_flipped
 from convcheck.arrays import namespace
 from convcheck.compressors import Compressor, PartitionTopK
 from convcheck.errors import InputError, check_int
@@ -120,6 +121,31 @@ def _check_layers(value: Any) -> Any:
     raise InputError("layers", value, "a layer count, sizes such as '10,20', or index groups")
 
 
+def _samomentum_times_m(alg: Algorithm, real: Any, w: DGSWorkers, *args: Any) -> Any:
+    """Unsent entries multiplied by ``m`` instead of divided by it."""
+    sent = real(w, *args)
+    xp = namespace(sent)
+    w.momentum = xp.where(sent != 0, w.momentum, w.momentum * alg.momentum**2)
+    return sent
+
+
+def _accumulator_frozen(alg: Algorithm, real: Any, s: DGSServer, worker: int) -> Any:
+    """The server forgets to add ``S_k`` to ``A_k``."""
+    kept = namespace(s.accumulated).copy(s.accumulated)
+    out = real(s, worker)
+    s.accumulated = kept
+    return out
+
+
+def _resync_keeps_accumulators(alg: Algorithm, real: Any, s: DGSServer, worker: int,
+                               up: Any) -> Any:
+    """A resync sets ``θ_sync ← θ`` but leaves the ``A_k``."""
+    kept = s.accumulated
+    out = real(s, worker, up)
+    s.accumulated = kept
+    return out
+
+
 class DGS(Algorithm):
     """Dual-way gradient sparsification with SAMomentum (asynchronous)."""
 
@@ -143,6 +169,22 @@ class DGS(Algorithm):
     )
     transports = frozenset({"async"})
     diagnostic_names = ("momentum_norm_sq", "accumulated_norm_sq")
+    mutants = (
+        scaled("alpha", 0.5, "worker", "step-x0.5", "the step size is halved in u"),
+        scaled("alpha", 1.3, "worker", "step-x1.3", "the step size is 1.3× in u"),
+        sign_flipped(),
+        Mutant("samomentum-times-m", "unsent entries are multiplied by m, not divided by it",
+               worker=_samomentum_times_m),
+        frozen("momentum", "the momentum u_k is never updated (plain sparsified SGD)",
+               "frozen-momentum"),
+        Mutant("accumulator-not-updated", "the server never adds S_k to A_k",
+               reply=_accumulator_frozen),
+        Mutant("resync-keeps-accumulators", "a resync leaves A_k as they were",
+               server_event=_resync_keeps_accumulators),
+        Mutant("downlink-priced-dense", "the sparse reply is priced as a dense vector",
+               reply=lambda alg, real, s, k: (real(s, k)[0], DENSE)),
+        mispriced("up", DENSE, "uplink-priced-dense", "the sparse uplink is priced as dense"),
+    )
 
     def prepare(self, d: int) -> None:
         """Build the uplink and downlink layer-wise sparsifiers for dimension ``d``."""

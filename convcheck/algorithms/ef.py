@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from convcheck.algorithms.base import (
     SPARSE,
     Algorithm,
@@ -25,7 +27,15 @@ from convcheck.algorithms.base import (
     flag_param,
     step_param,
 )
-from convcheck.algorithms.mutation import frozen
+from convcheck.algorithms.invariants import (
+    Invariant,
+    Round,
+    compression_rule,
+    difference,
+    norm,
+    step_of_gd,
+)
+from convcheck.algorithms.mutation import Mutant, common, frozen, off_by_one
 from convcheck.arrays import namespace
 from convcheck.compressors import Compressor
 
@@ -42,6 +52,58 @@ class EFServer:
     theta: Any
 
 
+def _memory(states: Any) -> Any:
+    """``(1/M) Σ_m e_m``."""
+    return states.workers.errors.mean(axis=0)
+
+
+def _dropped(alg: Any, r: Round) -> Any:
+    """What the compressor dropped: ``e_m`` with memory, else ``α g_m − c_m``."""
+    return r.after.workers.errors if alg.error_memory else alg.alpha * r.gradients - r.up
+
+
+def error_added_twice(alg: Any, real: Any, w: EFWorkers, *args: Any) -> Any:
+    """``p_m = α g_m + 2 e_m``: the memory is added twice."""
+    errors = w.errors
+    w.errors = 2.0 * errors
+    return real(w, *args)
+
+
+def _virtual_iterate(alg: Any, r: Round) -> tuple[float, float]:
+    if not alg.error_memory:
+        return float(np.count_nonzero(r.after.workers.errors)), 0.0  # nothing is remembered
+    return VIRTUAL.check(alg, r)
+
+
+def _server_step(alg: Any, r: Round) -> tuple[float, float]:
+    """``θ⁺ = θ − (1/M) Σ_m c_m`` and the broadcast is that update."""
+    update = r.up.mean(axis=0)
+    return norm(r.after.server.theta - (r.before.server.theta - update)) + norm(
+        r.down - update), 0.0
+
+
+def _memory_recursion(alg: Any, r: Round) -> tuple[float, float]:
+    """Each worker's memory: ``c_m + e_m^new = α g_m + e_m^old``."""
+    if not alg.error_memory:
+        return 0.0, 1.0
+    before = alg.alpha * r.gradients + r.before.workers.errors
+    return difference(r.up + r.after.workers.errors, before)
+
+
+VIRTUAL = step_of_gd(lambda alg: alg.alpha, _memory, "virtual-iterate",
+                     "θ − (1/M)Σ e_m moves like GD: x̃⁺ = x̃ − α (1/M) Σ_m g_m")
+#: Error feedback's identities (shared by LAGS, which is error feedback).
+INVARIANTS = (
+    Invariant(VIRTUAL.name, VIRTUAL.statement, _virtual_iterate),
+    Invariant("memory-recursion", "c_m + e_m⁺ = α g_m + e_m, for each worker m",
+              _memory_recursion),
+    Invariant("server-step", "θ⁺ = θ − (1/M) Σ_m c_m, and that update is broadcast",
+              _server_step, exact=True),
+    compression_rule("compressor-rule", lambda alg: alg.compressor, lambda alg, r: r.up,
+                     _dropped),
+)
+
+
 class ErrorFeedback(Algorithm):
     """Classic error feedback with any compressor."""
 
@@ -56,8 +118,16 @@ class ErrorFeedback(Algorithm):
         batch_param(),
     )
     diagnostic_names = ("error_norm_sq",)
-    mutants = (frozen("errors", "the error memory e_m is never updated (top-k without error "
-                      "feedback)", "frozen-error-memory"),)
+    wire_format = ("compressor", "sparse")
+    invariants = INVARIANTS
+    mutants = (
+        *common("worker", sparse_uplink=True),
+        frozen("errors", "the error memory e_m is never updated (top-k without error "
+               "feedback)", "frozen-error-memory"),
+        Mutant("error-added-twice", "p_m = α g_m + 2 e_m", worker=error_added_twice),
+        off_by_one("compressor", 1, "k-plus-one"),
+        off_by_one("compressor", -1, "k-minus-one"),
+    )
 
     def compressors(self) -> tuple[Compressor, ...]:
         return (self.compressor,)

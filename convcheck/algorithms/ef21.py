@@ -28,7 +28,8 @@ from convcheck.algorithms.base import (
     compressor_param,
     step_param,
 )
-from convcheck.algorithms.mutation import frozen
+from convcheck.algorithms.invariants import Invariant, Round, compression_rule, difference, norm
+from convcheck.algorithms.mutation import Mutant, common, frozen, off_by_one
 from convcheck.arrays import namespace
 from convcheck.compressors import Compressor
 
@@ -50,6 +51,38 @@ class EF21Server:
     estimate: Any
 
 
+def _server_estimate(alg: Any, r: Round) -> tuple[float, float]:
+    """``g = (1/M) Σ_m g_m``: the server's running sum tracks the workers' mean."""
+    return difference(r.after.server.estimate, r.after.workers.estimates.mean(axis=0))
+
+
+def _step(alg: Any, r: Round) -> tuple[float, float]:
+    """``θ⁺ = θ − α g`` (the updated estimate), and ``θ⁺`` is broadcast."""
+    expected = r.before.server.theta - alg.alpha * r.after.server.estimate
+    return norm(r.after.server.theta - expected) + norm(r.down - r.after.server.theta), 0.0
+
+
+def _not_accumulated(alg: Any, real: Any, s: Any, up_mean: Any) -> Any:
+    s.estimate = 0.0 * s.estimate
+    return real(s, up_mean)
+
+
+def _estimates(alg: Any, r: Round) -> tuple[float, float]:
+    """Each worker's estimate moves by its own correction: ``g_m⁺ = g_m + c_m``."""
+    expected = r.before.workers.estimates + r.up
+    return norm(r.after.workers.estimates - expected), 0.0
+
+
+#: EF21's uplink identities (shared by EF21-BC).
+UPLINK = (
+    Invariant("estimate-recursion", "g_m⁺ = g_m + c_m, for each worker m", _estimates,
+              exact=True),
+    Invariant("server-estimate", "g = (1/M) Σ_m g_m", _server_estimate),
+    compression_rule("compressor-rule", lambda alg: alg.compressor, lambda alg, r: r.up,
+                     lambda alg, r: r.gradients - r.after.workers.estimates),
+)
+
+
 class EF21(Algorithm):
     """EF21 with any compressor."""
 
@@ -64,8 +97,17 @@ class EF21(Algorithm):
         batch_param(),
     )
     diagnostic_names = ("ef21_G",)
-    mutants = (frozen("estimates", "the workers' estimates g_m are never updated by their "
-                      "corrections", "frozen-estimates"),)
+    wire_format = ("compressor", "dense")
+    invariants = (*UPLINK, Invariant("step", "θ⁺ = θ − α g, broadcast", _step, exact=True))
+    mutants = (
+        *common("server", sparse_uplink=True),
+        frozen("estimates", "the workers' estimates g_m are never updated by their "
+               "corrections", "frozen-estimates"),
+        Mutant("server-estimate-not-accumulated", "g = (1/M) Σ c_m instead of g + (1/M) Σ c_m",
+               server=_not_accumulated),
+        off_by_one("compressor", 1, "k-plus-one"),
+        off_by_one("compressor", -1, "k-minus-one"),
+    )
 
     def compressors(self) -> tuple[Compressor, ...]:
         return (self.compressor,)

@@ -21,14 +21,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from convcheck.algorithms.base import (
+    DENSE,
     check_fits,
     optional_int_param,
     ratio_param,
     shared,
     top_k_from,
 )
-from convcheck.algorithms.ef21 import EF21, EF21Server, EF21Workers
-from convcheck.algorithms.mutation import frozen, frozen_server
+from convcheck.algorithms.ef21 import EF21, UPLINK, EF21Server, EF21Workers
+from convcheck.algorithms.invariants import Invariant, Round, compression_rule, norm
+from convcheck.algorithms.mutation import Mutant, frozen_server, mispriced, off_by_one
 from convcheck.arrays import namespace
 from convcheck.compressors import Compressor
 
@@ -47,6 +49,25 @@ class EF21BCServer(EF21Server):
     b: Any = None
 
 
+def _shared_b(alg: Any, r: Round) -> tuple[float, float]:
+    """Every node holds the same ``b`` and the same model (the same additions, bit for bit)."""
+    after = r.after
+    return norm(after.workers.b - after.server.b) + norm(after.model - after.server.theta), 0.0
+
+
+def _step(alg: Any, r: Round) -> tuple[float, float]:
+    """``θ⁺ = θ − α b⁺``."""
+    expected = r.before.server.theta - alg.alpha * r.after.server.b
+    return norm(r.after.server.theta - expected), 0.0
+
+
+def _stale_b(alg: Any, real: Any, w: EF21BCWorkers, model: Any, down: Any) -> Any:
+    b = w.b
+    model = real(w, model, down)
+    w.b = b
+    return model
+
+
 class EF21BC(EF21):
     """EF21-BC: EF21 on the uplink and on the downlink (top-k ``C_s``)."""
 
@@ -60,12 +81,24 @@ class EF21BC(EF21):
         EF21.parameters[-1],
     )
     diagnostic_names = ("ef21_G", "downlink_error_sq")
+    wire_format = ("compressor", "down")
+    invariants = (
+        *UPLINK,
+        Invariant("shared-b", "the workers' b and model equal the server's", _shared_b,
+                  exact=True),
+        Invariant("step", "θ⁺ = θ − α b⁺", _step, exact=True),
+        compression_rule("downlink-rule", lambda alg: alg.down, lambda alg, r: r.down[None],
+                         lambda alg, r: (r.after.server.estimate - r.after.server.b)[None]),
+    )
     mutants = (
         *EF21.mutants,
         frozen_server("b", "the server never updates its copy of b: it steps with b⁰ forever",
                       "stale-server-estimate"),
-        frozen("b", "the workers never update their copy of b (their model drifts from the "
-               "server's)", "stale-worker-estimate"),
+        Mutant("stale-worker-estimate", "the workers never update their copy of b (their "
+               "model drifts from the server's)", receive=_stale_b),
+        off_by_one("down", -1, "k-down-minus-one", halves=("server",)),
+        mispriced("down", DENSE, "downlink-priced-dense",
+                  "the sparse broadcast is priced as a dense vector"),
     )
 
     def validate(self) -> None:

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from convcheck.algorithms.base import DENSE, Algorithm, batch_param, step_param
+from convcheck.algorithms.invariants import Invariant, norm, step_of_gd
+from convcheck.algorithms.mutation import Mutant, common
 from convcheck.arrays import namespace
 from convcheck.compressors import Compressor
 
@@ -30,6 +32,18 @@ class GD(Algorithm):
     name = "gd"
     summary = "gradient descent: workers send full gradients, the server broadcasts the model"
     parameters = (step_param(), batch_param())
+    wire_format = ("dense", "dense")
+    mutants = (
+        *common("server", sparse_uplink=False, memories=False),
+        Mutant("workers-miss-the-broadcast", "the workers ignore the broadcast and keep "
+               "computing at θ⁰", receive=lambda alg, real, w, model, down: model),
+    )
+    invariants = (
+        step_of_gd(lambda alg: alg.alpha, lambda states: 0.0, "gradient-step",
+                   "θ⁺ = θ − α (1/M) Σ_m g_m"),
+        Invariant("broadcast-is-the-model", "the broadcast is θ⁺",
+                  lambda alg, r: (norm(r.down - r.after.server.theta), 0.0), exact=True),
+    )
 
     @property
     def up_codec(self) -> Compressor:

@@ -29,7 +29,8 @@ from convcheck.algorithms.base import (
     shared,
     step_param,
 )
-from convcheck.algorithms.mutation import Mutant, frozen, frozen_server
+from convcheck.algorithms.invariants import Invariant, Round, difference, norm
+from convcheck.algorithms.mutation import Mutant, common, frozen, frozen_server, replaced
 from convcheck.arrays import namespace
 from convcheck.errors import InputError
 
@@ -72,6 +73,75 @@ def _error_not_cleared(alg: Algorithm, real: Any, w: GDSECWorkers, *args: Any) -
     return sent
 
 
+def _differences(alg: Any, r: Round) -> np.ndarray:
+    """``Δ_m = g_m − h_m (+ e_m)`` from the states before the round."""
+    w = r.before.workers
+    return r.gradients - w.h + (w.errors if alg.error_correction else 0.0)
+
+
+def _thresholds(alg: Any, r: Round) -> np.ndarray:
+    return np.asarray(alg.xi) * np.abs(r.before.workers.last_step) / alg.alpha
+
+
+def _sent_iff_above(alg: Any, r: Round) -> tuple[float, float]:
+    """``Δ̂_{m,i} = Δ_{m,i}`` where ``|Δ_{m,i}| > τ_i``, else 0 (bit for bit)."""
+    delta = _differences(alg, r)
+    expected = np.where(np.abs(delta) > _thresholds(alg, r), delta, 0.0)
+    return float(np.count_nonzero(expected != r.up)), 0.0
+
+
+def _error_bound(alg: Any, r: Round) -> tuple[float, float]:
+    """``|e_{m,i}| ≤ τ_i`` and ``e_m = Δ_m − Δ̂_m`` (0 without error correction)."""
+    errors = r.after.workers.errors
+    expected = _differences(alg, r) - r.up if alg.error_correction else 0.0 * errors
+    excess = np.maximum(np.abs(errors) - _thresholds(alg, r), 0.0).sum()
+    return float(excess + np.count_nonzero(errors != expected)), 0.0
+
+
+def _direction(alg: Any, r: Round) -> tuple[float, float]:
+    """``ĝ = (1/M) Σ_m g_m + (1/M) Σ_m (e_m^old − e_m^new)``: the identity of every proof."""
+    change = (r.before.workers.errors - r.after.workers.errors).mean(axis=0)
+    return difference(r.after.server.g_hat, r.gradients.mean(axis=0) + change)
+
+
+def _memories(alg: Any, r: Round) -> tuple[float, float]:
+    """``h = (1/M) Σ_m h_m`` (the server's memory is the workers' mean)."""
+    return difference(r.after.server.h, r.after.workers.h.mean(axis=0))
+
+
+def _step(alg: Any, r: Round) -> tuple[float, float]:
+    """``θ⁺ = θ − α ĝ``, and ``θ⁺`` is broadcast."""
+    expected = r.before.server.theta - alg.alpha * r.after.server.g_hat
+    return norm(r.after.server.theta - expected) + norm(r.down - r.after.server.theta), 0.0
+
+
+def _g_hat_from_part_of_h(alg: Algorithm, real: Any, s: GDSECServer, up_mean: Any) -> Any:
+    """``ĝ = 0.9 h + mean(Δ̂)`` instead of ``h + mean(Δ̂)``."""
+    h = s.h
+    real(s, up_mean)
+    s.g_hat = s.g_hat - 0.1 * h
+    s.theta = s.theta + alg.alpha * 0.1 * h
+    return s.theta
+
+
+def _threshold_from_model(alg: Algorithm, real: Any, w: GDSECWorkers, gradients: Any,
+                          model: Any, rng: Any) -> Any:
+    """``τ = ξ|θ^k|/α`` instead of ``ξ|θ^k − θ^{k−1}|/α``."""
+    step = w.last_step
+    w.last_step = model
+    try:
+        return real(w, gradients, model, rng)
+    finally:
+        w.last_step = step
+
+
+def _error_not_added(alg: Algorithm, real: Any, w: GDSECWorkers, *args: Any) -> Any:
+    """``Δ_m = g_m − h_m`` (the error memory is kept but never added back)."""
+    errors = w.errors
+    w.errors = 0.0 * errors
+    return real(w, *args)
+
+
 class GDSEC(Algorithm):
     """GD-SEC: thresholded gradient differences with error correction."""
 
@@ -87,12 +157,32 @@ class GDSEC(Algorithm):
         batch_param(),
     )
     diagnostic_names = ("error_norm_sq", "w_norm")
+    wire_format = ("sparse", "dense")
+    invariants = (
+        Invariant("sent-iff-above-threshold", "Δ̂_m,i = Δ_m,i if |Δ_m,i| > τ_i else 0, "
+                  "τ = ξ|θ^k − θ^(k−1)|/α", _sent_iff_above, exact=True),
+        Invariant("error-below-threshold", "e_m = Δ_m − Δ̂_m and |e_m,i| ≤ τ_i", _error_bound,
+                  exact=True),
+        Invariant("direction", "ĝ = (1/M)Σ g_m + (1/M)Σ (e_m^old − e_m^new)", _direction),
+        Invariant("server-memory", "h = (1/M) Σ_m h_m", _memories),
+        Invariant("step", "θ⁺ = θ − α ĝ, broadcast", _step, exact=True),
+    )
     mutants = (
+        *common("server", sparse_uplink=True),
         frozen("h", "the workers never update h_m while the server updates h",
                "stale-worker-memory"),
         Mutant("error-not-cleared", "the error memory keeps what was sent: e_m ← Δ_m",
                worker=_error_not_cleared),
+        Mutant("error-not-added-back", "Δ_m = g_m − h_m: the error memory is never added back",
+               worker=_error_not_added),
         frozen_server("h", "the server memory h is never updated", "server-memory-not-updated"),
+        replaced("beta", lambda alg: 1.0, "server", "beta-one-side",
+                 "β is applied on the workers' side only (the server uses 1)"),
+        replaced("xi", lambda alg: alg.xi * alg.alpha**2, "worker", "threshold-times-alpha",
+                 "τ = ξα|θ^k − θ^(k−1)| (scaled by α instead of 1/α)"),
+        Mutant("g-hat-from-0.9h", "ĝ = 0.9·h + mean(Δ̂)", server=_g_hat_from_part_of_h),
+        Mutant("threshold-from-model", "τ = ξ|θ^k|/α instead of ξ|θ^k − θ^(k−1)|/α",
+               worker=_threshold_from_model),
     )
 
     @property

@@ -204,6 +204,7 @@ class LAGS(ErrorFeedback):
         batch_param(),
     )
     diagnostic_names = ("error_norm_sq", "delta_max")
+    wire_format = ("compressor", "compressor")
 
     def validate(self) -> None:
         if (self.k is None) == (self.ratio is None):

@@ -24,7 +24,8 @@ from convcheck.errors import InputError, check_int
 from convcheck.problem import Problem
 
 #: ``observer(k, states, wire, gradients)`` is called after every round ``k ≥ 1`` with the
-#: round's messages and the gradients the workers used (verification checks invariants with it).
+#: round's messages and the gradients the workers used (verification checks invariants with it);
+#: an observer with a ``start(states)`` method is also given the states at ``θ⁰``.
 Observer = Callable[[int, States, Wire, np.ndarray], None]
 
 
@@ -102,6 +103,8 @@ def run(
         return recorder.record(k, theta, previous, up, down, nonzeros(wire, workers), extra)
 
     stop = record(0, wire, theta0)
+    if observer is not None and hasattr(observer, "start"):
+        observer.start(states)
     rounds: Any = range(1, iterations + 1)
     if progress:
         from tqdm import tqdm
