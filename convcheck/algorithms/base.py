@@ -201,6 +201,8 @@ class Algorithm(Described, abc.ABC):
         Its injected bugs (:mod:`convcheck.algorithms.mutation`).
     invariants : tuple of Invariant
         Identities of every synchronous round (:mod:`convcheck.algorithms.invariants`).
+    reductions : tuple of Reduction
+        Special cases that equal another algorithm exactly.
     wire_format : (str, str)
         How the specification encodes the uplink rows and the broadcast: ``"dense"``,
         ``"sparse"``, or the name of a compressor parameter (``"compressor"``); verification
@@ -214,6 +216,7 @@ class Algorithm(Described, abc.ABC):
     diagnostic_names: ClassVar[tuple[str, ...]] = ()
     mutants: ClassVar[tuple[Any, ...]] = ()
     invariants: ClassVar[tuple[Any, ...]] = ()
+    reductions: ClassVar[tuple[Any, ...]] = ()
     wire_format: ClassVar[tuple[str, str]] = ("sparse", "dense")
 
     def __init__(self, *args: Any, **values: Any) -> None:

@@ -23,6 +23,7 @@ from convcheck.algorithms.base import (
 )
 from convcheck.algorithms.invariants import (
     Invariant,
+    Reduction,
     Round,
     compression_rule,
     difference,
@@ -92,6 +93,14 @@ class BidirectionalTopK(Algorithm):
     )
     diagnostic_names = ("error_norm_sq", "server_error_norm_sq")
     wire_format = ("up", "down")
+    reductions = (
+        Reduction("dense-both-ways-is-gd", "k_up = k_down = d: bidirectional top-k is GD",
+                  lambda alg, d: ({"k_up": d, "ratio_up": None, "k_down": d,
+                                   "ratio_down": None}, "gd", {"alpha": alg.alpha})),
+        Reduction("dense-downlink-is-ef", "k_down = d: the uplink-only top-k (error feedback)",
+                  lambda alg, d: ({"k_down": d, "ratio_down": None}, "ef",
+                                  {"alpha": alg.alpha, "compressor": alg.up})),
+    )
     invariants = (
         step_of_gd(lambda alg: alg.alpha, _memories, "virtual-iterate",
                    "θ − (1/M)Σ e_m − δ moves like GD: x̃⁺ = x̃ − α (1/M) Σ_m g_m"),

@@ -29,6 +29,7 @@ from convcheck.algorithms.base import (
 )
 from convcheck.algorithms.invariants import (
     Invariant,
+    Reduction,
     Round,
     compression_rule,
     difference,
@@ -37,7 +38,7 @@ from convcheck.algorithms.invariants import (
 )
 from convcheck.algorithms.mutation import Mutant, common, frozen, off_by_one
 from convcheck.arrays import namespace
-from convcheck.compressors import Compressor
+from convcheck.compressors import Compressor, Identity
 
 
 @dataclass
@@ -120,6 +121,10 @@ class ErrorFeedback(Algorithm):
     diagnostic_names = ("error_norm_sq",)
     wire_format = ("compressor", "sparse")
     invariants = INVARIANTS
+    reductions = (
+        Reduction("identity-is-gd", "C = identity: nothing is held back, error feedback is GD",
+                  lambda alg, d: ({"compressor": Identity()}, "gd", {"alpha": alg.alpha})),
+    )
     mutants = (
         *common("worker", sparse_uplink=True),
         frozen("errors", "the error memory e_m is never updated (top-k without error "

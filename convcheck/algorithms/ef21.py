@@ -28,10 +28,17 @@ from convcheck.algorithms.base import (
     compressor_param,
     step_param,
 )
-from convcheck.algorithms.invariants import Invariant, Round, compression_rule, difference, norm
+from convcheck.algorithms.invariants import (
+    Invariant,
+    Reduction,
+    Round,
+    compression_rule,
+    difference,
+    norm,
+)
 from convcheck.algorithms.mutation import Mutant, common, frozen, off_by_one
 from convcheck.arrays import namespace
-from convcheck.compressors import Compressor
+from convcheck.compressors import Compressor, Identity
 
 INITS = ("full", "compressed")
 
@@ -99,6 +106,10 @@ class EF21(Algorithm):
     diagnostic_names = ("ef21_G",)
     wire_format = ("compressor", "dense")
     invariants = (*UPLINK, Invariant("step", "θ⁺ = θ − α g, broadcast", _step, exact=True))
+    reductions = (
+        Reduction("identity-is-gd", "C = identity: g_m = ∇f_m(θ^k), EF21 is GD",
+                  lambda alg, d: ({"compressor": Identity()}, "gd", {"alpha": alg.alpha})),
+    )
     mutants = (
         *common("server", sparse_uplink=True),
         frozen("estimates", "the workers' estimates g_m are never updated by their "

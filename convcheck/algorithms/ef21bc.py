@@ -29,7 +29,13 @@ from convcheck.algorithms.base import (
     top_k_from,
 )
 from convcheck.algorithms.ef21 import EF21, UPLINK, EF21Server, EF21Workers
-from convcheck.algorithms.invariants import Invariant, Round, compression_rule, norm
+from convcheck.algorithms.invariants import (
+    Invariant,
+    Reduction,
+    Round,
+    compression_rule,
+    norm,
+)
 from convcheck.algorithms.mutation import Mutant, frozen_server, mispriced, off_by_one
 from convcheck.arrays import namespace
 from convcheck.compressors import Compressor
@@ -82,6 +88,12 @@ class EF21BC(EF21):
     )
     diagnostic_names = ("ef21_G", "downlink_error_sq")
     wire_format = ("compressor", "down")
+    reductions = (
+        Reduction("dense-downlink-is-ef21", "C_s = identity (k_down = d): b = g, EF21-BC is EF21",
+                  lambda alg, d: ({"k_down": d, "ratio_down": None}, "ef21",
+                                  {"alpha": alg.alpha, "compressor": alg.compressor,
+                                   "init": alg.init})),
+    )
     invariants = (
         *UPLINK,
         Invariant("shared-b", "the workers' b and model equal the server's", _shared_b,

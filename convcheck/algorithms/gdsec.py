@@ -29,7 +29,13 @@ from convcheck.algorithms.base import (
     shared,
     step_param,
 )
-from convcheck.algorithms.invariants import Invariant, Round, difference, norm
+from convcheck.algorithms.invariants import (
+    Invariant,
+    Reduction,
+    Round,
+    difference,
+    norm,
+)
 from convcheck.algorithms.mutation import Mutant, common, frozen, frozen_server, replaced
 from convcheck.arrays import namespace
 from convcheck.errors import InputError
@@ -158,6 +164,10 @@ class GDSEC(Algorithm):
     )
     diagnostic_names = ("error_norm_sq", "w_norm")
     wire_format = ("sparse", "dense")
+    reductions = (
+        Reduction("xi-zero-is-gd", "ξ = 0 (any β): every difference is sent, GD-SEC is GD",
+                  lambda alg, d: ({"xi": 0.0}, "gd", {"alpha": alg.alpha})),
+    )
     invariants = (
         Invariant("sent-iff-above-threshold", "Δ̂_m,i = Δ_m,i if |Δ_m,i| > τ_i else 0, "
                   "τ = ξ|θ^k − θ^(k−1)|/α", _sent_iff_above, exact=True),

@@ -237,3 +237,23 @@ def wire_bits(algorithm: Any, up: np.ndarray | None, down: np.ndarray | None,
     if down is not None:
         bits_down[:] = codec_named(algorithm, down_form).encode(down).nbits
     return bits_up, bits_down
+
+
+@dataclass(frozen=True)
+class Reduction:
+    """A special case of an algorithm that is another algorithm exactly (in exact arithmetic):
+    run beside a case, the two must agree iterate by iterate (to round-off).
+
+    Attributes
+    ----------
+    name : str
+    statement : str
+    special : callable
+        ``special(algorithm, d) -> (overrides, reference, reference_params)``: parameters that
+        make the special case, and the algorithm (registry name and parameters, ``alpha``
+        included) it then equals.
+    """
+
+    name: str
+    statement: str
+    special: Callable[[Any, int], tuple[dict[str, Any], str, dict[str, Any]]]
