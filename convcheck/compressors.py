@@ -25,6 +25,7 @@ Writing your own: subclass :class:`Compressor`, set the class attributes, implem
 from __future__ import annotations
 
 import abc
+import functools
 import inspect
 import math
 from collections.abc import Sequence
@@ -69,6 +70,11 @@ def _row(c: Any) -> np.ndarray:
     return rows[0]
 
 
+@functools.lru_cache(maxsize=4096)
+def _ratio_count(ratio: float, d: int) -> int:
+    return max(1, math.floor(Fraction(repr(ratio)) * d))
+
+
 def _resolve_count(k: Any, ratio: Any, d: int, field: str = "k") -> int:
     """``k`` itself (checked against ``d``) or ``max(1, ⌊ratio·d⌋)``.
 
@@ -76,7 +82,7 @@ def _resolve_count(k: Any, ratio: Any, d: int, field: str = "k") -> int:
     ``ratio=0.29, d=100`` gives 29 and not 28 from ``0.29·100 = 28.999…``.
     """
     if ratio is not None:
-        return max(1, math.floor(Fraction(repr(float(ratio))) * d))
+        return _ratio_count(float(ratio), int(d))
     if k > d:
         raise InputError(field, k, f"an integer in [1, d={d}]")
     return k

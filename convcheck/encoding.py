@@ -93,6 +93,9 @@ def sparse_bits(nnz: int | np.ndarray, d: int, value_bits: int) -> int | np.ndar
     Vectorized: ``nnz`` may be an integer array; the result then is int64.
     """
     b = index_bits(d)
+    if isinstance(nnz, (int, np.integer)):
+        n = int(nnz)
+        return n * (b + value_bits) if n * b < d else d + n * value_bits
     n = np.asarray(nnz, dtype=np.int64)
     out = np.where(n * b < d, n * (b + value_bits), d + n * value_bits)
     return int(out) if out.ndim == 0 else out

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import platform
 from collections.abc import Sequence
+from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -16,8 +17,9 @@ from pathlib import Path
 CORE_PACKAGES = ("convcheck", "numpy", "scipy")
 
 
+@cache
 def package_version(name: str) -> str:
-    """The installed version of ``name``, or ``"not installed"``."""
+    """The installed version of ``name``, or ``"not installed"`` (read once per process)."""
     try:
         return version(name)
     except PackageNotFoundError:

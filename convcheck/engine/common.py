@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 
 from convcheck.arrays import NUMPY
-from convcheck.engine.oracle import Oracle
 from convcheck.engine.trace import BASE_COLUMNS, Ledger, Run
 from convcheck.environment import versions
 from convcheck.errors import InputError, check_choice, check_real
@@ -115,9 +114,6 @@ class Recorder:
     Parameters
     ----------
     problem : Problem
-    oracle : Oracle
-        Evaluates ``f`` and the worker gradients at recorded iterates (cached, so the algorithm's
-        own gradients at the same point are not computed twice).
     extra : sequence of str
         Columns after :data:`STORED_COLUMNS` (the transport's, then the algorithm's
         diagnostics).
@@ -131,12 +127,12 @@ class Recorder:
         Memory budget of the trace, bytes.
     """
 
-    def __init__(self, problem: Problem, oracle: Oracle, extra: Sequence[str], workers: int,
+    def __init__(self, problem: Problem, extra: Sequence[str], workers: int,
                  rows: int, *, target: float | None, target_metric: str | None,
                  stop_at_target: bool, blowup: float, budget: int) -> None:
         self.measure = Measure.of(problem, target, target_metric)
         self.blowup = check_real("blowup", blowup, 1.0, low_open=True)
-        self.oracle, self.workers = oracle, workers
+        self.workers = workers
         self.names = STORED_COLUMNS + tuple(extra)
         self.column = {name: j for j, name in enumerate(self.names)}
         self.stop_at_target = bool(stop_at_target)
@@ -174,9 +170,11 @@ class Recorder:
         return table[offset], up[offset], down[offset]
 
     def record(self, iteration: int, theta: np.ndarray, previous: np.ndarray,
-               up_bits: np.ndarray | None, down_bits: np.ndarray | None, nnz: tuple[int, int],
+               evaluated: tuple[np.ndarray, np.ndarray], up_bits: np.ndarray | None,
+               down_bits: np.ndarray | None, nnz: tuple[int, int],
                extra: Sequence[float] = ()) -> bool:
-        """Record iterate ``θ`` (row ``iteration``) and decide whether to stop.
+        """Record iterate ``θ`` (row ``iteration``; ``evaluated``: the worker values and
+        gradients at ``θ``, :meth:`Oracle.evaluate`) and decide whether to stop.
 
         Returns True when the run must stop: the iterate or its value is not finite, ``f − f_ref``
         blew up (:data:`DEFAULT_BLOWUP`), the target was reached (with ``stop_at_target``), or
@@ -184,7 +182,7 @@ class Recorder:
         """
         row, up, down = self._row()
         column = self.column
-        values, gradients = self.oracle.evaluate(theta)
+        values, gradients = evaluated
         grad = NUMPY.mean_rows(gradients)
         value = float(np.add.reduce(values)) / values.shape[0]
         sub = value - self.measure.f_ref

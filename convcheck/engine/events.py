@@ -361,7 +361,7 @@ def run_async(
         raise InputError("link", link, "a convcheck.engine.timing.Link")
     theta0 = start_point(theta0, objective.dim)
     oracle = Oracle(objective)
-    recorder = Recorder(problem, oracle, ASYNC_COLUMNS + algorithm.diagnostic_names, workers,
+    recorder = Recorder(problem, ASYNC_COLUMNS + algorithm.diagnostic_names, workers,
                         iterations // trace_every + 2, target=target,
                         target_metric=target_metric, stop_at_target=stop_at_target,
                         blowup=blowup, budget=memory_budget)
@@ -378,7 +378,8 @@ def run_async(
         last = (cluster.now, staleness[t - 1] if t else -1, sender[t - 1] if t else -1,
                 cluster.drift())
         extra = last + diagnose(cluster.server, cluster.workers_state, None)
-        return recorder.record(t, cluster.server.theta, previous, up, down, nnz, extra)
+        theta = cluster.server.theta
+        return recorder.record(t, theta, previous, oracle.evaluate(theta), up, down, nnz, extra)
 
     stop = record(0, theta0)
     if recorder.reached == 0:

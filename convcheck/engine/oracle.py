@@ -50,6 +50,11 @@ class Oracle:
             self.full_evaluations += 1
         return self._values, self._gradients
 
+    @property
+    def last_gradients(self) -> np.ndarray:
+        """The worker gradients of the last :meth:`evaluate` (read-only)."""
+        return self._gradients
+
     def worker_gradients(self, theta: np.ndarray) -> np.ndarray:
         """``(∇f_m(θ))_m``, shape ``(M, d)`` (read-only)."""
         return self.evaluate(theta)[1]

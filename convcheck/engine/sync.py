@@ -82,7 +82,7 @@ def run(
     workers = objective.n_workers
     theta0 = start_point(theta0, objective.dim)
     oracle = Oracle(objective)
-    recorder = Recorder(problem, oracle, algorithm.diagnostic_names, workers, iterations + 1,
+    recorder = Recorder(problem, algorithm.diagnostic_names, workers, iterations + 1,
                         target=target, target_metric=target_metric,
                         stop_at_target=stop_at_target, blowup=blowup, budget=memory_budget)
     rng = np.random.default_rng(np.random.SeedSequence(seed))
@@ -98,9 +98,19 @@ def run(
 
     def record(k: int, wire: Wire, previous: np.ndarray) -> bool:
         theta = states.server.theta
+        evaluated = oracle.evaluate(theta)
         up, down = price(wire, workers)
-        extra = diagnose(states.server, states.workers, oracle.worker_gradients(theta))
-        return recorder.record(k, theta, previous, up, down, nonzeros(wire, workers), extra)
+        extra = diagnose(states.server, states.workers, evaluated[1])
+        return recorder.record(k, theta, previous, evaluated, up, down, nonzeros(wire, workers),
+                               extra)
+
+    def round_gradients() -> np.ndarray:
+        """The gradients at the workers' model: from the trace's evaluation when the model is
+        the recorded iterate (the same array), else computed (or a minibatch)."""
+        model = states.model
+        if batch is None and model is previous:
+            return oracle.last_gradients
+        return gradients(model)
 
     stop = record(0, wire, theta0)
     if observer is not None and hasattr(observer, "start"):
@@ -115,7 +125,7 @@ def run(
             break
         previous = states.server.theta
         with np.errstate(over="ignore", invalid="ignore"):
-            grads = gradients(states.model)
+            grads = round_gradients()
             wire = sync_round(algorithm, states, grads, rng)
             if observer is not None:
                 observer(k, states, wire, grads)
