@@ -24,7 +24,11 @@ def test_report_files(document, tmp_path):
     index = write_report(document, tmp_path / "report")
     folder = index.parent
     assert sorted(p.name for p in folder.iterdir()) == [
-        "index.html", "index.md", "plots", "results.json"]
+        ".convcheck-report.json", "index.html", "index.md", "plots", "results.json"]
+    listed = json.loads((folder / ".convcheck-report.json").read_text())["files"]
+    written = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                     if p.is_file() and p.name != ".convcheck-report.json")
+    assert sorted(listed) == written
     page = index.read_text()
     assert "Verification PASSED" in page
     # self-contained: every image is a data URI, nothing is fetched
