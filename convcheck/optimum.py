@@ -254,6 +254,21 @@ def cross_check(
     )
 
 
+def check_attainable(objective: Objective) -> None:
+    """Raise :class:`OptimumError` when a convex logistic objective without L2 has no minimizer
+    (separable data, :func:`separating_direction`); other objectives pass."""
+    if objective.family == "ridge" or objective.constants.problem_class != "convex":
+        return
+    direction = separating_direction(objective)
+    if direction is not None:
+        raise OptimumError(
+            f"{objective.family} on {objective.name} with lam = 0 has no minimizer: the data "
+            "are linearly (quasi-)separable, so f decreases forever along a direction v "
+            f"with b_i a_iᵀv ≥ 0 (found one with ‖v‖∞ = {np.abs(direction).max():.3g}). "
+            "Use lam > 0."
+        )
+
+
 def certify_optimum(objective: Objective, *, with_cross_check: bool | None = None) -> Optimum:
     """Reference optimum of ``objective`` with its certificate (see the module docstring).
 
@@ -273,15 +288,7 @@ def certify_optimum(objective: Objective, *, with_cross_check: bool | None = Non
             iterations=0,
             cross_check=None,
         )
-    if objective.family != "ridge" and constants.mu == 0:
-        direction = separating_direction(objective)
-        if direction is not None:
-            raise OptimumError(
-                f"{objective.family} on {objective.name} with lam = 0 has no minimizer: the data "
-                "are linearly (quasi-)separable, so f decreases forever along a direction v "
-                f"with b_i a_iᵀv ≥ 0 (found one with ‖v‖∞ = {np.abs(direction).max():.3g}). "
-                "Use lam > 0."
-            )
+    check_attainable(objective)
     theta, iterations, tolerance = newton_minimize(objective)
     value = objective.value(theta)
     grad_norm = float(np.linalg.norm(objective.gradient(theta)))

@@ -56,7 +56,9 @@ def row_cells(check: Mapping[str, Any]) -> list[str]:
 def summary_lines(document: Mapping[str, Any]) -> list[str]:
     """The verdict and its counts, in words."""
     summary = document["summary"]
-    verdict = "PASSED" if summary["passed"] else "FAILED"
+    verdict = {"verified": "PASSED", "failed": "FAILED",
+               "incomplete": f"INCOMPLETE ({summary['skipped']} case(s) SKIPPED)"}[
+        summary.get("verdict", "verified" if summary["passed"] else "failed")]
     lines = [
         f"Verification {verdict}: {summary['positive_held']}/{summary['positive']} positive "
         f"checks hold; {summary['negative_failed']}/{summary['negative']} negative controls "
