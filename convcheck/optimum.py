@@ -44,9 +44,13 @@ class CrossCheck:
     distance : float
         ``‖θ_cvx − θ̂‖``.
     agrees : bool
-        ``|value_difference| ≤ tolerance``.
+        ``|value_difference| ≤ tolerance`` and, for μ-strongly convex objectives, both points
+        consistent with one minimizer: ``f(θ_cvx) ≥ f_low`` and ``distance ≤ distance_bound``.
     tolerance : float
     seconds : float
+    distance_bound : float or None
+        Strong convexity places ``θ̂`` within ``‖∇f(θ̂)‖/μ`` of ``θ*`` and ``θ_cvx`` within
+        ``sqrt(2(f(θ_cvx) − f_low)/μ)``; their sum (None without μ > 0).
     """
 
     solver: str
@@ -57,6 +61,7 @@ class CrossCheck:
     agrees: bool
     tolerance: float
     seconds: float
+    distance_bound: float | None = None
 
 
 @dataclass(frozen=True)
@@ -242,15 +247,26 @@ def cross_check(
     solution = np.asarray(theta.value, dtype=np.float64)
     value = objective.value(solution)
     difference = value - reference_value
+    distance = float(np.linalg.norm(solution - reference))
+    agrees = bool(abs(difference) <= tolerance)
+    bound = None
+    mu = objective.constants.mu
+    if mu > 0:
+        grad_norm = float(np.linalg.norm(objective.gradient(reference)))
+        above_low = difference + grad_norm**2 / (2 * mu)  # f(θ_cvx) − f_low ≥ f(θ_cvx) − f*
+        rounding = 10 * np.finfo(float).eps * max(1.0, abs(reference_value))
+        bound = grad_norm / mu + float(np.sqrt(2 * (max(above_low, 0.0) + rounding) / mu))
+        agrees = agrees and above_low >= -rounding and distance <= bound
     return CrossCheck(
         solver=solver,
         status=status,
         value=value,
         value_difference=difference,
-        distance=float(np.linalg.norm(solution - reference)),
-        agrees=abs(difference) <= tolerance,
+        distance=distance,
+        agrees=agrees,
         tolerance=tolerance,
         seconds=seconds,
+        distance_bound=bound,
     )
 
 
