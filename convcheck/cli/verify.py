@@ -39,7 +39,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     from convcheck.verify.cases import SUITES
 
     verification = commands.add_parser(
-        "verify", help="run the verification suite and write its report (exit 0 iff verified)"
+        "verify", help="run the verification suite and write its report (exit 0 iff verified)",
+        epilog="exit status: 0 verified, 1 a check failed, 2 bad input (nothing ran), "
+        "3 incomplete (cases SKIPPED: data missing), 130/143 interrupted (SIGINT/SIGTERM); "
+        "see docs/reliability.md",
     )
     verification.add_argument(
         "cases", nargs="*", metavar="CASE",

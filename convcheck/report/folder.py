@@ -1,6 +1,6 @@
 """The report folder: its marker, what may be replaced, and the swap of an old report for a new.
 
-Guarantees (see docs/report-folder.md):
+Guarantees (also in docs/reliability.md):
 
 - **Nothing a user owns is deleted.** Every report folder carries a marker file,
   ``.convcheck-report.json``, listing each file the report wrote with its SHA-256. An existing
