@@ -209,10 +209,8 @@ class Case:
 
     def data_paths(self) -> list[tuple[str, str]]:
         """Files the case reads besides the named datasets: ``(field, path)`` pairs."""
-        out = []
-        for form in ("svmlight:", "idx:"):
-            if self.problem.dataset.startswith(form):
-                out.append(("dataset", self.problem.dataset[len(form):]))
+        form = file_form(self.problem.dataset)
+        out = [] if form is None else [("dataset", form[1])]
         compute = (self.asynchronous or {}).get("compute", {})
         if compute.get("model") == "trace" and "path" in compute:
             out.append(("compute.path", compute["path"]))
@@ -310,18 +308,25 @@ def _problem_spec(table: Mapping[str, Any], context: str, folder: Path) -> Probl
         if name in table and table[name] not in allowed:
             raise CaseFileError(name, table[name], "one of " + ", ".join(allowed), context)
     dataset = table["dataset"]
-    if dataset not in DATASETS and not any(
-        dataset.startswith(form.split(":")[0] + ":") and len(dataset) > len(form.split(":")[0]) + 1
-        for form in DATASET_FORMS
-    ):
+    form = file_form(dataset)
+    if dataset not in DATASETS and not (form is not None and form[1]):
         allowed = "one of " + ", ".join(DATASETS) + ", or " + " / ".join(DATASET_FORMS)
         raise CaseFileError("dataset", dataset, allowed, context)
+    if form is not None:  # relative to the case's folder
+        dataset = form[0] + str(folder / form[1])
+    options = {key: value for key, value in table.items() if key not in ("family", "dataset")}
+    return ProblemSpec(table["family"], dataset, options)
+
+
+def file_form(dataset: str) -> tuple[str, str] | None:
+    """``("svmlight:", PATH)`` or ``("idx:", DIR)`` for a dataset read from a file, else None."""
+    from convcheck.data import DATASET_FORMS
+
     for form in DATASET_FORMS:
         prefix = form.split(":")[0] + ":"
         if dataset.startswith(prefix):
-            dataset = prefix + str(folder / dataset[len(prefix):])
-    options = {key: value for key, value in table.items() if key not in ("family", "dataset")}
-    return ProblemSpec(table["family"], dataset, options)
+            return prefix, dataset[len(prefix):]
+    return None
 
 
 def _placeholder_constants():

@@ -86,8 +86,10 @@ def check_runs(case: Case, data_dir: str | None) -> None:
             if error.field == "theta0":
                 allowed = f"a list of d = {problem.objective.dim} reals (the problem's dimension)"
             raise CaseFileError(error.field, error.value, allowed, where) from None
-        except DataFileError as error:
-            raise CaseFileError("compute.path", str(error), "a readable compute-time trace",
+        except DataFileError as error:  # the recorded compute-time trace
+            path = (case.asynchronous or {}).get("compute", {}).get("path")
+            raise CaseFileError("compute.path", path,
+                                f"a readable compute-time trace ({error})",
                                 f"{case.path}: [async]") from None
 
 

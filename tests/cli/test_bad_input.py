@@ -152,7 +152,34 @@ CLI_ROWS = {
                                              files={"cases/case.toml": TINY_CASE}),
 }
 
+ASYNC_CASE = """
+description = "asynchronous SGD with recorded compute times"
+[problem]
+family = "logistic"
+dataset = "wine"
+workers = 1
+[algorithm]
+name = "async-sgd"
+alpha = "0.1/L"
+[async]
+workers = 2
+compute = {{ model = "trace", path = "{path}" }}
+[run]
+iterations = 20
+[[checks]]
+bound = "async-sparse-sgd/nonconvex"
+"""
+
 CASE_ROWS = {
+    "compute trace outside the case's folder": Row(
+        VERIFY, ["case.toml", "[async]", "'compute.path'", "/etc/passwd", "--allow-any-path"],
+        {"cases/case.toml": ASYNC_CASE.format(path="/etc/passwd")}),
+    "compute trace quoting nothing": Row(
+        VERIFY, ["case.toml", "[async]", "'compute.path'", "times.csv: row 2, column 1 is not a "
+                 "number", "a readable compute-time trace"],
+        {"cases/case.toml": ASYNC_CASE.format(path="times.csv"),
+         "cases/times.csv": "1.0,2.0\nx9secret,1.0\n"}, absent=("x9secret",)),
+
     "theta0 of the wrong length": Row(VERIFY, ["case.toml", "'theta0'", "d = 4"],
                                       case("target = 1e-6", "target = 1e-6\ntheta0 = [1, 2]")),
     "k above d": Row(VERIFY, ["case.toml", "'compressor'", "d=4"],
