@@ -254,6 +254,12 @@ class Objective:
         """Extreme eigenvalues of the ``H_m`` and of ``H`` (computed once)."""
         return extreme_eigenvalues(self.shards, need_min=self.family == "ridge")
 
+    @property
+    def data_curvature(self) -> float:
+        """``L_data = c·λmax(H)``: the smoothness of the data term alone (``c`` = 1 for ridge,
+        1/4 for the logistic families)."""
+        return (1.0 if self.family == "ridge" else 0.25) * float(self.spectrum.global_max)
+
     @cached_property
     def constants(self) -> Constants:
         """``L_m``, ``L``, ``L̃``, ``L_max``, ``μ`` and the class (THEORY.md §1 table)."""
@@ -325,4 +331,36 @@ def make_objective(
         )
     shards = build_shards(dataset.X, labels, split.shards)
     name = f"{dataset.name} / {split.method} split over {split.n_workers} workers"
-    return Objective(family, shards, lam, float(lam_nc), name)
+    objective = Objective(family, shards, lam, float(lam_nc), name)
+    check_regularization(objective)
+    return objective
+
+
+#: A nonzero regularization weight lies within this factor of the data curvature ``L_data``.
+REGULARIZATION_RANGE = 1e12
+
+
+def check_regularization(objective: Objective) -> None:
+    """``λ`` and ``λ_nc`` are 0 or in ``[L_data/R, R·L_data]`` with ``R`` =
+    :data:`REGULARIZATION_RANGE`.
+
+    Below, ``μ = λ`` is lost in rounding: the condition number ``L/μ`` exceeds ``R``, so double
+    precision (``ε ≈ 2.2e-16``) can neither find the optimum to the certificate's accuracy nor
+    make the bound ``f(θ̂) − f* ≤ ‖∇f(θ̂)‖²/(2μ)`` mean anything (``inspect --lam 1e-300``
+    certified ``f_low = −5e279``). Above, the data term is a ``1/R`` perturbation of the
+    regularizer and the constants overflow (``L̃ = inf`` at ``λ = 1e300``).
+    """
+    scale = objective.data_curvature
+    if not np.isfinite(scale) or scale <= 0:
+        return
+    low, high = scale / REGULARIZATION_RANGE, scale * REGULARIZATION_RANGE
+    for field, value in (("lam", objective.lam), ("lam_nc", objective.lam_nc)):
+        if value != 0 and not low <= value <= high:
+            raise InputError(
+                field, value,
+                f"0 or a value in [{low:.3g}, {high:.3g}], i.e. within a factor "
+                f"{REGULARIZATION_RANGE:g} of this data's curvature L_data = {scale:.3g}; "
+                "smaller is lost in double-precision rounding (the optimum cannot be certified), "
+                "larger drowns the data and overflows the constants",
+                objective.family,
+            )

@@ -44,9 +44,13 @@ class CrossCheck:
     distance : float
         ``‖θ_cvx − θ̂‖``.
     agrees : bool
-        ``|value_difference| ≤ tolerance``.
+        ``|value_difference| ≤ tolerance`` and, for μ-strongly convex objectives, both points
+        consistent with one minimizer: ``f(θ_cvx) ≥ f_low`` and ``distance ≤ distance_bound``.
     tolerance : float
     seconds : float
+    distance_bound : float or None
+        Strong convexity places ``θ̂`` within ``‖∇f(θ̂)‖/μ`` of ``θ*`` and ``θ_cvx`` within
+        ``sqrt(2(f(θ_cvx) − f_low)/μ)``; their sum (None without μ > 0).
     """
 
     solver: str
@@ -57,6 +61,7 @@ class CrossCheck:
     agrees: bool
     tolerance: float
     seconds: float
+    distance_bound: float | None = None
 
 
 @dataclass(frozen=True)
@@ -242,16 +247,42 @@ def cross_check(
     solution = np.asarray(theta.value, dtype=np.float64)
     value = objective.value(solution)
     difference = value - reference_value
+    distance = float(np.linalg.norm(solution - reference))
+    agrees = bool(abs(difference) <= tolerance)
+    bound = None
+    mu = objective.constants.mu
+    if mu > 0:
+        grad_norm = float(np.linalg.norm(objective.gradient(reference)))
+        above_low = difference + grad_norm**2 / (2 * mu)  # f(θ_cvx) − f_low ≥ f(θ_cvx) − f*
+        rounding = 10 * np.finfo(float).eps * max(1.0, abs(reference_value))
+        bound = grad_norm / mu + float(np.sqrt(2 * (max(above_low, 0.0) + rounding) / mu))
+        agrees = agrees and above_low >= -rounding and distance <= bound
     return CrossCheck(
         solver=solver,
         status=status,
         value=value,
         value_difference=difference,
-        distance=float(np.linalg.norm(solution - reference)),
-        agrees=abs(difference) <= tolerance,
+        distance=distance,
+        agrees=agrees,
         tolerance=tolerance,
         seconds=seconds,
+        distance_bound=bound,
     )
+
+
+def check_attainable(objective: Objective) -> None:
+    """Raise :class:`OptimumError` when a convex logistic objective without L2 has no minimizer
+    (separable data, :func:`separating_direction`); other objectives pass."""
+    if objective.family == "ridge" or objective.constants.problem_class != "convex":
+        return
+    direction = separating_direction(objective)
+    if direction is not None:
+        raise OptimumError(
+            f"{objective.family} on {objective.name} with lam = 0 has no minimizer: the data "
+            "are linearly (quasi-)separable, so f decreases forever along a direction v "
+            f"with b_i a_iᵀv ≥ 0 (found one with ‖v‖∞ = {np.abs(direction).max():.3g}). "
+            "Use lam > 0."
+        )
 
 
 def certify_optimum(objective: Objective, *, with_cross_check: bool | None = None) -> Optimum:
@@ -273,15 +304,7 @@ def certify_optimum(objective: Objective, *, with_cross_check: bool | None = Non
             iterations=0,
             cross_check=None,
         )
-    if objective.family != "ridge" and constants.mu == 0:
-        direction = separating_direction(objective)
-        if direction is not None:
-            raise OptimumError(
-                f"{objective.family} on {objective.name} with lam = 0 has no minimizer: the data "
-                "are linearly (quasi-)separable, so f decreases forever along a direction v "
-                f"with b_i a_iᵀv ≥ 0 (found one with ‖v‖∞ = {np.abs(direction).max():.3g}). "
-                "Use lam > 0."
-            )
+    check_attainable(objective)
     theta, iterations, tolerance = newton_minimize(objective)
     value = objective.value(theta)
     grad_norm = float(np.linalg.norm(objective.gradient(theta)))

@@ -84,6 +84,37 @@ def build_problem(
     cross_check
         Run the cvxpy cross-check (``None``: when the problem is small enough).
     """
+    objective, assignment, settings = build_objective(
+        problem, dataset, workers=workers, split=split, dirichlet_alpha=dirichlet_alpha,
+        lam=lam, lam_nc=lam_nc, scaling=scaling, intercept=intercept, seed=seed,
+        data_dir=data_dir, dataset_params=dataset_params,
+    )
+    return Problem(
+        objective=objective,
+        split=assignment,
+        constants=objective.constants,
+        optimum=certify_optimum(objective, with_cross_check=cross_check),
+        settings=settings,
+    )
+
+
+def build_objective(
+    problem: str,
+    dataset: str,
+    *,
+    workers: int = 10,
+    split: str = "iid",
+    dirichlet_alpha: float | None = None,
+    lam: float | None = None,
+    lam_nc: float | None = None,
+    scaling: str = "maxabs",
+    intercept: bool = False,
+    seed: int = 0,
+    data_dir: str | None = None,
+    dataset_params: dict | None = None,
+) -> tuple[Objective, Split, dict]:
+    """The objective of :func:`build_problem` without its optimum: ``(objective, split,
+    settings)``. Every input is checked here (the optimum only adds its certificate)."""
     lam = DEFAULT_LAM.get(problem, 0.0) if lam is None else lam
     if lam_nc is None:
         lam_nc = DEFAULT_LAM_NC if problem == "nonconvex-logistic" else 0.0
@@ -107,10 +138,4 @@ def build_problem(
         "lam": lam,
         "lam_nc": lam_nc,
     }
-    return Problem(
-        objective=objective,
-        split=assignment,
-        constants=objective.constants,
-        optimum=certify_optimum(objective, with_cross_check=cross_check),
-        settings=settings,
-    )
+    return objective, assignment, settings

@@ -39,3 +39,20 @@ def test_files_get_the_usual_permissions(tmp_path):
     finally:
         os.umask(old)
     assert target.stat().st_mode & 0o777 == 0o644
+
+
+def test_exchange_swaps_two_folders_or_says_it_cannot(tmp_path):
+    from convcheck.atomic import exchange
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    (first / "a").write_text("1")
+    (second / "b").write_text("2")
+    if exchange(first, second):
+        assert [p.name for p in first.iterdir()] == ["b"]
+        assert [p.name for p in second.iterdir()] == ["a"]
+    else:  # no renameat2 here: nothing changed
+        assert [p.name for p in first.iterdir()] == ["a"]
+    with pytest.raises(FileNotFoundError):
+        exchange(first, tmp_path / "missing")

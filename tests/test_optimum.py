@@ -80,6 +80,23 @@ def test_cross_check_reports_disagreement():
     assert not check.agrees and check.value_difference < 0 and check.distance > 0.1
 
 
+def test_values_that_agree_are_not_enough_without_one_minimizer(monkeypatch):
+    """A reference a little off the optimum (its value within the tolerance of cvxpy's) but
+    claimed exact (gradient 0): cvxpy's point lies below the claimed lower bound f_low, which no
+    single minimizer allows. Without the false claim the same points agree."""
+    objective = small_problem("logistic", 0.05, 0.0)
+    theta = certify_optimum(objective, with_cross_check=False).theta
+    direction = np.ones(objective.dim) / np.sqrt(objective.dim)
+    reference = theta + 1e-3 * direction
+    honest = cross_check(objective, reference)
+    gap = objective.value(reference) - objective.value(theta)
+    assert 0 < gap < honest.tolerance and honest.agrees, honest
+    assert honest.distance <= honest.distance_bound
+    monkeypatch.setattr(type(objective), "gradient", lambda self, t: np.zeros(self.dim))
+    claimed = cross_check(objective, reference)
+    assert abs(claimed.value_difference) <= claimed.tolerance and not claimed.agrees
+
+
 def test_separable_data_without_l2_has_no_minimizer():
     X = np.array([[1.0, 0.2], [2.0, -0.1], [-1.0, 0.3], [-2.0, 0.1]])
     dataset = Dataset("separable", X, np.array([1, 1, -1, -1]), "classification", "t")

@@ -64,7 +64,7 @@ def test_an_installed_compressor_is_found_checked_named_in_a_case_and_runs_on_to
         "problem": {"family": "ridge", "dataset": "synthetic-regression", "workers": 3,
                     "dataset_params": {"n_samples": 60, "n_features": 6}},
         "algorithm": {"name": "ef", "alpha": "0.5/L", "compressor": "half-top-k"},
-        "run": {"iterations": 20},
+        "run": {"iterations": 20, "target": 1e-3},
         "checks": [{"bound": "converges"}],
     }, "plugin-case.toml")
     problem = engine_problem("ridge", "sorted", n_features=8)

@@ -6,7 +6,8 @@ target for several algorithms on one problem), ``certify`` (an LMI-certified lin
 ``verify`` (the verification suite and its report), ``bench`` (the engine's performance
 figures) and ``torch-train``. Each module offers ``add_parser(commands)``, which registers the
 subcommand and its handler. Errors on bad input print one line naming the field and exit with
-status 2.
+status 2; an interrupt (Ctrl-C, ``SIGTERM``) prints one line and exits with 128 + the signal
+number (:mod:`convcheck.cli.exits` lists every status).
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from convcheck.cli import exits
 from convcheck.errors import ConvcheckError
 from convcheck.keyvalue import parse_assignments
+from convcheck.processes import exit_status, interrupt_name, interruptible
 
 #: Subcommand modules, in the order ``convcheck --help`` lists them.
 COMMANDS = ("listing", "inspect", "run", "certify", "compare", "verify", "bench", "torch_train")
@@ -37,13 +40,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``convcheck`` console script."""
-    args = build_parser().parse_args(argv)
-    try:
-        return args.handler(args)
-    except ConvcheckError as error:
-        print(f"convcheck: error: {error}", file=sys.stderr)
-        return 2
+    """Entry point of the ``convcheck`` console script (returns the exit status)."""
+    with interruptible():
+        try:
+            args = build_parser().parse_args(argv)
+            return args.handler(args)
+        except ConvcheckError as error:
+            print(f"convcheck: error: {error}", file=sys.stderr)
+            return exits.BAD_INPUT
+        except KeyboardInterrupt as interrupt:
+            print(f"convcheck: interrupted ({interrupt_name(interrupt)})", file=sys.stderr)
+            return exit_status(interrupt)
 
 
 __all__ = ["COMMANDS", "build_parser", "main", "parse_assignments"]

@@ -6,11 +6,14 @@ import argparse
 
 from convcheck.cli.common import progress_line
 from convcheck.jsonio import write_json
+from convcheck.outputs import check_output_file
 
 
 def handle(args: argparse.Namespace) -> int:
     from convcheck import bench
 
+    if args.out:
+        check_output_file(args.out)
     grid, settings = (
         (bench.QUICK_GRID, bench.QUICK_SETTINGS)
         if args.quick

@@ -7,11 +7,14 @@ import json
 
 from convcheck.jsonio import write_json
 from convcheck.keyvalue import parse_assignments, parse_numbers
+from convcheck.outputs import check_output_file
 
 
 def handle(args: argparse.Namespace) -> int:
     from convcheck.theory.certified import certify
 
+    if args.out:
+        check_output_file(args.out)
     certificate = certify(
         args.algorithm,
         L=args.L,

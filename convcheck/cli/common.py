@@ -58,8 +58,11 @@ def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
 
 def problem_from(args: argparse.Namespace, workers: int | None = None):
     """The :class:`~convcheck.problem.Problem` the problem options describe."""
+    from convcheck.data import find_data_dir
     from convcheck.problem import build_problem
 
+    if args.data_dir is not None:
+        find_data_dir(args.data_dir)  # an explicit folder must exist, used or not
     return build_problem(
         args.problem,
         args.dataset,

@@ -6,11 +6,14 @@ import argparse
 
 from convcheck.cli.common import add_problem_arguments, problem_from
 from convcheck.jsonio import write_json
+from convcheck.outputs import check_output_file
 
 
 def handle(args: argparse.Namespace) -> int:
     from convcheck.comparison import compare, format_comparison
 
+    if args.out:
+        check_output_file(args.out)
     problem = problem_from(args)
     rows = compare(
         problem,

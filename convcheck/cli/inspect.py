@@ -6,9 +6,12 @@ import argparse
 
 from convcheck.cli.common import add_problem_arguments, problem_from
 from convcheck.jsonio import write_json
+from convcheck.outputs import check_output_file
 
 
 def handle(args: argparse.Namespace) -> int:
+    if args.out:
+        check_output_file(args.out)
     description = problem_from(args).describe()
     if args.out:
         write_json(args.out, description)

@@ -8,7 +8,10 @@ import json
 
 def handle(args: argparse.Namespace) -> int:
     from convcheck.catalog import catalog, format_catalog
+    from convcheck.data import find_data_dir
 
+    if args.data_dir is not None:
+        find_data_dir(args.data_dir)  # an explicit folder must exist (exit 2 naming it)
     entries = catalog(data_dir=args.data_dir)
     print(json.dumps(entries, indent=2) if args.json else format_catalog(entries))
     return 0

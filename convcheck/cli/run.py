@@ -8,6 +8,7 @@ import json
 from convcheck.cli.common import add_problem_arguments, problem_from
 from convcheck.errors import InputError
 from convcheck.keyvalue import parse_assignments
+from convcheck.outputs import check_output_file
 
 #: ``convcheck run`` options that only asynchronous algorithms take (argparse dest names).
 ASYNC_OPTIONS = (
@@ -30,7 +31,10 @@ ASYNC_OPTIONS = (
 def handle(args: argparse.Namespace) -> int:
     from convcheck.algorithms import ASYNC_ALGORITHMS, make_algorithm
     from convcheck.engine import run, write_run
+    from convcheck.engine.trace import FORMATS
 
+    if args.out:
+        check_output_file(args.out, "--out", FORMATS)
     asynchronous = args.algorithm in ASYNC_ALGORITHMS
     if not asynchronous:
         for name in ASYNC_OPTIONS:

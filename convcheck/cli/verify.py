@@ -1,38 +1,48 @@
-"""``convcheck verify``: the verification suite and its report (exit 0 iff verified)."""
+"""``convcheck verify``: the verification suite and its report.
+
+Exit status: 0 verified, 1 a check failed, 2 bad input (nothing ran), 3 incomplete (cases
+skipped for missing data), 130/143 interrupted (:mod:`convcheck.cli.exits`).
+"""
 
 from __future__ import annotations
 
 import argparse
 
+from convcheck.cli import exits
 from convcheck.cli.common import progress_line
-from convcheck.errors import InputError
+from convcheck.data.location import find_data_dir
+from convcheck.errors import check_int
 
 
 def handle(args: argparse.Namespace) -> int:
     from convcheck.report import check_out_folder, write_report
+    from convcheck.report.pages import summary_lines
     from convcheck.verify import default_folder, load_suite, verify
 
     check_out_folder(args.out)
+    jobs = check_int("--jobs", args.jobs, 1)
+    if args.data_dir is not None:
+        find_data_dir(args.data_dir)  # an explicit folder must exist
     suite = args.suite if args.suite is not None or args.cases else "quick"
     cases = load_suite(args.cases or [default_folder()], suite)
-    if not cases:
-        raise InputError("cases", args.cases, f"case files of suite {suite!r}")
-
-    document = verify(cases, jobs=args.jobs, seed=args.seed, suite=suite,
-                      data_dir=args.data_dir, progress=progress_line, show_bar=args.progress)
+    document = verify(cases, jobs=jobs, seed=args.seed, suite=suite, data_dir=args.data_dir,
+                      progress=progress_line, show_bar=args.progress,
+                      allow_any_path=args.allow_any_path)
     index = write_report(document, args.out)
-    from convcheck.report.pages import summary_lines
-
     print("\n".join(summary_lines(document)))
     print(f"report: {index}")
-    return 0 if document["summary"]["passed"] else 1
+    return {"verified": exits.VERIFIED, "failed": exits.FAILED,
+            "incomplete": exits.INCOMPLETE}[document["summary"]["verdict"]]
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     from convcheck.verify.cases import SUITES
 
     verification = commands.add_parser(
-        "verify", help="run the verification suite and write its report (exit 0 iff verified)"
+        "verify", help="run the verification suite and write its report (exit 0 iff verified)",
+        epilog="exit status: 0 verified, 1 a check failed, 2 bad input (nothing ran), "
+        "3 incomplete (cases SKIPPED: data missing), 130/143 interrupted (SIGINT/SIGTERM); "
+        "see docs/reliability.md",
     )
     verification.add_argument(
         "cases", nargs="*", metavar="CASE",
@@ -46,4 +56,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--data-dir", help="folder of the real datasets (default: ../shared/data)"
     )
     verification.add_argument("--progress", action="store_true", help="show a progress bar")
+    verification.add_argument(
+        "--allow-any-path", action="store_true",
+        help="let case files read data outside their folder and the data folder",
+    )
     verification.set_defaults(handler=handle)

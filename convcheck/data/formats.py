@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import math
 import struct
@@ -63,16 +64,60 @@ def load_svmlight(
         raise InputError("zero_based", zero_based, "True, False or 'auto'", str(path))
     try:
         X, y = load_svmlight_file(str(path), n_features=n_features, zero_based=zero_based)
-    except (ValueError, EOFError, OSError) as exc:
+    except (ValueError, EOFError, OSError):
+        # the parser's own message may quote the file (a password file, a token): never shown
         raise DataFileError(
-            f"cannot read {path} as svmlight/LIBSVM: {exc}. Expected one sample per line, "
-            "'<label> <index>:<value> <index>:<value> ...'"
+            f"cannot read {path} as svmlight/LIBSVM: {svmlight_problem(path, n_features)}. "
+            "Expected one sample per line, '<label> <index>:<value> <index>:<value> ...'"
             + (f", with indices < n_features={n_features}" if n_features else "")
-        ) from exc
+        ) from None
     if name is None:
         name = path.name.removesuffix(".gz").removesuffix(".bz2")
     source = f"svmlight file {path} (n_features={n_features}, zero_based={zero_based})"
     return make_dataset(name, X, y, task=task, source=source)
+
+
+def svmlight_problem(path: Path, n_features: int | None = None) -> str:
+    """Where and why ``path`` is not svmlight text, without quoting it: ``"line N: reason"``."""
+    opener = {".gz": gzip.open, ".bz2": bz2.open}.get(path.suffix.lower(), open)
+    try:
+        with opener(path, "rb") as stream:
+            for number, raw in enumerate(stream, 1):
+                tokens = raw.split(b"#", 1)[0].split()
+                reason = _svmlight_line_problem(tokens, n_features) if tokens else None
+                if reason is not None:
+                    return f"line {number}: {reason}"
+    except (OSError, EOFError, zlib.error):
+        return "the file cannot be read or decompressed"
+    return "the parser refused it (its message is not shown, as it may quote the file)"
+
+
+def _svmlight_line_problem(tokens: list[bytes], n_features: int | None) -> str | None:
+    """Why one line's tokens are not ``label [qid:Q] index:value ...`` (None: they are)."""
+    try:
+        float(tokens[0])
+    except ValueError:
+        return "the label (first entry) is not a number"
+    entries = tokens[2:] if len(tokens) > 1 and tokens[1].startswith(b"qid:") else tokens[1:]
+    previous = -1
+    for position, token in enumerate(entries, 1):
+        index, colon, value = token.partition(b":")
+        if not colon:
+            return f"feature entry {position} is not INDEX:VALUE"
+        try:
+            index_number = int(index)
+        except ValueError:
+            return f"feature entry {position}: the index is not an integer"
+        try:
+            float(value)
+        except ValueError:
+            return f"feature entry {position}: the value is not a number"
+        if index_number < 0 or index_number <= previous:
+            return f"feature entry {position}: indices must be >= 0, increasing and unique"
+        if n_features is not None and index_number > n_features:
+            return f"feature entry {position}: index above n_features={n_features}"
+        previous = index_number
+    return None
 
 
 IDX_IMAGES_MAGIC = 2051
@@ -110,10 +155,10 @@ def read_idx(path: str | Path) -> np.ndarray:
         )
     magic = struct.unpack(">I", raw[:4])[0]
     ndim = {IDX_IMAGES_MAGIC: 3, IDX_LABELS_MAGIC: 1}.get(magic)
-    if ndim is None:
+    if ndim is None:  # the bytes read are not shown: they may be anything
         raise DataFileError(
-            f"{path}: magic number {magic} is not an IDX uint8 file; expected "
-            f"{IDX_IMAGES_MAGIC} (images) or {IDX_LABELS_MAGIC} (labels), big-endian"
+            f"{path}: not an IDX uint8 file (its first 4 bytes are not the magic number "
+            f"{IDX_IMAGES_MAGIC} (images) or {IDX_LABELS_MAGIC} (labels), big-endian)"
         )
     header = 4 + 4 * ndim
     if len(raw) < header:

@@ -273,8 +273,9 @@ def _parse_csv(text: str, name: str, expected: str) -> list[list[float]]:
         for c, cell in enumerate(row):
             if not cell.strip():
                 continue
-            if not _is_number(cell):
-                raise DataFileError(f"{name}: row {r + 1}, column {c + 1} is {cell!r}; {expected}")
+            if not _is_number(cell):  # the cell is not quoted: the file may be anything
+                raise DataFileError(f"{name}: row {r + 1}, column {c + 1} is not a number; "
+                                    f"{expected}")
             columns[c].append(float(cell))
     return columns
 

@@ -1,25 +1,31 @@
 """Verification report: verdicts and traces → ``index.html``, ``index.md``, ``results.json``, PNGs.
 
-:func:`write_report` builds the whole report in a sibling folder and only then moves it into
-place, so an interrupted run never leaves a half-written report: the target folder holds
-either the previous complete report or the new one.
+:func:`write_report` builds the whole report in a hidden sibling folder and only then swaps it
+into place (:mod:`convcheck.report.folder`): an interrupted run never leaves a half-written
+report, the target folder always holds a complete report, and nothing the report did not write
+is ever deleted.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from convcheck.atomic import current_umask
 from convcheck.jsonio import write_json
 from convcheck.report import pages, plots
+from convcheck.report.folder import (
+    check_out_folder,
+    discard,
+    replace_folder,
+    staging_folder,
+    write_files,
+    write_marker,
+)
 
-__all__ = ["write_report"]
+__all__ = ["check_out_folder", "write_report"]
 
 
 def _slug(text: str) -> str:
@@ -49,6 +55,10 @@ def _figures(document: Mapping[str, Any]) -> dict[str, list[tuple[str, str, byte
 def write_report(document: Mapping[str, Any], out: str | os.PathLike) -> Path:
     """Write the report of a verification ``document`` into the folder ``out``.
 
+    The report is built in a hidden sibling folder and swapped in complete (see
+    :mod:`convcheck.report.folder` for what is replaced, what is refused and what an
+    interruption leaves).
+
     Parameters
     ----------
     document : dict
@@ -56,60 +66,31 @@ def write_report(document: Mapping[str, Any], out: str | os.PathLike) -> Path:
         series), ``cases``, ``summary``, ``environment``, ``created``, ``suite``, ``seed``,
         ``jobs``.
     out : path
-        The report folder; replaced as a whole once the new report is complete.
+        The report folder: new, empty, or a previous report (its marker lists its files).
 
     Returns
     -------
     Path
         ``out/index.html``.
+
+    Raises
+    ------
+    InputError
+        ``out`` holds anything the report did not write (nothing is changed then).
     """
-    target = Path(out).resolve()
-    check_out_folder(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial",
-                                    dir=target.parent))
+    target = check_out_folder(out, "out").absolute()
+    staging = staging_folder(target)
     try:
-        staging.chmod(0o777 & ~current_umask())
         figures = _figures(document)
-        (staging / "plots").mkdir()
-        for group in figures.values():
-            for file_name, _, png in group:
-                (staging / "plots" / file_name).write_bytes(png)
         links = {case: [f"plots/{f}" for f, _, _ in group] for case, group in figures.items()}
         images = {case: [(alt, png) for _, alt, png in group] for case, group in figures.items()}
-        (staging / "index.md").write_text(pages.markdown_page(document, links), "utf-8")
-        (staging / "index.html").write_text(pages.html_page(document, images), "utf-8")
+        files = {f"plots/{name}": png for group in figures.values() for name, _, png in group}
+        files["index.md"] = pages.markdown_page(document, links).encode("utf-8")
+        files["index.html"] = pages.html_page(document, images).encode("utf-8")
+        write_files(staging, files)
         write_json(staging / "results.json", document)
-        _replace_folder(staging, target)
+        write_marker(staging)
+        replace_folder(staging, target, "out")
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        discard(staging)
     return target / "index.html"
-
-
-#: Files a report folder holds; an existing folder with anything else is never replaced.
-REPORT_FILES = frozenset({"index.html", "index.md", "results.json", "plots"})
-
-
-def check_out_folder(target: str | os.PathLike) -> None:
-    """``target`` must be new, an empty folder, or a previous report (nothing else in it)."""
-    target = Path(target)
-    if not target.exists():
-        return
-    if not target.is_dir() or not {p.name for p in target.iterdir()} <= REPORT_FILES:
-        from convcheck.errors import InputError
-
-        allowed = ("a new path, an empty folder or a previous report folder (holding only "
-                   + ", ".join(sorted(REPORT_FILES)) + ")")
-        raise InputError("out", str(target), allowed)
-
-
-def _replace_folder(new: Path, target: Path) -> None:
-    """Move the complete folder ``new`` to ``target``, replacing an older report there."""
-    check_out_folder(target)
-    old = None
-    if target.exists():
-        old = target.parent / f".{target.name}.{os.getpid()}.old"
-        os.replace(target, old)
-    os.replace(new, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -56,7 +57,9 @@ def row_cells(check: Mapping[str, Any]) -> list[str]:
 def summary_lines(document: Mapping[str, Any]) -> list[str]:
     """The verdict and its counts, in words."""
     summary = document["summary"]
-    verdict = "PASSED" if summary["passed"] else "FAILED"
+    verdict = {"verified": "PASSED", "failed": "FAILED",
+               "incomplete": f"INCOMPLETE ({summary['skipped']} case(s) SKIPPED)"}[
+        summary.get("verdict", "verified" if summary["passed"] else "failed")]
     lines = [
         f"Verification {verdict}: {summary['positive_held']}/{summary['positive']} positive "
         f"checks hold; {summary['negative_failed']}/{summary['negative']} negative controls "
@@ -78,7 +81,18 @@ def environment_line(document: Mapping[str, Any]) -> str:
 # ---------------------------------------------------------------------------------------------
 
 def _md_cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    return _md_text(text).replace("|", "\\|")
+
+
+def _md_text(text: Any) -> str:
+    """Text from case files as inert Markdown: no HTML (``<script>``), links or emphasis."""
+    escaped = html.escape(str(text), quote=False).replace("\n", " ")
+    return re.sub(r"([\\`*_\[\]])", r"\\\1", escaped)
+
+
+def _md_code(text: Any) -> str:
+    """``text`` as an inline code span (backticks inside it cannot close it)."""
+    return "`" + str(text).replace("`", "'").replace("\n", " ") + "`"
 
 
 def markdown_page(document: Mapping[str, Any], figures: Mapping[str, Sequence[str]]) -> str:
@@ -92,15 +106,17 @@ def markdown_page(document: Mapping[str, Any], figures: Mapping[str, Sequence[st
     for path in figures.get("", ()):
         lines += [f"![rates]({path})", ""]
     for case in document["cases"]:
-        lines += [f"## {case['case']}", "", case["description"], ""]
-        lines += [f"- file: `{case['path']}`", f"- problem: {case['problem_text']}",
-                  f"- algorithm: `{case['algorithm_text']}`"]
+        lines += [f"## {_md_text(case['case'])}", "", _md_text(case["description"]), ""]
+        lines += [f"- file: {_md_code(case['path'])}",
+                  f"- problem: {_md_text(case['problem_text'])}",
+                  f"- algorithm: {_md_code(case['algorithm_text'])}"]
         if case.get("skipped"):
-            lines.append(f"- **skipped**: {case['skipped']}")
+            lines.append(f"- **skipped**: {_md_text(case['skipped'])}")
         for check in (c for c in document["checks"] if c["case"] == case["case"]):
-            lines.append(f"- {check['name']}: {verdict_text(check)} — {check['reason']}")
+            lines.append(f"- {_md_text(check['name'])}: {verdict_text(check)} — "
+                         f"{_md_text(check['reason'])}")
             if check["why"]:
-                lines.append(f"  (negative control: {check['why']})")
+                lines.append(f"  (negative control: {_md_text(check['why'])})")
         lines.append("")
         lines += [f"![{case['case']}]({path})" for path in figures.get(case["case"], ())]
         lines.append("")

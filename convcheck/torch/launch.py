@@ -93,6 +93,11 @@ from convcheck.torch.train import (
     adaptive_counts,
     apply_options,
     build_model,
+    check_checkpoint_folder,
+    check_model_memory,
+    check_results_folder,
+    checkpoint_name,
+    default_out,
     device_description,
     environment,
     load_data,
@@ -100,7 +105,7 @@ from convcheck.torch.train import (
     plot_results,
     print_results,
     read_toml,
-    slug,
+    select_algorithms,
 )
 
 #: Modes and the algorithms each accepts.
@@ -253,15 +258,11 @@ def run_config(
     batch_size = check_int("run.batch_size", run_cfg["batch_size"], 1)
     channel = Channel(group)
     dataset, train, test = load_data(config, group.device)
+    check_model_memory(config, train, workers=1, batch_size=batch_size, device=group.device)
     template = build_model(config, train, group.device)
     layout = Layout.of(template)
     theta0 = layout.flatten_module(template)
-    selected = config["algorithms"]
-    if only:
-        known = [a["label"] for a in selected]
-        for label in only:
-            check_choice("--only", label, known)
-        selected = [a for a in selected if a["label"] in only]
+    selected = select_algorithms(config, only)
     out = Path(out)
     workers_used = sorted({group.world_size - (a["distributed"]["mode"] in SERVER_MODES)
                            for a in selected})
@@ -286,7 +287,6 @@ def run_config(
         "runs": [],
     }
     for entry in selected:
-        index = config["algorithms"].index(entry)  # the folder names do not depend on --only
         mode = entry["distributed"]["mode"]
         workers = group.world_size - 1 if mode in SERVER_MODES else group.world_size
         if workers < 1:
@@ -301,8 +301,8 @@ def run_config(
         run = build_run(entry, config, run_channel, template, oracle, theta0.clone())
         steps_per_epoch = math.ceil(train.n_samples / (workers * batch_size))
         checkpoint = None
-        if checkpoint_dir is not None:
-            checkpoint = Path(checkpoint_dir) / f"{index:02d}-{slug(entry['label'])}"
+        if checkpoint_dir is not None:  # the folder names do not depend on --only
+            checkpoint = Path(checkpoint_dir) / checkpoint_name(config, entry)
         started = time.perf_counter()
         history = run_epochs(
             run, run_cfg["epochs"], steps_per_epoch, lambda theta: evaluate(template, theta, test),
@@ -353,6 +353,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def check_launch_outputs(config: dict[str, Any], out: str | Path, args: argparse.Namespace,
+                         rank: int | None) -> None:
+    """Before the group starts: the output folder (on rank 0, which alone writes it) and the
+    checkpoint folder (on every rank, each reads its own files) must be usable; a resumed run
+    must find checkpoints of this config there."""
+    rank = int(os.environ.get("RANK", "0")) if rank is None else rank
+    if rank == 0:
+        check_results_folder(out)
+    names = [checkpoint_name(config, entry) for entry in select_algorithms(config, args.only)]
+    check_checkpoint_folder(args.checkpoint_dir, args.resume, names)
+
+
 def main(argv: Sequence[str] | None = None, **group_args: Any) -> int:
     """Entry point of ``python -m convcheck.torch.launch`` (one process of the group).
 
@@ -367,7 +379,8 @@ def main(argv: Sequence[str] | None = None, **group_args: Any) -> int:
             config["distributed"]["backend"] = args.backend
         if args.timeout is not None:
             config["distributed"]["timeout_s"] = args.timeout
-        out = args.out or Path("gpu_runs") / "results" / (Path(args.config).stem + "-dist")
+        out = args.out or default_out(args.config, "-dist")
+        check_launch_outputs(config, out, args, group_args.get("rank"))
         given = sys.argv[1:] if argv is None else list(argv)
         command = "torchrun --nproc-per-node N -m convcheck.torch.launch " + shlex.join(given)
         distributed = config["distributed"]

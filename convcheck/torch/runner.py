@@ -63,6 +63,9 @@ class Runner:
         Seeds the algorithm's generator (random compressors, the random arrival order).
     order : {"cyclic", "random"}
         Asynchronous algorithms: the order in which the server applies a round's messages.
+    identity : dict, optional
+        What the run is about beyond the algorithm (e.g. the model's layers), stored in its
+        checkpoints so that a resume can check it.
 
     Attributes
     ----------
@@ -77,11 +80,12 @@ class Runner:
     """
 
     def __init__(self, algorithm: Algorithm, oracle: Any, theta0: Tensor, *, seed: int = 0,
-                 order: str = "cyclic") -> None:
+                 order: str = "cyclic", identity: dict[str, Any] | None = None) -> None:
         if getattr(algorithm, "batch_size", None) is not None:
             raise InputError("batch_size", algorithm.batch_size,
                              "none: the torch simulator's minibatch is its oracle's batch size")
         self.algorithm, self.oracle = algorithm, oracle
+        self.identity = dict(identity or {})
         self.order = check_choice("order", order, ORDERS)
         self.asynchronous = "sync" not in algorithm.transports
         self.generator = torch.Generator(device=theta0.device).manual_seed(
@@ -203,6 +207,7 @@ class Runner:
         states = self.states
         out = {
             "algorithm": self.algorithm.describe(),
+            "identity": self.identity,
             "server": _fields(states.server),
             "workers": _fields(states.workers),
             "model": states.model.detach().clone(),

@@ -69,6 +69,9 @@ from convcheck.environment import environment as base_environment
 from convcheck.environment import processor
 from convcheck.errors import ConvcheckError, DataFileError, InputError, check_choice, check_int
 from convcheck.jsonio import write_json
+from convcheck.outputs import check_output_folder
+from convcheck.processes import exit_status, interrupt_name, interruptible
+from convcheck.torch.checkpoint import check_matches, load_checkpoint
 from convcheck.torch.datasets import load_train_test
 from convcheck.torch.layout import Layout
 from convcheck.torch.models import make_model
@@ -228,8 +231,16 @@ def train_from_config(
     resume: bool = False,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Run every algorithm of ``config``; write ``out/results.json`` and ``out/accuracy.png``."""
+    """Run every algorithm of ``config``; write ``out/results.json`` and ``out/accuracy.png``.
+
+    Before any work: the output folder must be usable (:func:`check_run_outputs`), a resumed
+    run must find its checkpoints, and the run must fit in memory
+    (:func:`convcheck.torch.memory.check_memory`).
+    """
     run_cfg = config["run"]
+    selected = select_algorithms(config, only)
+    out = check_run_outputs(out, checkpoint_dir, resume,
+                            [checkpoint_name(config, entry) + ".pt" for entry in selected])
     if run_cfg["threads"]:
         torch.set_num_threads(check_int("run.threads", run_cfg["threads"], 0))
     device = resolve_device(run_cfg["device"])
@@ -240,18 +251,12 @@ def train_from_config(
         dataset, workers, run_cfg["split"], dirichlet_alpha=run_cfg["dirichlet_alpha"], seed=seed
     )
     model_params = {k: v for k, v in config["model"].items() if k != "name"}
+    batch_size = check_int("run.batch_size", run_cfg["batch_size"], 1)
+    check_model_memory(config, train, workers=workers, batch_size=batch_size, device=device)
     model = build_model(config, train, device)
     layout = Layout.of(model)
     theta0 = layout.flatten_module(model)
-    batch_size = check_int("run.batch_size", run_cfg["batch_size"], 1)
     steps_per_epoch = math.ceil(train.n_samples / (workers * batch_size))
-    selected = config["algorithms"]
-    if only:
-        known = [a["label"] for a in selected]
-        for label in only:
-            check_choice("--only", label, known)
-        selected = [a for a in selected if a["label"] in only]
-    out = Path(out)
     results: dict[str, Any] = {
         "command": command,
         "config": config,
@@ -267,7 +272,7 @@ def train_from_config(
         "epochs": run_cfg["epochs"],
         "runs": [],
     }
-    for index, entry in enumerate(selected):
+    for entry in selected:
         params = dict(entry["params"])
         name = params.pop("name")
         if name in LAYERED:
@@ -279,12 +284,20 @@ def train_from_config(
             model, WorkerShards(train, split), batch_size, seed=seed,
             weight_decay=run_cfg["weight_decay"], vectorize=run_cfg["vectorize"],
         )
-        runner = Runner(algorithm, oracle, theta0, seed=seed)
+        layers = dict(zip(layout.names, layout.sizes, strict=True))
+        runner = Runner(algorithm, oracle, theta0, seed=seed, identity={"layers": layers})
         checkpoint = None
         if checkpoint_dir is not None:
-            checkpoint = Path(checkpoint_dir) / f"{index:02d}-{slug(entry['label'])}.pt"
-            if resume and checkpoint.is_file():
-                runner.resume(checkpoint)
+            checkpoint = Path(checkpoint_dir) / (checkpoint_name(config, entry) + ".pt")
+            if resume and checkpoint.is_file():  # a later algorithm may not have started yet
+                saved = load_checkpoint(checkpoint)
+                state = saved.get("server", {})
+                check_matches(checkpoint, {"algorithm": saved.get("algorithm"),
+                                           "D": _dim(state.get("theta")),
+                                           "model layers": saved.get("identity", {}).get("layers")},
+                              {"algorithm": algorithm.describe(), "D": layout.dim,
+                               "model layers": layers})
+                runner.load_state_dict(saved)
         started = time.perf_counter()
         history = runner.train(
             run_cfg["epochs"], steps_per_epoch, lambda theta: evaluate(model, theta, test),
@@ -301,6 +314,77 @@ def train_from_config(
     write_json(out / "results.json", results)
     plot_results(results, out / "accuracy.png")
     return results
+
+
+def select_algorithms(config: dict[str, Any], only: Sequence[str] | None) -> list[dict]:
+    """The config's ``[[algorithm]]`` entries, or those whose labels ``--only`` names."""
+    selected = config["algorithms"]
+    if only:
+        known = [a["label"] for a in selected]
+        for label in only:
+            check_choice("--only", label, known)
+        selected = [a for a in selected if a["label"] in only]
+    return selected
+
+
+def checkpoint_name(config: dict[str, Any], entry: dict[str, Any]) -> str:
+    """``NN-label``: the checkpoint name of an algorithm entry (``NN``: its place in the
+    config, whatever ``--only`` selects)."""
+    return f"{config['algorithms'].index(entry):02d}-{slug(entry['label'])}"
+
+
+def check_run_outputs(out: str | Path, checkpoint_dir: str | Path | None, resume: bool,
+                      checkpoints: Sequence[str]) -> Path:
+    """Check where a run writes before it starts (:func:`check_results_folder`,
+    :func:`check_checkpoint_folder`); ``out`` as a :class:`Path`."""
+    out = check_results_folder(out)
+    check_checkpoint_folder(checkpoint_dir, resume, checkpoints)
+    return out
+
+
+def check_results_folder(out: str | Path) -> Path:
+    """``out`` is a new folder in an existing one, or a folder (its ``results.json`` and
+    ``accuracy.png`` are replaced)."""
+    out = check_output_folder(out, "--out")
+    for name in ("results.json", "accuracy.png"):
+        if (out / name).exists() and not (out / name).is_file():
+            raise InputError("--out", str(out), f"a folder where {name} can be written "
+                             "(it is a folder there)")
+    return out
+
+
+def check_checkpoint_folder(folder: str | Path | None, resume: bool,
+                            checkpoints: Sequence[str]) -> None:
+    """``folder`` (if any) is a folder or can be made; with ``resume`` it must exist and hold
+    at least one of ``checkpoints`` (names relative to it)."""
+    if folder is None:
+        return
+    folder = check_output_folder(folder, "--checkpoint-dir")
+    if resume and not folder.is_dir():
+        raise InputError("--checkpoint-dir", str(folder), "an existing folder of checkpoints "
+                         "to resume from (it does not exist)")
+    if resume and not any((folder / name).exists() for name in checkpoints):
+        raise InputError("--checkpoint-dir", str(folder),
+                         "a folder holding the checkpoints of this config (none of "
+                         + ", ".join(checkpoints) + " is there)")
+
+
+def check_model_memory(config: dict[str, Any], train: Any, *, workers: int, batch_size: int,
+                       device: torch.device) -> int:
+    """The config's model, built on the ``meta`` device (no storage), must fit
+    (:func:`convcheck.torch.memory.check_memory`); the estimated floor in bytes."""
+    from convcheck.torch.memory import check_memory
+
+    meta = torch.device("meta")
+    with meta:
+        shape_model = build_model(config, train, meta)
+    return check_memory(shape_model, workers=workers, batch_size=batch_size,
+                        features=train.X.shape[1], itemsize=DTYPES[config["run"]["dtype"]].itemsize,
+                        device=device)
+
+
+def _dim(theta: Any) -> int | None:
+    return int(theta.shape[-1]) if isinstance(theta, torch.Tensor) else None
 
 
 def load_data(config: dict[str, Any], device: torch.device) -> tuple[Any, Any, Any]:
@@ -408,22 +492,34 @@ def apply_options(config: dict, args: argparse.Namespace) -> dict:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m convcheck.torch.train`` and ``convcheck torch-train``."""
     args = build_parser().parse_args(argv)
-    try:
-        config = apply_options(read_config(args.config), args)
-        if args.device is not None:
-            config["run"]["device"] = args.device
-        out = args.out or Path("gpu_runs") / "results" / Path(args.config).stem
-        given = sys.argv[1:] if argv is None else list(argv)
-        command = "python -m convcheck.torch.train " + shlex.join(given)
-        results = train_from_config(
-            config, out, command=command, only=args.only, checkpoint_dir=args.checkpoint_dir,
-            resume=args.resume, progress=not args.quiet,
-        )
-    except ConvcheckError as error:
-        print(f"convcheck: error: {error}", file=sys.stderr)
-        return 2
+    with interruptible():
+        try:
+            config = apply_options(read_config(args.config), args)
+            if args.device is not None:
+                config["run"]["device"] = args.device
+            out = args.out or default_out(args.config)
+            given = sys.argv[1:] if argv is None else list(argv)
+            command = "python -m convcheck.torch.train " + shlex.join(given)
+            results = train_from_config(
+                config, out, command=command, only=args.only,
+                checkpoint_dir=args.checkpoint_dir, resume=args.resume, progress=not args.quiet,
+            )
+        except ConvcheckError as error:
+            print(f"convcheck: error: {error}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt as interrupt:
+            print(f"convcheck: interrupted ({interrupt_name(interrupt)})", file=sys.stderr)
+            return exit_status(interrupt)
     print_results(results, out)
     return 0
+
+
+def default_out(config: str | Path, suffix: str = "") -> Path:
+    """``gpu_runs/results/<config name><suffix>``; its parent folders are created (the only
+    output folder made without being named)."""
+    out = Path("gpu_runs") / "results" / (Path(config).stem + suffix)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return out
 
 
 def print_results(results: dict, out: str | Path) -> None:

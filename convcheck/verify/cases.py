@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -205,6 +205,16 @@ class Case:
     run: RunSpec
     checks: tuple[CheckSpec, ...]
     asynchronous: Mapping[str, Any] | None = None
+    folder: str = "."
+
+    def data_paths(self) -> list[tuple[str, str]]:
+        """Files the case reads besides the named datasets: ``(field, path)`` pairs."""
+        form = file_form(self.problem.dataset)
+        out = [] if form is None else [("dataset", form[1])]
+        compute = (self.asynchronous or {}).get("compute", {})
+        if compute.get("model") == "trace" and "path" in compute:
+            out.append(("compute.path", compute["path"]))
+        return out
 
     @property
     def algorithm_name(self) -> str:
@@ -215,6 +225,26 @@ class Case:
         params = {key: value for key, value in self.algorithm.items() if key != "name"}
         params.update(overrides or {})
         return params
+
+    def engine(self) -> Callable[..., Any]:
+        """``convcheck.engine.run``, or ``run_async`` with the case's ``[async]`` settings."""
+        from functools import partial
+
+        from convcheck.algorithms import ASYNC_ALGORITHMS
+        from convcheck.engine import run, run_async
+        from convcheck.engine.timing import Link, make_compute
+
+        if self.algorithm_name not in ASYNC_ALGORITHMS:
+            return run
+        settings = dict(self.asynchronous or {})
+        compute = dict(settings.get("compute", {"model": "exponential"}))
+        return partial(
+            run_async,
+            workers=settings.get("workers"),
+            tau_max=settings.get("tau_max"),
+            compute=make_compute(compute.pop("model", "exponential"), **compute),
+            link=Link(**settings.get("link", {})),
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -268,7 +298,7 @@ def _run_spec(table: Mapping[str, Any], context: str) -> RunSpec:
                    None if theta0 is None else tuple(float(v) for v in theta0))
 
 
-def _problem_spec(table: Mapping[str, Any], context: str) -> ProblemSpec:
+def _problem_spec(table: Mapping[str, Any], context: str, folder: Path) -> ProblemSpec:
     from convcheck.data import DATASET_FORMS, DATASETS, SCALINGS, SPLITS
     from convcheck.objectives import FAMILIES
 
@@ -278,14 +308,25 @@ def _problem_spec(table: Mapping[str, Any], context: str) -> ProblemSpec:
         if name in table and table[name] not in allowed:
             raise CaseFileError(name, table[name], "one of " + ", ".join(allowed), context)
     dataset = table["dataset"]
-    if dataset not in DATASETS and not any(
-        dataset.startswith(form.split(":")[0] + ":") and len(dataset) > len(form.split(":")[0]) + 1
-        for form in DATASET_FORMS
-    ):
+    form = file_form(dataset)
+    if dataset not in DATASETS and not (form is not None and form[1]):
         allowed = "one of " + ", ".join(DATASETS) + ", or " + " / ".join(DATASET_FORMS)
         raise CaseFileError("dataset", dataset, allowed, context)
+    if form is not None:  # relative to the case's folder
+        dataset = form[0] + str(folder / form[1])
     options = {key: value for key, value in table.items() if key not in ("family", "dataset")}
     return ProblemSpec(table["family"], dataset, options)
+
+
+def file_form(dataset: str) -> tuple[str, str] | None:
+    """``("svmlight:", PATH)`` or ``("idx:", DIR)`` for a dataset read from a file, else None."""
+    from convcheck.data import DATASET_FORMS
+
+    for form in DATASET_FORMS:
+        prefix = form.split(":")[0] + ":"
+        if dataset.startswith(prefix):
+            return prefix, dataset[len(prefix):]
+    return None
 
 
 def _placeholder_constants():
@@ -319,7 +360,8 @@ def check_algorithm(table: Mapping[str, Any], context: str) -> dict[str, Any]:
     return dict(table)
 
 
-def _async_table(table: Mapping[str, Any], algorithm: str, context: str) -> dict[str, Any]:
+def _async_table(table: Mapping[str, Any], algorithm: str, context: str,
+                 folder: Path) -> dict[str, Any]:
     """Validate ``[async]`` by building its compute and link models."""
     from convcheck.algorithms import ASYNC_ALGORITHMS
     from convcheck.engine.timing import Link, make_compute
@@ -332,9 +374,16 @@ def _async_table(table: Mapping[str, Any], algorithm: str, context: str) -> dict
     for key, low in (("workers", 1), ("tau_max", 0)):
         if key in table and table[key] < low:
             raise CaseFileError(key, table[key], ASYNC_KEYS[key].allowed, context)
+    table = dict(table)
     compute = dict(table.get("compute", {"model": "exponential"}))
+    model = compute.pop("model", "exponential")
+    if model == "trace" and isinstance(compute.get("path"), str):
+        # relative to the case's folder; read (after the path check) by the preflight
+        compute["path"] = str(folder / compute["path"])
+        table["compute"] = {"model": model, **compute}
     try:
-        make_compute(compute.pop("model", "exponential"), **compute)
+        if model != "trace" or set(compute) != {"path"}:
+            make_compute(model, **compute)
         Link(**table.get("link", {}))
     except (InputError, TypeError) as error:
         field_name = getattr(error, "field", "link")
@@ -378,17 +427,23 @@ def _check_spec(table: Any, kind: str, context: str) -> CheckSpec:
     )
 
 
-def parse_case(data: Mapping[str, Any], path: str, name: str | None = None) -> Case:
-    """Validate the parsed TOML of a case file (``path`` names it in errors)."""
+def parse_case(data: Mapping[str, Any], path: str, name: str | None = None,
+               folder: Path | None = None) -> Case:
+    """Validate the parsed TOML of a case file (``path`` names it in errors).
+
+    Relative data paths (``svmlight:PATH``, ``idx:DIR``, a recorded compute trace) are read
+    from ``folder`` (default: the folder of ``path``).
+    """
+    folder = (Path(path).parent if folder is None else folder).absolute()
     _check_table(data, TOP_KEYS, path)
     suites = data.get("suites", list(SUITES))
     if not suites or not all(s in SUITES for s in suites):
         raise CaseFileError("suites", suites, TOP_KEYS["suites"].allowed, path)
-    problem = _problem_spec(data["problem"], f"{path}: [problem]")
+    problem = _problem_spec(data["problem"], f"{path}: [problem]", folder)
     algorithm = check_algorithm(data["algorithm"], f"{path}: [algorithm]")
     run = _run_spec(data["run"], f"{path}: [run]")
     asynchronous = (
-        _async_table(data["async"], algorithm["name"], f"{path}: [async]")
+        _async_table(data["async"], algorithm["name"], f"{path}: [async]", folder)
         if "async" in data else None
     )
     checks = [
@@ -409,8 +464,11 @@ def parse_case(data: Mapping[str, Any], path: str, name: str | None = None) -> C
         if check.inject is not None and check.inject not in own:
             allowed = f"a mutant of {algorithm['name']}: " + (", ".join(own) or "none")
             raise CaseFileError("inject", check.inject, allowed, where)
-        run.updated(check.run, where)
+        spec = run.updated(check.run, where)
         check_algorithm({**algorithm, **check.algorithm}, where)
+        if check.bound == "converges" and spec.target is None:
+            raise CaseFileError("target", None, "a target accuracy in [run] or the check's run "
+                                "overrides (a 'converges' check measures reaching it)", where)
     return Case(
         name=name or Path(path).stem,
         path=path,
@@ -421,6 +479,7 @@ def parse_case(data: Mapping[str, Any], path: str, name: str | None = None) -> C
         run=run,
         checks=tuple(checks),
         asynchronous=asynchronous,
+        folder=str(folder),
     )
 
 
@@ -433,7 +492,8 @@ def load_case(path: str | Path) -> Case:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise CaseFileError("case", str(path), f"a valid TOML file ({error})") from None
-    return parse_case(data, _shown_path(path), name=_case_name(path))
+    return parse_case(data, _shown_path(path), name=_case_name(path),
+                      folder=path.resolve().parent)
 
 
 def _shown_path(path: Path) -> str:
@@ -464,7 +524,11 @@ def find_cases(paths: Iterable[str | Path]) -> list[Path]:
     for entry in paths:
         entry = Path(entry)
         if entry.is_dir():
-            found.update(p.resolve() for p in entry.rglob("*.toml"))
+            inside = {p.resolve() for p in entry.rglob("*.toml")}
+            if not inside:
+                raise CaseFileError("case", str(entry), "a case file or a folder holding case "
+                                    "files (*.toml, searched recursively): none found there")
+            found.update(inside)
         elif entry.is_file():
             found.add(entry.resolve())
         else:
@@ -481,4 +545,9 @@ def load_suite(paths: Iterable[str | Path], suite: str | None = None) -> list[Ca
     duplicate = next((n for n in names if names.count(n) > 1), None)
     if duplicate is not None:
         raise InputError("case", duplicate, "case names (folder/stem) that are unique")
-    return [case for case in cases if suite is None or suite in case.suites]
+    kept = [case for case in cases if suite is None or suite in case.suites]
+    if not kept:
+        found = sorted({s for case in cases for s in case.suites})
+        raise InputError("suite", suite, f"a suite of the {len(cases)} case file(s) given "
+                         f"(their suites: {', '.join(found)})")
+    return kept

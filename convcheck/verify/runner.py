@@ -9,10 +9,9 @@ Each case runs in its own process when ``jobs > 1`` (fresh interpreters, started
 from __future__ import annotations
 
 import json
-import multiprocessing
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +19,7 @@ import numpy as np
 
 from convcheck.environment import environment
 from convcheck.errors import ConvcheckError, DataFileError, check_int
+from convcheck.processes import worker_pool
 from convcheck.verify.cases import Case, CheckSpec, RunSpec
 from convcheck.verify.verdict import Verdict, thin
 
@@ -44,7 +44,7 @@ def _runs(case: Case, check: CheckSpec, problem, seed_offset: int, cache: dict) 
         algorithm = make_algorithm(case.algorithm_name, problem.constants, **params)
         if check.inject is not None:
             algorithm = inject(algorithm, check.inject)
-        engine = _engine(case)
+        engine = case.engine()
         runs = [
             engine(algorithm, problem, spec.iterations, seed=seed + seed_offset,
                    target=spec.target, target_metric=spec.target_metric, stop_at_target=False,
@@ -53,27 +53,6 @@ def _runs(case: Case, check: CheckSpec, problem, seed_offset: int, cache: dict) 
         ]
         cache[key] = (algorithm, runs, spec)
     return cache[key]
-
-
-def _engine(case: Case) -> Callable[..., Any]:
-    """``convcheck.engine.run``, or ``run_async`` with the case's ``[async]`` settings."""
-    from functools import partial
-
-    from convcheck.algorithms import ASYNC_ALGORITHMS
-    from convcheck.engine import run, run_async
-    from convcheck.engine.timing import Link, make_compute
-
-    if case.algorithm_name not in ASYNC_ALGORITHMS:
-        return run
-    settings = dict(case.asynchronous or {})
-    compute = dict(settings.get("compute", {"model": "exponential"}))
-    return partial(
-        run_async,
-        workers=settings.get("workers"),
-        tau_max=settings.get("tau_max"),
-        compute=make_compute(compute.pop("model", "exponential"), **compute),
-        link=Link(**settings.get("link", {})),
-    )
 
 
 def _curve(result) -> dict[str, Any]:
@@ -150,6 +129,7 @@ def verify(
     data_dir: str | None = None,
     progress: Callable[[str], None] | None = None,
     show_bar: bool = False,
+    allow_any_path: bool = False,
 ) -> dict[str, Any]:
     """Run ``cases`` and return the report document (plain data; see :mod:`convcheck.report`).
 
@@ -170,9 +150,21 @@ def verify(
         Called with one line per finished case.
     show_bar : bool
         Show a progress bar over the cases.
+    allow_any_path : bool
+        Let case files read data anywhere (default: only in their own folder and the data
+        folder).
+
+    Raises
+    ------
+    CaseFileError
+        A case that cannot run as written (:mod:`convcheck.verify.preflight`): raised before
+        any case runs.
     """
+    from convcheck.verify.preflight import preflight
+
     jobs = check_int("jobs", jobs, 1)
     seed = check_int("seed", seed, 0)
+    preflight(cases, data_dir=data_dir, allow_any_path=allow_any_path)
     started = time.perf_counter()
     results: dict[str, dict[str, Any]] = {}
     bar = None
@@ -188,20 +180,22 @@ def verify(
         if progress is not None:
             progress(_case_line(result))
 
-    if jobs == 1:
-        for case in cases:
-            finished(run_case(case, seed_offset=seed, data_dir=data_dir))
-    else:
-        # fresh interpreters: a fork of a process whose solver or BLAS thread pools are already
-        # running can deadlock in the child (seen with Clarabel after earlier SDP solves)
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-            futures = [pool.submit(run_case, case, seed_offset=seed, data_dir=data_dir)
-                       for case in cases]
-            for future in as_completed(futures):
-                finished(future.result())
-    if bar is not None:
-        bar.close()
+    try:
+        if jobs == 1 or len(cases) < 2:
+            for case in cases:
+                finished(run_case(case, seed_offset=seed, data_dir=data_dir))
+        else:
+            # fresh interpreters: a fork of a process whose solver or BLAS thread pools are
+            # already running can deadlock in the child (seen with Clarabel after SDP solves);
+            # an interrupt stops the workers at once, and they die with this process
+            with worker_pool(min(jobs, len(cases))) as pool:
+                futures = [pool.submit(run_case, case, seed_offset=seed, data_dir=data_dir)
+                           for case in cases]
+                for future in as_completed(futures):
+                    finished(future.result())
+    finally:
+        if bar is not None:
+            bar.close()
     ordered = [results[case.name] for case in cases]
     return _document(ordered, suite=suite, seed=seed, jobs=jobs,
                      seconds=time.perf_counter() - started)
@@ -231,7 +225,11 @@ def _document(results: list[dict[str, Any]], *, suite: str | None, seed: int, jo
         "skipped": sum(result["skipped"] is not None for result in results),
         "seconds": seconds,
     }
-    summary["passed"] = bool(checks) and all(v.passed for v in checks)
+    # a suite that could not run all its cases is not verified, whatever the others say
+    summary["verdict"] = ("failed" if any(not v.passed for v in checks)
+                          else "incomplete" if summary["skipped"] or not checks
+                          else "verified")
+    summary["passed"] = summary["verdict"] == "verified"
     cases = [{key: value for key, value in result.items() if key != "verdicts"}
              for result in results]
     return {

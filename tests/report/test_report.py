@@ -24,7 +24,11 @@ def test_report_files(document, tmp_path):
     index = write_report(document, tmp_path / "report")
     folder = index.parent
     assert sorted(p.name for p in folder.iterdir()) == [
-        "index.html", "index.md", "plots", "results.json"]
+        ".convcheck-report.json", "index.html", "index.md", "plots", "results.json"]
+    listed = json.loads((folder / ".convcheck-report.json").read_text())["files"]
+    written = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                     if p.is_file() and p.name != ".convcheck-report.json")
+    assert sorted(listed) == written
     page = index.read_text()
     assert "Verification PASSED" in page
     # self-contained: every image is a data URI, nothing is fetched
@@ -64,3 +68,20 @@ def test_out_must_not_be_a_foreign_folder(document, tmp_path):
         write_report(document, tmp_path)
     assert info.value.field == "out"
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_case_text_is_inert_in_the_markdown_page(document):
+    """A case file's description, check names and reasons reach index.md escaped: no raw HTML,
+    no links."""
+    from copy import deepcopy
+
+    from convcheck.report.pages import markdown_page
+
+    hostile = deepcopy(document)
+    hostile["cases"][0]["description"] = "<script>alert(1)</script> [x](javascript:y)"
+    hostile["checks"][0]["name"] = "<img src=x onerror=alert(1)>"
+    hostile["cases"][0]["algorithm_text"] = "alpha=`x` <b>"
+    page = markdown_page(hostile, {})
+    assert "<script>" not in page and "<img" not in page and "[x](javascript" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; \\[x\\](javascript:y)" in page
+    assert "`alpha='x' <b>`" in page  # inside a code span, where HTML is shown as text

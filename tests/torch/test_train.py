@@ -75,9 +75,10 @@ def test_resume_through_the_command_line(tmp_path) -> None:
     config.write_text(CONFIG)
     straight, parts, checkpoints = tmp_path / "a", tmp_path / "b", tmp_path / "ck"
     assert main([str(config), "--out", str(straight), "--quiet", "--only", "top-k EF"]) == 0
-    common = ["--quiet", "--only", "top-k EF", "--checkpoint-dir", str(checkpoints), "--resume"]
+    common = ["--quiet", "--only", "top-k EF", "--checkpoint-dir", str(checkpoints)]
     assert main([str(config), "--out", str(parts), "--epochs", "1", *common]) == 0
-    assert convcheck_main(["torch-train", str(config), "--out", str(parts), *common]) == 0
+    assert convcheck_main(["torch-train", str(config), "--out", str(parts), *common,
+                           "--resume"]) == 0
 
     def history(folder):
         run = json.loads((folder / "results.json").read_text())["runs"][0]

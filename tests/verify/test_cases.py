@@ -91,8 +91,10 @@ def test_algorithm_parameters_are_validated_with_overrides(tmp_path):
 
 
 def test_theta0(tmp_path):
-    case = load_case(write(tmp_path, VALID.replace("target = 1e-6", "theta0 = [1, 2.5]")))
+    case = load_case(write(tmp_path, VALID.replace("target = 1e-6",
+                                                   "target = 1e-6\ntheta0 = [1, 2.5]")))
     assert case.run.theta0 == (1.0, 2.5)
     with pytest.raises(CaseFileError) as info:
-        load_case(write(tmp_path, VALID.replace("target = 1e-6", 'theta0 = ["a"]')))
+        load_case(write(tmp_path, VALID.replace("target = 1e-6",
+                                                'target = 1e-6\ntheta0 = ["a"]')))
     assert info.value.field == "theta0"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from convcheck.errors import InputError
-from convcheck.verify import load_suite, verify
+from convcheck.errors import InputError, OptimumError
+from convcheck.verify import CaseFileError, load_suite, verify
 from convcheck.verify.verdict import thin
 from tests.helpers import TINY_CASE
 
@@ -40,11 +40,31 @@ def test_missing_shared_data_skips_the_case(tmp_path):
     assert document["checks"] == [] and not document["summary"]["passed"]
 
 
-def test_a_check_that_cannot_run_fails(tmp_path):
+def test_a_case_that_cannot_run_is_refused_before_any_case_runs(tmp_path, monkeypatch):
+    """k > d is only known once the data is loaded: the preflight finds it, names the file and
+    the check, and nothing runs (not even the valid case beside it)."""
+    from convcheck.verify import runner
+
+    ran = []
+    monkeypatch.setattr(runner, "run_case", lambda case, **kw: ran.append(case))
     text = TINY_CASE.replace('name = "gd"', 'name = "ef"\nk = 50')  # k > d = 4
-    document = verify(_suite(tmp_path, broken=text))
-    assert not document["summary"]["passed"]
-    assert all(c["holds"] is None and "error" in c["reason"] for c in document["checks"])
+    with pytest.raises(CaseFileError) as info:
+        verify(_suite(tmp_path, a_valid=TINY_CASE, broken=text))
+    assert "broken.toml" in str(info.value) and "d=4" in str(info.value)
+    assert ran == []
+
+
+def test_a_check_that_fails_while_running_fails_the_suite(tmp_path, monkeypatch):
+    from convcheck.verify import checks
+
+    def broken(*args):
+        raise OptimumError("solver stalled")
+
+    monkeypatch.setattr(checks, "evaluate_check", broken)
+    document = verify(_suite(tmp_path, a=TINY_CASE))
+    assert document["summary"]["verdict"] == "failed"
+    assert all(c["holds"] is None and "solver stalled" in c["reason"]
+               for c in document["checks"])
 
 
 def test_seed_and_jobs_are_validated(tmp_path):
@@ -64,7 +84,7 @@ def test_thin_keeps_first_and_last():
 
 SCRIPT = """
 from convcheck.theory import certify
-from convcheck.verify import load_suite, verify
+from convcheck.verify import CaseFileError, load_suite, verify
 
 if __name__ == "__main__":
     certify("gd-sec", L=1.0, mu=0.1, workers=4, alpha=0.5, xi=0.2)  # solver threads now running

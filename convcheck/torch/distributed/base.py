@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from convcheck.errors import InputError
-from convcheck.torch.checkpoint import load_checkpoint, save_checkpoint
+from convcheck.torch.checkpoint import check_matches, load_checkpoint, save_checkpoint
 from convcheck.torch.distributed.wire import Channel
 from convcheck.torch.ledger import BitLedger
 from convcheck.torch.simulation import Simulation
@@ -144,6 +144,7 @@ class DistributedRun(abc.ABC):
             "algorithm": self.algorithm.describe(),
             "rank": self.channel.rank,
             "world_size": self.channel.size,
+            "dim": self.dim,
             "steps": self.steps,
             "status": self.status,
             "oracle": self.oracle.state_dict(),
@@ -159,14 +160,15 @@ class DistributedRun(abc.ABC):
             }
         return out
 
+    def identity(self) -> dict[str, Any]:
+        """What a checkpoint of this run must record: mode, algorithm, world size, rank, ``D``."""
+        return {"mode": self.mode, "algorithm": self.algorithm.describe(),
+                "world_size": self.channel.size, "rank": self.channel.rank, "dim": self.dim}
+
     def load_state_dict(self, saved: dict[str, Any]) -> None:
-        expected = (self.mode, self.algorithm.describe(), self.channel.rank, self.channel.size)
-        found = (saved["mode"], saved["algorithm"], saved["rank"], saved["world_size"])
-        if found != expected:
-            raise InputError(
-                "checkpoint", f"mode, algorithm, rank, world size = {found}",
-                f"a checkpoint of {expected}",
-            )
+        """Restore :meth:`state_dict` output; a checkpoint of another run is refused, naming
+        what differs (:meth:`identity`)."""
+        check_matches("checkpoint", saved, self.identity())
         self.steps, self.status = int(saved["steps"]), saved["status"]
         self.oracle.load_state_dict(saved["oracle"])
         device = self.channel.group.device
@@ -206,11 +208,12 @@ def run_epochs(
     channel = run.channel
     history: list[dict[str, Any]] = []
     path = None if checkpoint is None else checkpoint_path(checkpoint, channel.rank, channel.size)
-    if resume and path is not None and path.is_file():
+    channel.context = f"{run.label}, resume check"
+    if resume and path is not None and _resumable(channel, Path(checkpoint), path):
         saved = load_checkpoint(path)
+        check_matches(path, saved["run"], run.identity())
         run.load_state_dict(saved["run"])
         history = list(saved["history"])
-    channel.context = f"{run.label}, resume check"
     low, high = channel.all_reduce_max([-run.steps, run.steps])
     if -low != high:
         raise InputError(
@@ -236,6 +239,33 @@ def run_epochs(
         if path is not None:
             save_checkpoint(path, {"run": run.state_dict(), "history": history})
     return history
+
+
+def _resumable(channel: Channel, folder: Path, path: Path) -> bool:
+    """Whether every rank has its checkpoint file in ``folder`` (``path`` is this rank's).
+
+    None has one: ``False`` (this algorithm had not started; it starts from scratch), unless
+    the folder holds the files of another world size (an error naming them). Some ranks have
+    theirs and others not: an error naming the missing files. All ranks decide alike (one
+    all-reduce of the missing ranks).
+    """
+    missing = [0.0] * channel.size
+    missing[channel.rank] = 0.0 if path.is_file() else 1.0
+    absent = [rank for rank, flag in enumerate(channel.all_reduce_sum(missing)) if flag]
+    if not absent:
+        return True
+    if len(absent) < channel.size:
+        files = ", ".join(checkpoint_path(folder, rank, channel.size).name for rank in absent)
+        raise InputError("checkpoint", str(folder),
+                         f"one file per rank of the {channel.size} ranks; missing: {files}")
+    others = sorted(p.name for p in folder.glob("rank-*-of-*.pt")) if folder.is_dir() else []
+    if others:
+        raise InputError("checkpoint", str(folder),
+                         f"the checkpoints of a run on {channel.size} processes; this folder "
+                         f"holds another world size's ({', '.join(others[:4])}"
+                         f"{', …' if len(others) > 4 else ''}): resume with that many "
+                         "processes, or use a new --checkpoint-dir")
+    return False
 
 
 def _reduce(run: DistributedRun) -> dict[str, float]:

@@ -24,10 +24,12 @@ class RankResult:
     stdout: str
     stderr: str
     seconds: float  # from the start of all ranks to this rank's exit
+    after_fault: float | None  # from the moment the fault struck to this rank's exit
 
 
-def _install_fault(fault: tuple[int, int, str], rank: int) -> None:
-    """Rank ``fault[0]`` dies (``"exit"``) or hangs (``"hang"``) at its ``fault[1]``-th batch."""
+def _install_fault(fault: tuple[int, int, str], rank: int, folder: str) -> None:
+    """Rank ``fault[0]`` dies (``"exit"``) or hangs (``"hang"``) at its ``fault[1]``-th batch;
+    the wall-clock time it strikes is written to ``folder/fault-time``."""
     from convcheck.torch.simulation import Simulation
 
     target, call, kind = fault
@@ -39,6 +41,8 @@ def _install_fault(fault: tuple[int, int, str], rank: int) -> None:
     def faulty(self, worker):
         calls[0] += 1
         if calls[0] == call:
+            with open(os.path.join(folder, "fault-time"), "w") as stamp:
+                stamp.write(repr(time.time()))
             if kind == "exit":
                 os._exit(17)
             time.sleep(3600)
@@ -56,7 +60,7 @@ def _rank_main(rank: int, world: int, argv: list[str], folder: str, fault) -> No
 
     torch.set_num_threads(1)
     if fault is not None:
-        _install_fault(fault, rank)
+        _install_fault(fault, rank, folder)
     from convcheck.torch.launch import main
 
     code = main(argv, rank=rank, world_size=world,
@@ -76,22 +80,25 @@ def run_ranks(
     """
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "rendezvous").unlink(missing_ok=True)  # a stale file store breaks the next run
+    (folder / "fault-time").unlink(missing_ok=True)
     context = mp.get_context("spawn")
     processes = [
         context.Process(target=_rank_main, args=(rank, world, argv, str(folder), fault))
         for rank in range(world)
     ]
-    started = time.monotonic()
+    started, wall_started = time.monotonic(), time.time()
     for process in processes:
         process.start()
-    ended = [None] * world
+    ended: list[float | None] = [None] * world  # wall-clock times of the exits
     hanging = fault[0] if fault is not None and fault[2] == "hang" else None
     waited = [p for rank, p in enumerate(processes) if rank != hanging]
     while time.monotonic() - started < deadline and any(p.is_alive() for p in waited):
         for rank, process in enumerate(processes):
             if ended[rank] is None and not process.is_alive():
-                ended[rank] = time.monotonic() - started
+                ended[rank] = time.time()
         time.sleep(0.05)
+    stamp = folder / "fault-time"
+    struck = float(stamp.read_text()) if stamp.is_file() else None
     results = []
     for rank, process in enumerate(processes):
         alive = process.is_alive()
@@ -99,12 +106,13 @@ def run_ranks(
             process.kill()
         process.join()
         if ended[rank] is None:
-            ended[rank] = time.monotonic() - started
+            ended[rank] = time.time()
         results.append(RankResult(
             rank, None if alive else process.exitcode,
             (folder / f"rank-{rank}.out").read_text(errors="replace"),
             (folder / f"rank-{rank}.err").read_text(errors="replace"),
-            ended[rank],
+            ended[rank] - wall_started,
+            None if struck is None else ended[rank] - struck,
         ))
     return results
 
@@ -138,7 +146,7 @@ def simulate(config_path: Path, label: str, workers: int, steps: int, counts=Non
     dataset, train, _ = load_data(config, torch.device("cpu"))
     model = build_model(config, train, torch.device("cpu"))
     layout = Layout.of(model)
-    split = split_dataset(dataset, workers, run["split"], alpha=run["dirichlet_alpha"],
+    split = split_dataset(dataset, workers, run["split"], dirichlet_alpha=run["dirichlet_alpha"],
                           seed=run["seed"])
     oracle = Simulation(model, WorkerShards(train, split), run["batch_size"], seed=run["seed"],
                         weight_decay=run["weight_decay"], vectorize=False)
@@ -153,3 +161,18 @@ def simulate(config_path: Path, label: str, workers: int, steps: int, counts=Non
                     seed=run["seed"])
     runner.run(steps)
     return runner
+
+
+def run_isolated(function: str, *args: str, timeout: float = 240.0) -> None:
+    """Call ``module:function(*args)`` in a fresh interpreter and fail on its failure or after
+    ``timeout`` seconds. Tests that create a process group in the test process itself run this
+    way: a group garbage-collected in pytest's process once hung it for minutes in gloo's
+    destructor (a gloo thread waiting for the GIL)."""
+    import subprocess
+
+    module, name = function.split(":")
+    root = Path(__file__).resolve().parents[3]
+    code = f"import sys; from {module} import {name}; {name}(*sys.argv[1:])"
+    done = subprocess.run([sys.executable, "-c", code, *args], cwd=root, capture_output=True,
+                          text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr[-4000:]

@@ -7,7 +7,7 @@ import torch
 
 from convcheck.errors import InputError
 from convcheck.torch.distributed.group import DistributedFailure, choose_backend, start_group
-from tests.torch.distributed.helpers import run_ranks
+from tests.torch.distributed.helpers import run_isolated, run_ranks
 
 CONFIG = """
 [data]
@@ -39,6 +39,9 @@ def failing_run(tmp_path, name, extra, fault, timeout):
 
 
 def check_clear_errors(results, victim, exit_status, within):
+    """The others exit with status 3 and one line, ``within`` seconds of the fault (timed
+    from the fault, not from the start: starting three interpreters on a loaded machine takes
+    anything from 5 to 60 s)."""
     assert results[victim].exitcode == exit_status
     for result in results:
         if result.rank == victim:
@@ -46,7 +49,7 @@ def check_clear_errors(results, victim, exit_status, within):
         assert result.exitcode == 3, result.stderr[-2000:]
         assert f"convcheck: error: rank {result.rank} of 3:" in result.stderr
         assert "failed during" in result.stderr and "Traceback" not in result.stderr
-        assert result.seconds < within
+        assert result.after_fault is not None and result.after_fault < within
 
 
 def test_a_killed_rank_stops_the_others_with_a_clear_error(tmp_path) -> None:
@@ -55,21 +58,25 @@ def test_a_killed_rank_stops_the_others_with_a_clear_error(tmp_path) -> None:
     and exit with status 3 and a one-line error naming the rank and the step."""
     results = failing_run(tmp_path, "bidir-topk", "ratio_up = 0.05\nratio_down = 0.05",
                           (2, 4, "exit"), timeout=60)
-    check_clear_errors(results, 2, 17, within=45)
+    check_clear_errors(results, 2, 17, within=30)
 
 
 @pytest.mark.slow
 def test_a_killed_rank_in_an_allgather_run(tmp_path) -> None:
     results = failing_run(tmp_path, "ef", "ratio = 0.05", (2, 4, "exit"), timeout=60)
-    check_clear_errors(results, 2, 17, within=45)
+    check_clear_errors(results, 2, 17, within=30)
 
 
 def check_timeouts(results, timeout):
-    assert results[1].exitcode is None  # still hanging when the test killed it
+    """The two others report a timeout within ``timeout`` plus a margin for a loaded machine
+    (timed from the moment rank 1 started hanging). The hung rank itself is not judged: it is
+    either still sleeping when the test kills it or was taken down when the others' connections
+    closed (gloo may abort it), never a success."""
+    assert results[1].exitcode != 0
     for result in (results[0], results[2]):
         assert result.exitcode == 3, result.stderr[-2000:]
         assert f"rank {result.rank} of 3:" in result.stderr and "timeout" in result.stderr
-        assert result.seconds < timeout + 30  # start-up, a few steps, then the timeout
+        assert result.after_fault is not None and result.after_fault < timeout + 25
 
 
 def test_a_hung_rank_times_the_others_out(tmp_path) -> None:
@@ -103,7 +110,15 @@ def test_outside_torchrun_the_environment_is_named(monkeypatch) -> None:
 
 
 def test_an_unreachable_rendezvous_is_a_clear_failure(tmp_path) -> None:
-    """Rank 0 of 2 alone: joining times out (1 s) with a DistributedFailure, not a hang."""
+    """Rank 0 of 2 alone: joining times out (1 s) with a DistributedFailure, not a hang (in a
+    subprocess: it tries to make a group)."""
+    run_isolated("tests.torch.distributed.test_group:lonely_rank", str(tmp_path), timeout=120)
+
+
+def lonely_rank(folder: str) -> None:
+    """The body of :func:`test_an_unreachable_rendezvous_is_a_clear_failure`."""
+    from pathlib import Path
+
     with pytest.raises(DistributedFailure, match="joining the gloo process group failed"):
         start_group("gloo", timeout_s=1, rank=0, world_size=2,
-                    init_method=f"file://{tmp_path / 'rendezvous'}")
+                    init_method=f"file://{Path(folder) / 'rendezvous'}")

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from tests.torch.distributed.conftest import WORLD, rank_states
-from tests.torch.distributed.helpers import simulate
+from tests.torch.distributed.helpers import run_isolated, simulate
 from tests.torch.distributed.test_allgather import received
 
 
@@ -46,8 +46,14 @@ def test_hook_steps_on_one_rank_follow_the_formula(tmp_path) -> None:
     """Three steps of the top-k EF hook in a 1-process group (DDP rebuilds its bucket after
     the first step, reordering the coordinates) against the rule written out with numpy on
     autograd's gradient of an independent copy of the model: ``p = αg + e``, ``c`` = the k
-    largest ``|p_i|``, ``e ← p − c``, ``θ ← θ − c``."""
+    largest ``|p_i|``, ``e ← p − c``, ``θ ← θ − c`` (in a subprocess: it makes a group)."""
+    run_isolated("tests.torch.distributed.test_hooks:hook_steps", str(tmp_path))
+
+
+def hook_steps(folder: str) -> None:
+    """The body of :func:`test_hook_steps_on_one_rank_follow_the_formula`."""
     import copy
+    from pathlib import Path
 
     import torch.distributed as dist
     import torch.nn.functional as F
@@ -69,8 +75,8 @@ def test_hook_steps_on_one_rank_follow_the_formula(tmp_path) -> None:
     layout = Layout.of(model)
     theta = layout.flatten_module(model).numpy()
     alpha, k = 0.3, 20
-    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0,
-                            world_size=1)
+    dist.init_process_group("gloo", init_method=f"file://{Path(folder) / 'rendezvous'}",
+                            rank=0, world_size=1)
     try:
         channel = Channel(Group(0, 1, "gloo", torch.device("cpu"), 30.0))
         oracle = Simulation(model, WorkerShards(train, split), 5, seed=1)
