@@ -37,7 +37,9 @@ def test_missing_shared_data_skips_the_case(tmp_path):
     document = verify(_suite(tmp_path, libsvm=text), data_dir=str(empty))
     case = document["cases"][0]
     assert case["skipped"] and "a9a" in case["skipped"]
-    assert document["checks"] == [] and not document["summary"]["passed"]
+    assert [c["outcome"] for c in document["checks"]] == ["skipped", "skipped"]
+    assert not any(c["passed"] for c in document["checks"])
+    assert document["summary"]["outcomes"]["skipped"] == 2 and not document["summary"]["passed"]
 
 
 def test_a_check_that_cannot_run_fails(tmp_path):
@@ -45,6 +47,7 @@ def test_a_check_that_cannot_run_fails(tmp_path):
     document = verify(_suite(tmp_path, broken=text))
     assert not document["summary"]["passed"]
     assert all(c["holds"] is None and "error" in c["reason"] for c in document["checks"])
+    assert all(c["outcome"] == "error" and not c["passed"] for c in document["checks"])
 
 
 def test_seed_and_jobs_are_validated(tmp_path):
