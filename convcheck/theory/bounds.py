@@ -451,7 +451,7 @@ def gradient_dissimilarity(problem: Problem) -> tuple[float, str]:
 
 
 def _amplification(delta: float) -> tuple[float, float]:
-    """``t = √(1 − δ)`` and ``t/(1 − t)`` (the error memory's gain, Lemma 5.2)."""
+    """``t = √(1 − δ)`` and ``t/(1 − t)`` (the error memory's gain, Lemma 7.2)."""
     root = math.sqrt(max(1.0 - delta, 0.0))
     return root, root / (1.0 - root)
 
@@ -481,7 +481,7 @@ def _feedback_conditions(constants: dict) -> list[Condition]:
 
 
 class _FeedbackNonconvex(_MeanGradient):
-    """``(1/T)Σ_{k<T}‖∇f(θ^k)‖² ≤ [2(f(θ⁰) − f_low)/(αT) + (LαQ)²ζ²]/c`` (docs/theory.md §5)."""
+    """``(1/T)Σ_{k<T}‖∇f(θ^k)‖² ≤ [2(f(θ⁰) − f_low)/(αT) + (LαQ)²ζ²]/c`` (docs/theory.md §7)."""
 
     problem_class = "nonconvex"
     provenance = "derived here"
@@ -510,7 +510,7 @@ class EFNonconvex(_FeedbackNonconvex):
         "(δ-contractive deterministic compressor, e.g. top-k δ = k/d, layer-wise top-k "
         "δ = min_l k_l/d_l; full gradients)"
     )
-    citation = ("derived in docs/theory.md §5 (virtual-iterate technique of error-feedback "
+    citation = ("derived in docs/theory.md §7 (virtual-iterate technique of error-feedback "
                 "analyses [SK20], [KRSJ19]; constants ours)")
 
     def constants(self, algorithm, problem, theta0=None) -> dict:
@@ -540,7 +540,7 @@ class BidirectionalNonconvex(_FeedbackNonconvex):
         "Q = (t_up + t_down/(1 − t_down))/(1 − t_up), t = √(1 − k/d) per link, "
         "c = 1 − Lα − (LαQ)² > 0, ζ² ≥ sup_θ (1/M)Σ_m‖∇f_m(θ) − ∇f(θ)‖²"
     )
-    citation = ("derived in docs/theory.md §5 (virtual iterate θ − ē − δ with both memories; "
+    citation = ("derived in docs/theory.md §7 (virtual iterate θ − ē − δ with both memories; "
                 "the rule of [BIDIR]; constants ours)")
 
     def constants(self, algorithm, problem, theta0=None) -> dict:

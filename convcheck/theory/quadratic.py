@@ -1,5 +1,5 @@
 """Rates on a quadratic instance: GD's exact rate and a lower envelope along the slowest
-eigen-direction (docs/theory.md §7).
+eigen-direction (docs/theory.md §8).
 
 For least squares (``family = "ridge"``) ``f(θ) = ½(θ − θ*)ᵀH(θ − θ*) + f*`` with
 ``H = (1/M)Σ_m H_m + λI``, so ``∇f(θ) = H(θ − θ*)``. Here ``H`` is built from gradient

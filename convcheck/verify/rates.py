@@ -26,9 +26,9 @@ from convcheck.verify.verdict import Verdict, base_fields, judge, thin
 SPEED_TOL = 0.01
 EXACT_SOURCE = "classical"
 EXACT_CITATION = ("GD on a quadratic: θ^k − θ* = (I − αH)^k(θ⁰ − θ*), rate max_i|1 − αλ_i| "
-                  "[Polyak87]; H from gradient differences (docs/theory.md §7)")
+                  "[Polyak87]; H from gradient differences (docs/theory.md §8)")
 LOWER_SOURCE = "derived here"
-LOWER_CITATION = "docs/theory.md §7 (slowest eigen-direction of a quadratic, virtual iterates)"
+LOWER_CITATION = "docs/theory.md §8 (slowest eigen-direction of a quadratic, virtual iterates)"
 
 
 def _theta0(run, dim: int) -> np.ndarray:

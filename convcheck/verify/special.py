@@ -2,7 +2,7 @@
 
 * ``dgs/heavy-ball`` (two-sided) — DGS with ``ρ_up = ρ_down = 1`` and one worker sends its
   whole momentum buffer and gets the whole model back, so it *is* heavy-ball
-  ``u^{t+1} = m u^t + α(∇f(θ^t) + wd·θ^t)``, ``θ^{t+1} = θ^t − u^{t+1}`` (docs/theory.md §8).
+  ``u^{t+1} = m u^t + α(∇f(θ^t) + wd·θ^t)``, ``θ^{t+1} = θ^t − u^{t+1}`` (docs/theory.md §9).
   The recursion is run here, independently of the algorithm's code, and ``f(θ^t)`` must match
   the trace at every row and ``θ^T`` the run's final iterate, to a relative tolerance.
   DGS has no convergence bound in convcheck: this special case, ``converges`` targets and the
@@ -52,7 +52,7 @@ def heavy_ball(check: CheckSpec, case: Case, problem, algorithm, runs: list) -> 
 
     base = base_fields(check, case, problem, algorithm, runs)
     common = {"source": "empirical", "citation": "special case of [DGS]: ρ_up = ρ_down = 1, "
-                                                 "one worker (docs/theory.md §8)"}
+                                                 "one worker (docs/theory.md §9)"}
     if not isinstance(algorithm, DGS):
         return Verdict(**base, **common, holds=None, applicable=False, outcome="error",
                        reason=f"not applicable: {check.bound} is about dgs, not {algorithm.name}")

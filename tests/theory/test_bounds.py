@@ -298,7 +298,7 @@ def test_gradient_dissimilarity():
 
 def _memory_energy(name, params, problem, theta0, steps=300):
     """(√Σ_k E^k + √Σ_k D^k, α√Σ_k Γ^k) over a run stepped by hand: E = (1/M)Σ‖e_m‖²,
-    D = ‖δ‖², Γ = (1/M)Σ‖∇f_m(θ^k)‖² (Lemma 5.2 of docs/theory.md)."""
+    D = ‖δ‖², Γ = (1/M)Σ‖∇f_m(θ^k)‖² (Lemma 7.2 of docs/theory.md)."""
     from convcheck.engine import Oracle
 
     algorithm = make_algorithm(name, problem.constants, **params)
