@@ -135,6 +135,14 @@ def test_no_certificate_control_passes_with_the_real_certifier(tmp_path):
     assert check["outcome"] == "pass" and "no linear rate certified" in check["reason"]
 
 
+def test_a_violation_control_without_a_certificate_is_an_error(tmp_path):
+    """The old EF control: no certificate, so nothing to violate — it used to pass."""
+    control = NO_CERTIFICATE.replace('expect = "no-certificate"\n', "")
+    document = document_of(tmp_path, control, problem=EF_CASE, algorithm=EF_ALGORITHM,
+                           iterations=300)
+    assert_error(document, "cannot be evaluated", "a certified rate")
+
+
 def test_no_certificate_control_catches_an_unsound_certifier(tmp_path, unsound_certifier):
     """The EF control once passed even with a broken certifier; the plateauing run now refutes
     the rate the certifier should never have found."""
