@@ -29,19 +29,25 @@ that must hold on it and the negative controls that must fail::
     link = { latency_up = 0.01, bandwidth_up = 1e6 }
 
     [[checks]]
-    bound = "gd-sec/nonconvex"     # a bound name (convcheck list: bounds) or "converges"
+    bound = "gd-sec/nonconvex"     # a check name (convcheck.verify.names, problems/README.md)
+    tolerance = 1e-9               # optional, > 0; its meaning depends on the check
 
     [[negative_controls]]
-    name = "step beyond the condition"
+    name = "injected bug"
     bound = "gd-sec/nonconvex"
-    why = "α = 3/L makes c ≤ 0; evaluated anyway, the bound is violated"
-    algorithm = { alpha = "3/L" }  # overrides of [algorithm]
+    why = "e_m ← Δ_m: what was sent is sent again; the bound is violated"
+    expect = "violated"            # how it must fail (default: the check's first way)
+    algorithm = { xi = 0.3 }       # overrides of [algorithm]
     run = { iterations = 300 }     # overrides of [run]
-    inject = "frozen-error-memory" # optional: a deliberately broken variant (mutants)
+    inject = "error-not-cleared"   # optional: a deliberately broken variant (mutants)
+    ran_with = { alpha = "0.5/L" } # optional: the run uses these, the check the claimed ones
+
+``below-reference`` checks take ``reference = { name = ..., ... }``, the algorithm to compare with.
 
 Everything is validated when the file is loaded: unknown tables or keys, wrong types, unknown
-datasets, algorithms or suites raise :class:`CaseFileError`, whose message names the file,
-the field and the allowed values.
+datasets, algorithms, suites, check names or ways to fail, tolerances ≤ 0, a missing or
+misplaced ``reference``, bad ``ran_with`` parameters raise :class:`CaseFileError`, whose
+message names the file, the field and the allowed values.
 """
 
 from __future__ import annotations
