@@ -20,7 +20,7 @@ import numpy as np
 
 from convcheck.errors import ConvcheckError
 from convcheck.verify.cases import Case, CheckSpec
-from convcheck.verify.verdict import Verdict, base_fields, judge, thin
+from convcheck.verify.verdict import Verdict, base_fields, judge, run_start, thin
 
 #: Default relative tolerance on the convergence speed of ``gd/exact-rate``.
 SPEED_TOL = 0.01
@@ -29,11 +29,6 @@ EXACT_CITATION = ("GD on a quadratic: θ^k − θ* = (I − αH)^k(θ⁰ − θ*
                   "[Polyak87]; H from gradient differences (docs/theory.md §8)")
 LOWER_SOURCE = "derived here"
 LOWER_CITATION = "docs/theory.md §8 (slowest eigen-direction of a quadratic, virtual iterates)"
-
-
-def _theta0(run, dim: int) -> np.ndarray:
-    start = run.meta.get("theta0")
-    return np.zeros(dim) if start is None else np.asarray(start, dtype=np.float64)
 
 
 def _seed_error(base: dict, common: dict, seed: int, error: Exception) -> Verdict:
@@ -69,7 +64,7 @@ def exact_rate(check: CheckSpec, case: Case, problem, algorithm, runs: list) -> 
     for seed, run in zip(base["seeds"], runs, strict=True):
         iterations = q.column(run, "iteration")
         measured = q.column(run, "dist_sq")
-        predicted = gd_distances(spec, _theta0(run, problem.objective.dim), ref.theta_hat,
+        predicted = gd_distances(spec, run_start(run, problem.objective.dim), ref.theta_hat,
                                  alpha, iterations)
         above = np.flatnonzero(np.isfinite(measured) & (measured > 4.0 * floor))
         stop = int(above[-1]) + 1 if above.size else 0
@@ -128,7 +123,7 @@ def slowest_direction(check: CheckSpec, case: Case, problem, algorithm, runs: li
     for seed, run in zip(base["seeds"], runs, strict=True):
         try:
             envelope = slowest_direction_envelope(run, problem, algorithm,
-                                                  _theta0(run, problem.objective.dim))
+                                                  run_start(run, problem.objective.dim))
         except ConvcheckError as error:
             return _seed_error(base, common, seed, error)
         resolved = envelope.lower > 0

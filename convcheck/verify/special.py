@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from convcheck.verify.cases import Case, CheckSpec
-from convcheck.verify.verdict import Verdict, base_fields, judge, thin
+from convcheck.verify.verdict import Verdict, base_fields, judge, run_start, thin
 
 #: Default relative tolerance of ``dgs/heavy-ball``.
 HEAVY_BALL_TOL = 1e-9
@@ -26,11 +26,6 @@ HEAVY_BALL_TOL = 1e-9
 MARGIN = 0.01
 #: Fraction of the last rows whose mean ``f − f_low`` is compared by ``below-reference``.
 TAIL = 0.1
-
-
-def _theta0(run, dim: int) -> np.ndarray:
-    start = run.meta.get("theta0")
-    return np.zeros(dim) if start is None else np.asarray(start, dtype=np.float64)
 
 
 def heavy_ball_values(objective, theta0: np.ndarray, alpha: float, momentum: float,
@@ -72,7 +67,7 @@ def heavy_ball(check: CheckSpec, case: Case, problem, algorithm, runs: list) -> 
     worst = None
     for run in runs:
         rows = np.asarray(run.columns["iteration"], dtype=np.int64)
-        values, theta = heavy_ball_values(problem.objective, _theta0(run, problem.objective.dim),
+        values, theta = heavy_ball_values(problem.objective, run_start(run, problem.objective.dim),
                                           float(algorithm.alpha), params["momentum"],
                                           params["weight_decay"], int(rows[-1]))
         traced = np.asarray(run.columns["value"], dtype=np.float64)
@@ -122,7 +117,7 @@ def below_reference(check: CheckSpec, case: Case, problem, algorithm, runs: list
     ratios = []
     for run in runs:
         other = run_sync(reference, problem, int(run.meta["iterations_requested"]),
-                         seed=int(run.meta["seed"]), theta0=_theta0(run, problem.objective.dim),
+                         seed=int(run.meta["seed"]), theta0=run_start(run, problem.objective.dim),
                          stop_at_target=False)
         gaps = []
         for trace in (run, other):

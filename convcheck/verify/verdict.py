@@ -155,6 +155,12 @@ def judge(check: CheckSpec, holds: bool, failure: str) -> tuple[str, str]:
     return "pass", ""
 
 
+def run_start(run, dim: int) -> np.ndarray:
+    """The start point ``θ⁰`` of a run (its trace records it unless it is 0)."""
+    start = run.meta.get("theta0")
+    return np.zeros(dim) if start is None else np.asarray(start, dtype=np.float64)
+
+
 def base_fields(check: CheckSpec, case: Case, problem, algorithm, runs: list) -> dict[str, Any]:
     """Verdict fields every check shares (run statistics: mean over seeds)."""
     from convcheck.verify.names import check_kind

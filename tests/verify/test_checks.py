@@ -135,6 +135,14 @@ def test_no_certificate_control_passes_with_the_real_certifier(tmp_path):
     assert check["outcome"] == "pass" and "no linear rate certified" in check["reason"]
 
 
+def test_no_certificate_control_without_an_lmi_model_is_an_error(tmp_path):
+    """rand-k has no sure bound, hence no model: "no certificate" would prove nothing."""
+    algorithm = EF_ALGORITHM.replace('"top-k"', '"rand-k"')
+    document = document_of(tmp_path, NO_CERTIFICATE, problem=EF_CASE, algorithm=algorithm,
+                           iterations=20)
+    assert_error(document, "no LMI model")
+
+
 def test_a_violation_control_without_a_certificate_is_an_error(tmp_path):
     """The old EF control: no certificate, so nothing to violate — it used to pass."""
     control = NO_CERTIFICATE.replace('expect = "no-certificate"\n', "")
