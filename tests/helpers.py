@@ -113,3 +113,42 @@ bound = "converges"
 why = "two rounds cannot reach 1e-6"
 run = { iterations = 2 }
 """
+
+
+#: A case file with placeholders, for :func:`verify_case`.
+CASE_HEAD = """
+description = "a case that must fail"
+suites = ["quick"]
+
+[problem]
+family = "{family}"
+dataset = "{dataset}"
+split = "{split}"
+workers = {workers}
+{problem_extra}
+
+[algorithm]
+{algorithm}
+
+[run]
+iterations = {iterations}
+seeds = {seeds}
+{run_extra}
+"""
+RIDGE_CASE = {"family": "ridge", "dataset": "synthetic-regression",
+              "problem_extra": "dataset_params = { n_samples = 120, n_features = 5 }"}
+NONCONVEX_CASE = {"family": "nonconvex-logistic", "dataset": "breast-cancer",
+                  "problem_extra": "lam_nc = 0.1"}
+
+
+def verify_case(tmp_path, checks, *, problem=RIDGE_CASE, algorithm='name = "gd"\nalpha = "1/L"',
+                iterations=200, seeds="[0]", run_extra="", split="sorted", workers=4, tables=""):
+    """Write one case (``checks``: its [[checks]] / [[negative_controls]] text; ``tables``: more
+    tables such as [async]) and verify it."""
+    from convcheck.verify import load_suite, verify
+
+    text = CASE_HEAD.format(algorithm=algorithm, iterations=iterations, seeds=seeds,
+                            run_extra=run_extra, split=split, workers=workers,
+                            **problem) + tables + "\n" + checks
+    (tmp_path / "case.toml").write_text(text)
+    return verify(load_suite([tmp_path]))

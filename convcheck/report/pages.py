@@ -25,14 +25,18 @@ def _number(value: Any, digits: int = 3) -> str:
 
 
 def verdict_text(check: Mapping[str, Any]) -> str:
-    """``PASS``/``FAIL`` with what happened (held, violated, not applicable, ...)."""
+    """The outcome (``PASS``, ``FAIL``, ``ERROR``, ``REFUTED``, ``SKIPPED``) with what happened
+    (held, violated, not applicable, ...) and the side(s) the check tests."""
     if check["holds"] is None:
         happened = "not evaluated"
     else:
         happened = "holds" if check["holds"] else "violated"
     if not check["applicable"]:
         happened += ", not applicable"
-    return f"{'PASS' if check['passed'] else 'FAIL'} ({happened})"
+    if check.get("sides"):
+        happened += f"; {check['sides']}"
+    outcome = check.get("outcome", "pass" if check["passed"] else "fail")
+    return f"{outcome.upper()} ({happened})"
 
 
 def row_cells(check: Mapping[str, Any]) -> list[str]:
@@ -60,10 +64,12 @@ def summary_lines(document: Mapping[str, Any]) -> list[str]:
     verdict = {"verified": "PASSED", "failed": "FAILED",
                "incomplete": f"INCOMPLETE ({summary['skipped']} case(s) SKIPPED)"}[
         summary.get("verdict", "verified" if summary["passed"] else "failed")]
+    outcomes = ", ".join(f"{count} {name}" for name, count in summary.get("outcomes", {}).items()
+                         if count)
     lines = [
         f"Verification {verdict}: {summary['positive_held']}/{summary['positive']} positive "
         f"checks hold; {summary['negative_failed']}/{summary['negative']} negative controls "
-        "fail as they must.",
+        "fail as they must" + (f" ({outcomes})." if outcomes else "."),
         f"{summary['cases']} cases ({summary['skipped']} skipped), suite "
         f"{document['suite'] or 'as given'}, seed offset {document['seed']}, "
         f"{summary['seconds']:.1f} s with {document['jobs']} job(s).",

@@ -21,6 +21,7 @@ import numpy as np
 
 from convcheck.algorithms.base import Algorithm
 from convcheck.engine.trace import Run
+from convcheck.errors import ConvcheckError
 from convcheck.problem import Problem
 
 #: Where a bound comes from (THEORY.md, DESIGN.md principle 4).
@@ -28,6 +29,11 @@ PROVENANCES = ("classical", "paper", "derived here", "certified (LMI)")
 #: Problem classes from the weakest to the strongest assumption; a bound for a class applies to
 #: every stronger one (an L-smooth strongly convex f is convex and "nonconvex" L-smooth).
 CLASSES = ("nonconvex", "convex", "strongly convex")
+
+
+class NotEvaluable(ConvcheckError):
+    """A bound cannot be evaluated for these constants: its formula is undefined, negative or
+    infinite (e.g. ``c ≤ 0`` in a ``1/c`` bound). A check reports it, never a pass."""
 
 
 @dataclass(frozen=True)

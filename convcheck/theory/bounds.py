@@ -17,10 +17,15 @@ ef21/nonconvex             paper           (1/T)Σ_{t<T}‖∇f(θ^t)‖² ≤ 2
 ef21/pl                    paper           f(θ^T) − f* + (α/θ)G^T
                                            ≤ (1 − αμ)^T (f(θ⁰) − f* + (α/θ)G⁰)
                                            (α ≤ min(1/(L + L̃√(2β/θ)), θ/(2μ)))   [EF21] Thm 2
+ef/nonconvex               derived here    (1/T)Σ_{k<T}‖∇f(θ^k)‖² ≤ [2(f(θ⁰) − f_low)/(αT)
+bidir-topk/nonconvex                       + (LαQ)²ζ²]/c, c = 1 − Lα − (LαQ)² > 0;
+                                           EF (and LAGS): Q = t/(1 − t), t = √(1 − δ);
+                                           bidirectional: Q = (t_up + t_dn/(1 − t_dn))/(1 − t_up)
 =========================  ==============  =====================================================
 
 with ``ξ = max_i ξ_i`` (GD-SEC), ``θ = 1 − √(1 − δ)``, ``β = (1 − δ)/(1 − √(1 − δ))`` and
-``G^t = (1/M)Σ_m‖g_m^t − ∇f_m(θ^t)‖²`` (the trace column ``ef21_G``). The GD bounds are stated
+``G^t = (1/M)Σ_m‖g_m^t − ∇f_m(θ^t)‖²`` (the trace column ``ef21_G``) and
+``ζ² ≥ sup_θ (1/M)Σ_m‖∇f_m(θ) − ∇f(θ)‖²`` (:func:`gradient_dissimilarity`). The GD bounds are stated
 for every step in their range (THEORY.md states them at α = 1/L, where they reduce to its
 formulas); the proofs of all ``derived here`` bounds, and the checked constants of the others,
 are in docs/theory.md. The certified (LMI) bound on ``‖θ^k − θ*‖²`` is
@@ -38,6 +43,8 @@ from typing import Any
 import numpy as np
 
 from convcheck.algorithms.base import Algorithm
+from convcheck.algorithms.bidirectional import BidirectionalTopK
+from convcheck.algorithms.ef import ErrorFeedback
 from convcheck.algorithms.ef21 import EF21
 from convcheck.algorithms.gd import GD
 from convcheck.algorithms.gdsec import GDSEC
@@ -45,7 +52,7 @@ from convcheck.engine.trace import Run
 from convcheck.errors import InputError
 from convcheck.problem import Problem
 from convcheck.theory import quantities as q
-from convcheck.theory.base import Bound, Condition, at_most, below
+from convcheck.theory.base import Bound, Condition, NotEvaluable, at_most, below
 
 
 def _iterations(run: Run) -> np.ndarray:
@@ -177,9 +184,13 @@ class GDNonconvex(_MeanGradient):
         return [below("α < 2/L", constants["alpha"], 2.0 / constants["L"], ("α", "2/L"))]
 
     def evaluate(self, run, problem, constants):
+        if constants["descent"] <= 0:
+            raise NotEvaluable(
+                f"α(1 − αL/2) = {constants['descent']:.6g} ≤ 0 (α ≥ 2/L): the formula "
+                "(f(θ⁰) − f_low)/(α(1 − αL/2)T) is not a positive bound"
+            )
         start = q.start_gap_upper(run, q.Reference.of(problem))
-        with np.errstate(divide="ignore"):
-            numerator = start / constants["descent"] if constants["descent"] else math.inf
+        numerator = start / constants["descent"]
         return _per_count(numerator, _iterations(run)), {"start_gap": start}
 
 
@@ -229,6 +240,15 @@ class GDSECNonconvex(_MeanGradient):
         ]
 
     def evaluate(self, run, problem, constants):
+        if not constants["xi"] < 0.5:
+            raise NotEvaluable(
+                f"ξ = {constants['xi']:.6g} ≥ 1/2: Lemma 2.6's Σ_j h_j = 1/(1 − 2ξ) is infinite"
+            )
+        if constants["c"] <= 0:
+            raise NotEvaluable(
+                f"c = 1 − Lα − (Lαξ/(1 − 2ξ))² = {constants['c']:.6g} ≤ 0: the formula "
+                "2(f(θ⁰) − f_low)/(αTc) is not a positive bound"
+            )
         start = q.start_gap_upper(run, q.Reference.of(problem))
         numerator = 2.0 * start / (constants["alpha"] * constants["c"])
         return _per_count(numerator, _iterations(run)), {"start_gap": start}
@@ -385,6 +405,154 @@ class EF21PL(_EF21Bound, Bound):
         return q.value_floor(run, ref) + weight * q.gradient_sq_floor(ref)
 
 
+# -- error feedback (EF, LAGS, bidirectional top-k), derived here -----------------------------
+#: Relative difference of the workers' Hessians (least squares) treated as round-off.
+HESSIAN_MATCH = 1e-12
+
+
+def gradient_dissimilarity(problem: Problem) -> tuple[float, str]:
+    """``ζ² ≥ sup_θ (1/M)Σ_m‖∇f_m(θ) − ∇f(θ)‖²`` and how it was obtained (``inf``: none).
+
+    One worker: 0. Logistic families: the regularizer is the same in every ``f_m`` and
+    ``|∂ℓ/∂z| ≤ 1``, so ``‖∇f_m − ∇f‖``'s loss parts are bounded by ``R_m = (1/n_m)Σ_{i∈S_m}‖a_i‖``
+    and ``(1/M)Σ_m‖v_m − v̄‖² ≤ (1/M)Σ_m R_m²``. Least squares: ``∇f_m(θ) − ∇f(θ) =
+    (H_m − H)θ − (r_m − r̄)`` is bounded iff every ``H_m = H``, and is then the constant
+    ``∇f_m(0) − ∇f(0)``.
+    """
+    objective = problem.objective
+    shards = objective.shards
+    workers = objective.n_workers
+    if workers == 1:
+        return 0.0, "one worker: ∇f_1 = ∇f"
+    if objective.family == "ridge":
+        grams = []
+        for m in range(workers):
+            rows = shards.worker_rows(m)
+            gram = rows.T @ rows
+            grams.append(np.asarray(gram.toarray() if hasattr(gram, "toarray") else gram)
+                         / rows.shape[0])
+        mean = np.mean(grams, axis=0)
+        spread = max(float(np.linalg.norm(g - mean)) for g in grams)
+        if spread > HESSIAN_MATCH * float(np.linalg.norm(mean)):
+            return math.inf, (f"the workers' Hessians differ (max ‖H_m − H‖_F = {spread:.3g}): "
+                              "∇f_m − ∇f grows with ‖θ‖")
+        gradients = objective.worker_gradients(np.zeros(objective.dim))
+        deviation = gradients - gradients.mean(axis=0)
+        return float(np.mean(np.sum(deviation**2, axis=1))), (
+            "equal worker Hessians: ∇f_m − ∇f is the constant ∇f_m(0) − ∇f(0)")
+    radii = []
+    for m in range(workers):
+        rows = shards.worker_rows(m)
+        squares = rows.multiply(rows).sum(axis=1) if hasattr(rows, "multiply") else (
+            np.sum(rows**2, axis=1))
+        radii.append(float(np.mean(np.sqrt(np.asarray(squares, dtype=np.float64)))))
+    return float(np.mean(np.square(radii))), (
+        "|∂ℓ/∂z| ≤ 1: (1/M)Σ_m ((1/n_m)Σ_{i∈S_m}‖a_i‖)²")
+
+
+def _amplification(delta: float) -> tuple[float, float]:
+    """``t = √(1 − δ)`` and ``t/(1 − t)`` (the error memory's gain, Lemma 7.2)."""
+    root = math.sqrt(max(1.0 - delta, 0.0))
+    return root, root / (1.0 - root)
+
+
+def _feedback_constants(algorithm: Algorithm, problem: Problem, gain: float) -> dict:
+    """``Q`` (``gain``), ``ζ²``, ``c = 1 − Lα − (LαQ)²`` and the floor term ``(LαQ)²ζ²``."""
+    out = _common(algorithm, problem)
+    zeta2, how = gradient_dissimilarity(problem)
+    out.update(Q=gain, zeta_sq=zeta2, zeta_sq_source=how,
+               stochastic=bool(algorithm.randomized))
+    amplified = (out["L"] * out["alpha"] * gain) ** 2
+    out["c"] = 1.0 - out["L"] * out["alpha"] - amplified
+    finite = math.isfinite(zeta2) and math.isfinite(amplified)
+    out["heterogeneity_term"] = amplified * zeta2 if finite else math.inf
+    return out
+
+
+def _feedback_conditions(constants: dict) -> list[Condition]:
+    c = constants["c"]
+    return [
+        Condition("full gradients and a deterministic compressor",
+                  not constants["stochastic"], f"stochastic = {constants['stochastic']}"),
+        Condition("ζ² < ∞ (bounded gradient dissimilarity)",
+                  bool(math.isfinite(constants["zeta_sq"])), constants["zeta_sq_source"]),
+        Condition("c = 1 − Lα − (LαQ)² > 0", bool(c > 0), f"c = {c:.6g}, Q = {constants['Q']:.6g}"),
+    ]
+
+
+class _FeedbackNonconvex(_MeanGradient):
+    """``(1/T)Σ_{k<T}‖∇f(θ^k)‖² ≤ [2(f(θ⁰) − f_low)/(αT) + (LαQ)²ζ²]/c`` (docs/theory.md §7)."""
+
+    problem_class = "nonconvex"
+    provenance = "derived here"
+
+    def conditions(self, constants: dict) -> list[Condition]:
+        return _feedback_conditions(constants)
+
+    def evaluate(self, run, problem, constants):
+        if not math.isfinite(constants["zeta_sq"]):
+            raise NotEvaluable(f"ζ² is infinite: {constants['zeta_sq_source']}")
+        if constants["c"] <= 0:
+            raise NotEvaluable(f"c = 1 − Lα − (LαQ)² = {constants['c']:.6g} ≤ 0: the formula "
+                               "is not a positive bound")
+        start = q.start_gap_upper(run, q.Reference.of(problem))
+        optimization = _per_count(2.0 * start / constants["alpha"], _iterations(run))
+        return (optimization + constants["heterogeneity_term"]) / constants["c"], {
+            "start_gap": start}
+
+
+class EFNonconvex(_FeedbackNonconvex):
+    name = "ef/nonconvex"
+    algorithms = (ErrorFeedback,)
+    statement = (
+        "(1/T) Σ_{k<T} ‖∇f(θ^k)‖² ≤ [2(f(θ⁰) − f_low)/(αT) + (LαQ)²ζ²]/c, Q = t/(1 − t), "
+        "t = √(1 − δ), c = 1 − Lα − (LαQ)² > 0, ζ² ≥ sup_θ (1/M)Σ_m‖∇f_m(θ) − ∇f(θ)‖² "
+        "(δ-contractive deterministic compressor, e.g. top-k δ = k/d, layer-wise top-k "
+        "δ = min_l k_l/d_l; full gradients)"
+    )
+    citation = ("derived in docs/theory.md §7 (virtual-iterate technique of error-feedback "
+                "analyses [SK20], [KRSJ19]; constants ours)")
+
+    def constants(self, algorithm, problem, theta0=None) -> dict:
+        compressor = algorithm.compressor
+        d = problem.objective.dim
+        if compressor.guarantee != "contractive":
+            out = _feedback_constants(algorithm, problem, math.inf)
+            out.update(delta=None, compressor=compressor.describe())
+            return out
+        delta = compressor.delta(d)
+        root, gain = _amplification(delta)
+        out = _feedback_constants(algorithm, problem, gain)
+        out.update(delta=delta, t=root, compressor=compressor.describe())
+        return out
+
+    def conditions(self, constants: dict) -> list[Condition]:
+        contractive = constants["delta"] is not None
+        return [Condition("δ-contractive compressor", contractive,
+                          constants["compressor"]["name"])] + super().conditions(constants)
+
+
+class BidirectionalNonconvex(_FeedbackNonconvex):
+    name = "bidir-topk/nonconvex"
+    algorithms = (BidirectionalTopK,)
+    statement = (
+        "(1/T) Σ_{k<T} ‖∇f(θ^k)‖² ≤ [2(f(θ⁰) − f_low)/(αT) + (LαQ)²ζ²]/c, "
+        "Q = (t_up + t_down/(1 − t_down))/(1 − t_up), t = √(1 − k/d) per link, "
+        "c = 1 − Lα − (LαQ)² > 0, ζ² ≥ sup_θ (1/M)Σ_m‖∇f_m(θ) − ∇f(θ)‖²"
+    )
+    citation = ("derived in docs/theory.md §7 (virtual iterate θ − ē − δ with both memories; "
+                "the rule of [BIDIR]; constants ours)")
+
+    def constants(self, algorithm, problem, theta0=None) -> dict:
+        d = problem.objective.dim
+        up, down = algorithm.up.delta(d), algorithm.down.delta(d)
+        t_up, _ = _amplification(up)
+        t_down, gain_down = _amplification(down)
+        out = _feedback_constants(algorithm, problem, (t_up + gain_down) / (1.0 - t_up))
+        out.update(delta_up=up, delta_down=down, t_up=t_up, t_down=t_down)
+        return out
+
+
 #: The closed-form bounds, by name.
 CLOSED_FORM: dict[str, Bound] = {
     bound.name: bound
@@ -396,5 +564,7 @@ CLOSED_FORM: dict[str, Bound] = {
         GDSECConvex(),
         EF21Nonconvex(),
         EF21PL(),
+        EFNonconvex(),
+        BidirectionalNonconvex(),
     )
 }

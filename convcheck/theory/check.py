@@ -13,6 +13,13 @@ quantity exceeds the true bound. ``max_ratio`` is
 ``measured/bound``, and the bound holds iff ``max_ratio ≤ 1 + rtol``. A non-finite measured value
 (a diverged run) counts as a violation; rows where the bound is undefined (``nan``: ``k = 0`` of
 a ``1/k`` bound, ``T = 0`` of a mean) are left out.
+
+A bound is only ever compared with a run when it is a finite positive envelope: finite and
+``≥ 0`` on every row where it is defined, positive on the first such row (zeros after it are a
+geometric envelope below the smallest float), defined on at least one row. Otherwise — a formula
+that goes negative outside its hypotheses (``c ≤ 0``), overflows, or says nothing — the check
+is *not evaluated* ("cannot be evaluated", with the reason), whatever ``force`` says: an
+envelope that is not one cannot be violated by a run, nor held.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from convcheck.engine.trace import Run
 from convcheck.errors import ConvcheckError, check_real
 from convcheck.jsonio import strict_json
 from convcheck.problem import Problem
-from convcheck.theory.base import Bound, Condition
+from convcheck.theory.base import Bound, Condition, NotEvaluable
 
 #: Default relative tolerance of a bound check.
 RTOL = 1e-9
@@ -151,6 +158,23 @@ def ratios(measured: np.ndarray, bound: np.ndarray, atol: float | np.ndarray) ->
     return out
 
 
+def envelope_problem(values: np.ndarray) -> None:
+    """Raise :class:`NotEvaluable` unless ``values`` is a finite positive envelope (module doc)."""
+    defined = np.flatnonzero(~np.isnan(values))
+    if defined.size == 0:
+        raise NotEvaluable("the bound is undefined at every iteration of the run")
+    finite = np.isfinite(values[defined])
+    if not finite.all():
+        where = int(defined[np.argmin(finite)])
+        raise NotEvaluable(f"the bound is {values[where]} at row {where} (not finite)")
+    negative = values[defined] < 0
+    if negative.any():
+        where = int(defined[np.argmax(negative)])
+        raise NotEvaluable(f"the bound is negative ({values[where]:.6g}) at row {where}")
+    if values[defined[0]] <= 0:
+        raise NotEvaluable(f"the bound is 0 at its first defined row {int(defined[0])}")
+
+
 def check_bound(
     bound: Bound,
     run: Run,
@@ -217,6 +241,7 @@ def check_bound(
     try:
         measured = np.asarray(bound.measure(run, problem, constants), dtype=np.float64)
         values, start = bound.evaluate(run, problem, constants)
+        envelope_problem(np.asarray(values, dtype=np.float64))
     except ConvcheckError as error:
         return _not_evaluated(
             base, f"cannot be evaluated: {error}", conditions, constants, applicable=not failed
@@ -224,12 +249,9 @@ def check_bound(
     floor = np.asarray(bound.floor(run, problem, constants), dtype=np.float64)
     atol = float(np.max(floor))
     ratio = ratios(measured, values, floor)
+    where = int(np.nanargmax(ratio))  # defined somewhere: the envelope was checked above
+    max_ratio, argmax = float(ratio[where]), int(iterations[where])
     defined = ~np.isnan(ratio)
-    if defined.any():
-        where = int(np.nanargmax(ratio))
-        max_ratio, argmax = float(ratio[where]), int(iterations[where])
-    else:
-        max_ratio, argmax = 0.0, None
     later = defined & (iterations >= 1)
     after_start = float(np.max(ratio[later])) if later.any() else None
     return BoundCheck(

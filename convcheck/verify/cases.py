@@ -29,19 +29,25 @@ that must hold on it and the negative controls that must fail::
     link = { latency_up = 0.01, bandwidth_up = 1e6 }
 
     [[checks]]
-    bound = "gd-sec/nonconvex"     # a bound name (convcheck list: bounds) or "converges"
+    bound = "gd-sec/nonconvex"     # a check name (convcheck.verify.names, problems/README.md)
+    tolerance = 1e-9               # optional, > 0; its meaning depends on the check
 
     [[negative_controls]]
-    name = "step beyond the condition"
+    name = "injected bug"
     bound = "gd-sec/nonconvex"
-    why = "α = 3/L makes c ≤ 0; evaluated anyway, the bound is violated"
-    algorithm = { alpha = "3/L" }  # overrides of [algorithm]
+    why = "e_m ← Δ_m: what was sent is sent again; the bound is violated"
+    expect = "violated"            # how it must fail (default: the check's first way)
+    algorithm = { xi = 0.3 }       # overrides of [algorithm]
     run = { iterations = 300 }     # overrides of [run]
-    inject = "frozen-error-memory" # optional: a deliberately broken variant (mutants)
+    inject = "error-not-cleared"   # optional: a deliberately broken variant (mutants)
+    ran_with = { alpha = "0.5/L" } # optional: the run uses these, the check the claimed ones
+
+``below-reference`` checks take ``reference = { name = ..., ... }``, the algorithm to compare with.
 
 Everything is validated when the file is loaded: unknown tables or keys, wrong types, unknown
-datasets, algorithms or suites raise :class:`CaseFileError`, whose message names the file,
-the field and the allowed values.
+datasets, algorithms, suites, check names or ways to fail, tolerances ≤ 0, a missing or
+misplaced ``reference``, bad ``ran_with`` parameters raise :class:`CaseFileError`, whose
+message names the file, the field and the allowed values.
 """
 
 from __future__ import annotations
@@ -94,10 +100,12 @@ RUN_KEYS = {
     "theta0": Key((list,), "the start point: a list of d reals (default 0)"),
 }
 CHECK_KEYS = {
-    "bound": Key((str,), "a check name: a bound (convcheck list), "
-                 "'async-sparse-sgd/nonconvex' or 'converges'",
+    "bound": Key((str,), "a check name: a bound (convcheck list) or a check of "
+                 "problems/README.md (converges, gd/exact-rate, ...)",
                  required=True),
-    "tolerance": Key(_NUMBER, "a real number >= 0 (relative)"),
+    "tolerance": Key(_NUMBER, "a real number > 0 (its meaning depends on the check)"),
+    "reference": Key((dict,), "the reference algorithm of 'below-reference': a table with "
+                     "'name' and its parameters"),
 }
 CONTROL_KEYS = {
     **CHECK_KEYS,
@@ -106,6 +114,9 @@ CONTROL_KEYS = {
     "algorithm": Key((dict,), "a table of algorithm parameters overriding [algorithm]"),
     "run": Key((dict,), "a table overriding [run] (iterations, seeds, target, target_metric)"),
     "inject": Key((str,), "a mutant name of the case's algorithm (convcheck list)"),
+    "expect": Key((str,), "how the check must fail (violated, no-certificate, too-fast, ...)"),
+    "ran_with": Key((dict,), "algorithm parameters the run uses instead of the claimed ones, "
+                    "which the check evaluates (emulates a wrong parameter, e.g. a step ×2)"),
 }
 TOP_KEYS = {
     "description": Key((str,), "one line saying what the case verifies", required=True),
@@ -179,7 +190,9 @@ class CheckSpec:
 
     ``kind`` is ``"positive"`` (must hold) or ``"negative_control"`` (must fail); a negative
     control runs the case's algorithm with ``algorithm`` and ``run`` overrides and an optional
-    injected bug ``inject``.
+    injected bug ``inject``, and must fail the way ``expect`` names. With ``ran_with`` the run
+    uses those parameters while the check is evaluated for the claimed ones. ``reference`` is
+    the reference algorithm of ``below-reference``.
     """
 
     bound: str
@@ -190,6 +203,9 @@ class CheckSpec:
     algorithm: Mapping[str, Any] = field(default_factory=dict)
     run: Mapping[str, Any] = field(default_factory=dict)
     inject: str | None = None
+    expect: str = ""
+    ran_with: Mapping[str, Any] = field(default_factory=dict)
+    reference: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -399,15 +415,32 @@ def _check_spec(table: Any, kind: str, context: str) -> CheckSpec:
     keys = CHECK_KEYS if kind == "positive" else CONTROL_KEYS
     _check_table(table, keys, context)
     from convcheck.verify.mutants import all_mutants
-    from convcheck.verify.names import known_checks
+    from convcheck.verify.names import BELOW_REFERENCE, check_kind, known_checks
 
     bound = table["bound"]
     names = known_checks()
     if bound not in names:
         raise CaseFileError("bound", bound, "one of " + ", ".join(names), context)
+    what = check_kind(bound)
     tolerance = table.get("tolerance")
-    if tolerance is not None and not (math.isfinite(tolerance) and tolerance >= 0):
-        raise CaseFileError("tolerance", tolerance, CHECK_KEYS["tolerance"].allowed, context)
+    if tolerance is not None:
+        if what.tolerance is None:
+            raise CaseFileError("tolerance", tolerance, f"no tolerance: {bound} takes none",
+                                context)
+        high = 1.0 if bound == BELOW_REFERENCE else math.inf
+        if not (math.isfinite(tolerance) and 0 < tolerance < high):
+            raise CaseFileError("tolerance", tolerance, what.tolerance, context)
+    expect = table.get("expect", what.failures[0] if kind == "negative_control" else "")
+    if kind == "negative_control" and expect not in what.failures:
+        raise CaseFileError("expect", expect, f"for {bound}: one of " + ", ".join(what.failures),
+                            context)
+    reference = table.get("reference")
+    if (reference is None) != (bound != BELOW_REFERENCE):
+        allowed = ("a table [..reference] with the reference algorithm (required)"
+                   if bound == BELOW_REFERENCE else f"no reference: only {BELOW_REFERENCE} has one")
+        raise CaseFileError("reference", reference, allowed, context)
+    if reference is not None:
+        check_algorithm(reference, context + ".reference")
     inject = table.get("inject")
     known = all_mutants()
     if inject is not None and inject not in known:
@@ -424,6 +457,9 @@ def _check_spec(table: Any, kind: str, context: str) -> CheckSpec:
         algorithm=dict(table.get("algorithm", {})),
         run=dict(run),
         inject=inject,
+        expect=expect,
+        ran_with=dict(table.get("ran_with", {})),
+        reference=dict(reference or {}),
     )
 
 
@@ -469,6 +505,13 @@ def parse_case(data: Mapping[str, Any], path: str, name: str | None = None,
         if check.bound == "converges" and spec.target is None:
             raise CaseFileError("target", None, "a target accuracy in [run] or the check's run "
                                 "overrides (a 'converges' check measures reaching it)", where)
+        if check.ran_with:
+            if "name" in check.ran_with:
+                raise CaseFileError("name", check.ran_with["name"],
+                                    "no name in ran_with (only parameters of the algorithm)",
+                                    where + ".ran_with")
+            check_algorithm({**algorithm, **check.algorithm, **check.ran_with},
+                            where + ".ran_with")
     return Case(
         name=name or Path(path).stem,
         path=path,

@@ -1,15 +1,20 @@
-"""Evaluate one check of a case on its runs: a bound, or convergence to the target.
+"""Evaluate one check of a case on its runs and decide its outcome (pass, fail, error,
+refuted; :data:`convcheck.verify.verdict.OUTCOMES`).
 
 * a bound name of :data:`convcheck.theory.BOUNDS` (closed forms, and ``lmi/distance``: an LMI
   certificate of a linear rate ρ exists and ``‖θ^k − θ*‖² ≤ ρ^{2k}V(s⁰)``) — checked by
   :func:`convcheck.theory.check_bound` on every run (every seed): the bound's conditions first,
   then the measured quantity against the bound at every iteration. A negative control
-  evaluates the bound even where its conditions fail (``force``), to show it is violated;
+  evaluates the bound even where its conditions fail (``force``), to show it is violated; a
+  bound that cannot be evaluated (not a finite positive envelope) on any seed is an error. A
+  negative control of ``lmi/distance`` may instead expect that no certificate exists;
 * ``"async-sparse-sgd/nonconvex"`` — the derived ergodic bound of asynchronous (sparsified) SGD
   with error memory (:mod:`convcheck.theory.asynchronous`), a bound in expectation: the mean
   over the seeds of ``(1/T) Σ_{t<T} ‖∇f(θ^t)‖²`` with its 95% t-interval must lie below it
-  (``holds``), entirely above it (``violated``), or the check is inconclusive;
-* ``"converges"`` — every run reaches the case's target accuracy.
+  (``holds``) or entirely above it (``violated``); in between nothing is decided (an error);
+* ``"converges"`` — every run reaches the case's target accuracy;
+* ``gd/exact-rate``, ``lower/slowest-direction`` (:mod:`convcheck.verify.rates`) and
+  ``dgs/heavy-ball``, ``below-reference`` (:mod:`convcheck.verify.special`).
 
 Beside the verdict, the empirical rate of the measured quantity is fitted the same way as the
 bound's own (a geometric bound: linear rate per iteration; a ``1/T`` bound: log-log slope), so
@@ -18,36 +23,22 @@ the report can set the fitted rate beside the theory's.
 
 from __future__ import annotations
 
-from typing import Any
+import math
 
 import numpy as np
 
+from convcheck.verify import rates as rate_checks
+from convcheck.verify import special
 from convcheck.verify.cases import Case, CheckSpec
-from convcheck.verify.names import ASYNC_BOUND
-from convcheck.verify.verdict import Verdict, thin
-
-
-def _base(check: CheckSpec, case: Case, problem, algorithm, runs: list) -> dict[str, Any]:
-    """Verdict fields every check shares (run statistics: mean over seeds)."""
-    first = runs[0]
-    reached = [r.summary["target_iteration"] for r in runs]
-    return {
-        "case": case.name,
-        "name": check.name,
-        "algorithm": algorithm.name,
-        "problem": case.problem.describe(),
-        "problem_class": problem.constants.problem_class,
-        "bound": check.bound,
-        "kind": check.kind,
-        "why": check.why,
-        "iterations": int(round(np.mean([r.iterations for r in runs]))),
-        "bits_up": int(round(np.mean([r.ledger.up.sum() for r in runs]))),
-        "bits_down": int(round(np.mean([r.ledger.down.sum() for r in runs]))),
-        "seeds": [int(r.meta["seed"]) for r in runs],
-        "status": ", ".join(sorted({r.status for r in runs})),
-        "target_iteration": None if None in reached else int(max(reached)),
-        "bits_up_to_target": first.summary["bits_up_to_target"],
-    }
+from convcheck.verify.names import (
+    ASYNC_BOUND,
+    BELOW_REFERENCE,
+    CONVERGES,
+    EXACT_RATE,
+    HEAVY_BALL,
+    SLOWEST_DIRECTION,
+)
+from convcheck.verify.verdict import Verdict, base_fields, judge, thin
 
 
 def stacked(runs: list, column: str) -> np.ndarray:
@@ -58,20 +49,23 @@ def stacked(runs: list, column: str) -> np.ndarray:
 
 def _converges(check: CheckSpec, case: Case, problem, algorithm, runs: list) -> Verdict:
     """Every run reaches the target; measured = best value so far of the target metric."""
-    base = _base(check, case, problem, algorithm, runs)
+    base = base_fields(check, case, problem, algorithm, runs)
     target = runs[0].summary["target"]
     metric = runs[0].summary["target_metric"]
     if target is None:
         return Verdict(**base, source="empirical", citation="", holds=None, applicable=False,
-                       reason="the case sets no [run] target")
+                       reason="cannot be evaluated: the case sets no [run] target",
+                       outcome="error")
     best = np.max([np.minimum.accumulate(values) for values in stacked(runs, metric)], axis=0)
     holds = base["target_iteration"] is not None
     index = thin(best.size)
     reason = (f"{metric} ≤ {target:g} at iteration {base['target_iteration']}" if holds
               else f"{metric} never reached {target:g}: best {np.nanmin(best):.3g} "
                    f"({base['status']})")
+    outcome, note = judge(check, holds, "target-missed")
     return Verdict(
-        **base, source="empirical", citation="", holds=holds, applicable=True, reason=reason,
+        **base, source="empirical", citation="", holds=holds, applicable=True,
+        reason=reason + (f"; {note}" if note else ""), outcome=outcome,
         max_ratio=float(np.nanmin(best) / target), tolerance=0.0,
         series={"iteration": index.tolist(), "measured": best[index].tolist(),
                 "bound": [target] * index.size, "quantity": f"best {metric} so far"},
@@ -108,17 +102,31 @@ def rates(iterations: np.ndarray, measured: np.ndarray, bound: np.ndarray, floor
         return None, None, kind
 
 
+def _mutated(check: CheckSpec, algorithm) -> bool:
+    """The runs are not of the algorithm as claimed (an injected bug, other parameters)."""
+    return check.inject is not None or bool(check.ran_with) or "[" in algorithm.name
+
+
 def _bound(check: CheckSpec, case: Case, problem, algorithm, runs: list) -> Verdict:
-    """``check.bound`` on every run; the verdict of the worst run."""
+    """``check.bound`` on every run; the verdict of the worst run.
+
+    Every seed must be evaluated (a negative control evaluates outside the bound's conditions
+    on purpose, ``force``); a seed that is not, a positive check whose conditions fail, or a
+    bound that is not a finite positive envelope is an error. A run of the certified algorithm
+    itself that leaves an LMI certificate's envelope refutes the certificate.
+    """
     from convcheck.theory import BOUNDS, RTOL, check_bound
-    base = _base(check, case, problem, algorithm, runs)
+
+    base = base_fields(check, case, problem, algorithm, runs)
     bound = BOUNDS[check.bound]
+    common = {"source": bound.provenance, "citation": bound.citation}
     if not bound.matches(algorithm, problem):
         names = ", ".join(cls.name for cls in bound.algorithms)
-        reason = (f"{bound.name} is about {names} on {bound.problem_class} problems, not "
-                  f"{algorithm.name} on a {problem.constants.problem_class} problem")
-        return Verdict(**base, source=bound.provenance, citation=bound.citation, holds=None,
-                       applicable=False, reason=reason)
+        reason = (f"not applicable: {bound.name} is about {names} on {bound.problem_class} "
+                  f"problems, not {algorithm.name} on a {problem.constants.problem_class} "
+                  "problem")
+        return Verdict(**base, **common, holds=None, applicable=False, reason=reason,
+                       outcome="error")
     rtol = RTOL if check.tolerance is None else check.tolerance
     theta0 = runs[0].meta.get("theta0")
     results = [
@@ -127,33 +135,76 @@ def _bound(check: CheckSpec, case: Case, problem, algorithm, runs: list) -> Verd
                     force=check.kind == "negative_control")
         for r in runs
     ]
-    evaluated = [r for r in results if r.evaluated and r.max_ratio is not None]
-    worst = max(evaluated, key=lambda r: r.max_ratio) if evaluated else results[0]
-    holds = all(r.holds for r in evaluated) if evaluated else None
+    if check.expect == "no-certificate":
+        return _no_certificate(check, base, common, results)
+    missing = [seed for seed, r in zip(base["seeds"], results, strict=True) if not r.evaluated]
     applicable = all(r.applicable for r in results)
-    if evaluated:
-        reason = (f"max measured/bound = {worst.max_ratio:.4g} at iteration {worst.argmax} "
-                  f"({worst.quantity})")
-        if not applicable:
-            reason = f"not applicable ({worst.reason}); evaluated anyway: " + reason
-    else:
-        reason = worst.reason or "not evaluated"
-    verdict = Verdict(**base, source=bound.provenance, citation=bound.citation, holds=holds,
-                      applicable=applicable, reason=reason, tolerance=rtol,
-                      constants=worst.as_dict()["constants"],
+    if missing:
+        first = next(r for r in results if not r.evaluated)
+        reason = first.reason
+        if len(missing) < len(results):
+            reason = f"seed(s) {missing} of {base['seeds']} not evaluated: {reason}"
+        return Verdict(**base, **common, holds=None, applicable=applicable, reason=reason,
+                       outcome="error", constants=first.as_dict()["constants"],
+                       extra={"conditions": [c.as_dict() for c in first.conditions]})
+    worst = max(results, key=lambda r: r.max_ratio)
+    holds = all(r.holds for r in results)
+    reason = (f"max measured/bound = {worst.max_ratio:.4g} at iteration {worst.argmax} "
+              f"({worst.quantity})")
+    if not applicable:
+        reason = f"not applicable ({worst.reason}); evaluated anyway: " + reason
+    outcome, note = judge(check, holds, "violated")
+    certified = bound.provenance == "certified (LMI)"
+    if certified and not holds and applicable and not _mutated(check, algorithm):
+        outcome = "refuted"
+        note = (f"a run of {algorithm.name} itself leaves the certified envelope ρ^(2k)V(s⁰) "
+                f"(ρ = {worst.constants.get('rho')}): the certificate is wrong — an error in "
+                "the certifier or its model")
+    verdict = Verdict(**base, **common, holds=holds, applicable=applicable,
+                      reason=reason + (f"; {note}" if note else ""), outcome=outcome,
+                      tolerance=rtol, constants=worst.as_dict()["constants"],
                       extra={"statement": bound.statement, "tolerance": worst.tolerance,
                              "conditions": [c.as_dict() for c in worst.conditions]})
-    if worst.bound_values is not None:
-        verdict.max_ratio, verdict.worst_iteration = worst.max_ratio, worst.argmax
-        verdict.fitted_rate, verdict.theory_rate, verdict.rate_kind = rates(
-            worst.iterations.astype(float), worst.measured, worst.bound_values, worst.atol)
-        verdict.extra["max_ratio_after_start"] = worst.max_ratio_after_start
-        index = thin(worst.iterations.size)
-        verdict.series = {"iteration": worst.iterations[index].tolist(),
-                          "measured": worst.measured[index].tolist(),
-                          "bound": worst.bound_values[index].tolist(),
-                          "quantity": worst.quantity_formula}
+    verdict.max_ratio, verdict.worst_iteration = worst.max_ratio, worst.argmax
+    verdict.fitted_rate, verdict.theory_rate, verdict.rate_kind = rates(
+        worst.iterations.astype(float), worst.measured, worst.bound_values, worst.atol)
+    verdict.extra["max_ratio_after_start"] = worst.max_ratio_after_start
+    index = thin(worst.iterations.size)
+    verdict.series = {"iteration": worst.iterations[index].tolist(),
+                      "measured": worst.measured[index].tolist(),
+                      "bound": worst.bound_values[index].tolist(),
+                      "quantity": worst.quantity_formula}
     return verdict
+
+
+def _no_certificate(check: CheckSpec, base: dict, common: dict, results: list) -> Verdict:
+    """A negative control of the LMI bound that expects *no* certificate: it passes iff the
+    algorithm has an LMI model and no rate ρ < 1 is certified for it. A certificate found is a
+    failure; one that a run then violates is refuted."""
+    first = results[0]
+    constants = first.constants
+    plain = first.as_dict()["constants"]
+    if constants.get("model") is None or not constants.get("mu", 0) > 0:
+        why = constants.get("model_reason") or "μ = 0"
+        return Verdict(**base, **common, holds=None, applicable=False, outcome="error",
+                       constants=plain,
+                       reason=f"cannot be evaluated: no LMI model to certify ({why})")
+    if not constants.get("certified"):
+        reason = f"no linear rate certified: {constants.get('certificate_reason', '')}"
+        outcome, note = judge(check, False, "no-certificate")
+        return Verdict(**base, **common, holds=False, applicable=False, outcome=outcome,
+                       reason=reason + (f"; {note}" if note else ""), constants=plain)
+    violated = [r for r in results if r.evaluated and not r.holds]
+    if violated:
+        return Verdict(**base, **common, holds=False, applicable=True, outcome="refuted",
+                       constants=plain, max_ratio=violated[0].max_ratio,
+                       reason=(f"a certificate ρ = {constants['rho']:.6g} was found where none "
+                               f"can exist, and the run leaves its envelope (max ratio "
+                               f"{violated[0].max_ratio:.4g}): the certifier is unsound"))
+    return Verdict(**base, **common, holds=True, applicable=True, outcome="fail",
+                   constants=plain,
+                   reason=f"a linear rate ρ = {constants['rho']:.6g} was certified; the control "
+                          "expects none")
 
 
 def _async_bound(check: CheckSpec, case: Case, problem, algorithm, runs: list) -> Verdict:
@@ -161,25 +212,27 @@ def _async_bound(check: CheckSpec, case: Case, problem, algorithm, runs: list) -
 
     Constants: ``δ`` of the compressor (1 for dense async SGD), ``σ²`` certified for the
     minibatches (0 for full gradients), ``τ_max`` of the case (else the largest staleness
-    observed), ``H`` the largest update gap observed, ``f(θ⁰)`` and ``f_low``.
+    observed), ``H`` the largest update gap observed, ``f(θ⁰)`` and ``f_low``. An interval that
+    straddles the bound decides nothing: an error (more seeds are needed), never a pass.
     """
     from convcheck.algorithms.async_sgd import AsyncSGD, AsyncSparseSGD
     from convcheck.theory import asynchronous as theory
 
-    base = _base(check, case, problem, algorithm, runs)
+    base = base_fields(check, case, problem, algorithm, runs)
     base["iterations"] = int(runs[0].summary["iterations"])
     common = {"source": theory.SOURCE, "citation": theory.CITATION}
     if not isinstance(algorithm, AsyncSGD | AsyncSparseSGD):
-        return Verdict(**base, **common, holds=None, applicable=False,
-                       reason=f"{ASYNC_BOUND} is about async-sgd and async-sparse-sgd, "
-                              f"not {algorithm.name}")
+        return Verdict(**base, **common, holds=None, applicable=False, outcome="error",
+                       reason=f"not applicable: {ASYNC_BOUND} is about async-sgd and "
+                              f"async-sparse-sgd, not {algorithm.name}")
     objective = problem.objective
     compressor = getattr(algorithm, "compressor", None)
     memory = getattr(algorithm, "error_memory", True)
     contractive = compressor is None or compressor.guarantee == "contractive"
     if not runs[0].summary.get("ergodic_exact", False) or not contractive:
-        return Verdict(**base, **common, holds=None, applicable=False,
-                       reason="needs every iterate traced and a contractive compressor")
+        return Verdict(**base, **common, holds=None, applicable=False, outcome="error",
+                       reason="cannot be evaluated: needs every iterate traced and a "
+                              "contractive compressor")
     staleness = [r.summary["staleness"] for r in runs]
     settings = case.asynchronous or {}
     tau_max = settings.get("tau_max", max(s["max"] for s in staleness))
@@ -192,17 +245,30 @@ def _async_bound(check: CheckSpec, case: Case, problem, algorithm, runs: list) -
         f0=float(runs[0].columns["value"][0]), f_low=problem.optimum.f_low,
         holding=max(s["max_update_gap"] for s in staleness),
     )
-    values = [r.summary["ergodic_grad_norm_sq"] if r.status == "completed" else np.inf
-              for r in runs]
-    interval = theory.mean_interval(values)
-    outcome = theory.verdict(interval, bound.value)
     applicable = bound.holds_conditions and memory
     failed = [name for name, ok in bound.conditions.items() if not ok]
     failed += [] if memory else ["error memory on"]
+    if not (math.isfinite(bound.value) and bound.value > 0):
+        return Verdict(**base, **common, holds=None, applicable=applicable, outcome="error",
+                       reason=f"cannot be evaluated: the bound is {bound.value!r}, not a finite "
+                              "positive number")
+    if not applicable and check.kind == "positive":
+        return Verdict(**base, **common, holds=None, applicable=False, outcome="error",
+                       reason=f"not applicable: {'; '.join(failed)} fails",
+                       constants=bound.as_dict()["constants"])
+    values = [r.summary["ergodic_grad_norm_sq"] if r.status == "completed" else np.inf
+              for r in runs]
+    interval = theory.mean_interval(values)
+    result = theory.verdict(interval, bound.value)
     reason = (f"mean over {interval.n} seeds {interval.mean:.4g}, 95% interval "
-              f"[{interval.low:.4g}, {interval.high:.4g}] vs bound {bound.value:.4g}: {outcome}")
+              f"[{interval.low:.4g}, {interval.high:.4g}] vs bound {bound.value:.4g}: {result}")
     if not applicable:
         reason = f"not applicable ({'; '.join(failed)} fails); evaluated anyway: " + reason
+    holds = {"holds": True, "violated": False}.get(result)
+    if holds is None:
+        outcome, note = "error", "the interval straddles the bound: nothing is decided (add seeds)"
+    else:
+        outcome, note = judge(check, holds, "violated")
     # the bound at every horizon T' ≤ T (α fixed): 2(f⁰ − f_low)/(αT') + the constant terms
     stacked_grads = stacked(runs, "grad_norm_sq")
     horizons = np.arange(1, stacked_grads.shape[1])
@@ -211,12 +277,12 @@ def _async_bound(check: CheckSpec, case: Case, problem, algorithm, runs: list) -
     values_at = bound.terms["optimization"] * base["iterations"] / horizons + constant
     index = thin(horizons.size)
     return Verdict(
-        **base, **common, holds={"holds": True, "violated": False}.get(outcome),
-        applicable=applicable, reason=reason, max_ratio=interval.high / bound.value,
-        worst_iteration=base["iterations"], tolerance=0.0,
+        **base, **common, holds=holds, applicable=applicable,
+        reason=reason + (f"; {note}" if note else ""), outcome=outcome,
+        max_ratio=interval.high / bound.value, worst_iteration=base["iterations"], tolerance=0.0,
         constants=bound.as_dict()["constants"],
         extra={"interval": [interval.low, interval.high], "mean": interval.mean,
-               "verdict": outcome, "terms": bound.terms, "conditions": bound.conditions,
+               "verdict": result, "terms": bound.terms, "conditions": bound.conditions,
                "staleness_mean": float(np.mean([s["mean"] for s in staleness]))},
         series={"iteration": horizons[index].tolist(), "measured": measured[index].tolist(),
                 "bound": values_at[index].tolist(),
@@ -226,8 +292,12 @@ def _async_bound(check: CheckSpec, case: Case, problem, algorithm, runs: list) -
 
 def evaluate_check(check: CheckSpec, case: Case, problem, algorithm, runs: list) -> Verdict:
     """The verdict of ``check`` on the ``runs`` of ``algorithm`` on ``problem``."""
-    if check.bound == "converges":
-        return _converges(check, case, problem, algorithm, runs)
-    if check.bound == ASYNC_BOUND:
-        return _async_bound(check, case, problem, algorithm, runs)
-    return _bound(check, case, problem, algorithm, runs)
+    handlers = {
+        CONVERGES: _converges,
+        ASYNC_BOUND: _async_bound,
+        EXACT_RATE: rate_checks.exact_rate,
+        SLOWEST_DIRECTION: rate_checks.slowest_direction,
+        HEAVY_BALL: special.heavy_ball,
+        BELOW_REFERENCE: special.below_reference,
+    }
+    return handlers.get(check.bound, _bound)(check, case, problem, algorithm, runs)

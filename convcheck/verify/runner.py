@@ -33,20 +33,28 @@ def case_problem(case: Case, data_dir: str | None = None):
 
 
 def _runs(case: Case, check: CheckSpec, problem, seed_offset: int, cache: dict) -> tuple:
-    """The algorithm of a check and its runs, one per seed (cached per case)."""
+    """The algorithm a check is evaluated for and its runs, one per seed (cached per case).
+
+    With ``ran_with`` the runs use those parameters instead of the claimed ones.
+    """
     from convcheck.algorithms import make_algorithm
     from convcheck.verify.mutants import inject
 
     params = case.algorithm_params(check.algorithm)
     spec: RunSpec = case.run.updated(check.run, f"{case.path}: run of {check.name!r}")
-    key = json.dumps([params, spec.as_dict(), check.inject], sort_keys=True, default=str)
+    key = json.dumps([params, spec.as_dict(), check.inject, check.ran_with], sort_keys=True,
+                     default=str)
     if key not in cache:
         algorithm = make_algorithm(case.algorithm_name, problem.constants, **params)
+        ran = (make_algorithm(case.algorithm_name, problem.constants,
+                              **{**params, **check.ran_with})
+               if check.ran_with else algorithm)
         if check.inject is not None:
             algorithm = inject(algorithm, check.inject)
+            ran = inject(ran, check.inject) if check.ran_with else algorithm
         engine = case.engine()
         runs = [
-            engine(algorithm, problem, spec.iterations, seed=seed + seed_offset,
+            engine(ran, problem, spec.iterations, seed=seed + seed_offset,
                    target=spec.target, target_metric=spec.target_metric, stop_at_target=False,
                    theta0=None if spec.theta0 is None else np.array(spec.theta0))
             for seed in spec.seeds
@@ -88,6 +96,8 @@ def run_case(case: Case, *, seed_offset: int = 0, data_dir: str | None = None
     except DataFileError as error:
         if case.problem.needs_data_dir():
             out["skipped"] = f"dataset {case.problem.dataset!r} not available: {error}"
+            out["verdicts"] = [_error_verdict(case, check, "", out["skipped"], "skipped")
+                               for check in case.checks]
             out["seconds"] = time.perf_counter() - started
             return out
         raise
@@ -103,20 +113,26 @@ def run_case(case: Case, *, seed_offset: int = 0, data_dir: str | None = None
             if "staleness" in runs[0].summary and out["staleness"] is None:
                 out["staleness"] = runs[0].summary["staleness"]
         except ConvcheckError as error:
-            verdict = _error_verdict(case, check, problem, error)
+            verdict = _error_verdict(case, check, problem.constants.problem_class,
+                                     f"error: {error}")
         verdict.seconds = time.perf_counter() - begun
         out["verdicts"].append(verdict)
     out["seconds"] = time.perf_counter() - started
     return out
 
 
-def _error_verdict(case: Case, check: CheckSpec, problem, error: Exception) -> Verdict:
-    """A check that could not be evaluated: it fails whatever its kind (holds is None)."""
+def _error_verdict(case: Case, check: CheckSpec, problem_class: str, reason: str,
+                   outcome: str = "error") -> Verdict:
+    """A check that could not be run (``error``, whatever its kind) or a case that was
+    ``skipped``."""
+    from convcheck.verify.names import check_kind
+
     return Verdict(
         case=case.name, name=check.name, algorithm=case.algorithm_name,
-        problem=case.problem.describe(), problem_class=problem.constants.problem_class,
+        problem=case.problem.describe(), problem_class=problem_class,
         bound=check.bound, source="", citation="", kind=check.kind, holds=None,
-        applicable=False, reason=f"error: {error}", why=check.why,
+        applicable=False, reason=reason, why=check.why, outcome=outcome,
+        sides=check_kind(check.bound).sides, expect=check.expect,
     )
 
 
@@ -206,28 +222,34 @@ def _case_line(result: dict[str, Any]) -> str:
         return f"skip {result['case']}: {result['skipped']}"
     verdicts = result["verdicts"]
     good = sum(v.passed for v in verdicts)
-    mark = "ok  " if good == len(verdicts) else "FAIL"
-    return f"{mark} {result['case']}: {good}/{len(verdicts)} checks as expected " \
+    bad = sorted({v.outcome for v in verdicts if not v.passed})
+    mark = "ok  " if not bad else "FAIL"
+    detail = f" [{', '.join(bad)}]" if bad else ""
+    return f"{mark} {result['case']}: {good}/{len(verdicts)} checks as expected{detail} " \
            f"({result['seconds']:.1f} s)"
 
 
 def _document(results: list[dict[str, Any]], *, suite: str | None, seed: int, jobs: int,
               seconds: float) -> dict[str, Any]:
+    from convcheck.verify.verdict import OUTCOMES
+
     checks = [v for result in results for v in result["verdicts"]]
-    positive = [v for v in checks if v.kind == "positive"]
-    negative = [v for v in checks if v.kind == "negative_control"]
+    ran = [v for v in checks if v.outcome != "skipped"]
+    positive = [v for v in ran if v.kind == "positive"]
+    negative = [v for v in ran if v.kind == "negative_control"]
     summary = {
         "positive": len(positive),
         "positive_held": sum(v.passed for v in positive),
         "negative": len(negative),
         "negative_failed": sum(v.passed for v in negative),
+        "outcomes": {name: sum(v.outcome == name for v in checks) for name in OUTCOMES},
         "cases": len(results),
         "skipped": sum(result["skipped"] is not None for result in results),
         "seconds": seconds,
     }
     # a suite that could not run all its cases is not verified, whatever the others say
-    summary["verdict"] = ("failed" if any(not v.passed for v in checks)
-                          else "incomplete" if summary["skipped"] or not checks
+    summary["verdict"] = ("failed" if any(not v.passed for v in ran)
+                          else "incomplete" if summary["skipped"] or not ran
                           else "verified")
     summary["passed"] = summary["verdict"] == "verified"
     cases = [{key: value for key, value in result.items() if key != "verdicts"}

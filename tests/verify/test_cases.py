@@ -98,3 +98,72 @@ def test_theta0(tmp_path):
         load_case(write(tmp_path, VALID.replace("target = 1e-6",
                                                 'target = 1e-6\ntheta0 = ["a"]')))
     assert info.value.field == "theta0"
+
+
+CONTROL = 'why = "two rounds'
+BOUND_CHECK = VALID.replace('[[checks]]\nbound = "converges"', '[[checks]]\nbound = "gd/nonconvex"')
+
+
+@pytest.mark.parametrize(
+    "text, field, allowed",
+    [
+        (BOUND_CHECK.replace('bound = "gd/nonconvex"', 'bound = "gd/nonconvex"\ntolerance = 0'),
+         "tolerance", "a real number > 0"),
+        (BOUND_CHECK.replace('bound = "gd/nonconvex"', 'bound = "gd/nonconvex"\ntolerance = -1'),
+         "tolerance", "a real number > 0"),
+        (VALID.replace('[[checks]]\nbound = "converges"',
+                       '[[checks]]\nbound = "converges"\ntolerance = 0.1'),
+         "tolerance", "converges takes none"),
+        (VALID.replace('[[checks]]\nbound = "converges"',
+                       '[[checks]]\nbound = "below-reference"\ntolerance = 1.5\n'
+                       'reference = { name = "gd" }'),
+         "tolerance", "(0, 1)"),
+        (VALID.replace(CONTROL, 'expect = "violated"\n' + CONTROL), "expect",
+         "for converges: one of target-missed"),
+        (VALID.replace(CONTROL, 'expect = "sideways"\n' + CONTROL), "expect", "one of"),
+        (VALID.replace('[[checks]]\nbound = "converges"', '[[checks]]\nbound = "below-reference"'),
+         "reference", "(required)"),
+        (VALID.replace(CONTROL, 'reference = { name = "gd" }\n' + CONTROL), "reference",
+         "only below-reference"),
+        (VALID.replace('[[checks]]\nbound = "converges"',
+                       '[[checks]]\nbound = "below-reference"\nreference = { name = "gdx" }'),
+         "name", "gd-sec"),
+        (VALID.replace(CONTROL, 'ran_with = { speed = 2 }\n' + CONTROL), "speed",
+         "a parameter of gd"),
+        (VALID.replace(CONTROL, 'ran_with = { name = "ef" }\n' + CONTROL), "name",
+         "no name in ran_with"),
+        (VALID.replace('[[checks]]\nbound = "converges"',
+                       '[[checks]]\nbound = "converges"\nran_with = { alpha = 1.0 }'),
+         "ran_with", "unknown key"),
+        (VALID.replace('[[checks]]\nbound = "converges"',
+                       '[[checks]]\nbound = "converges"\nexpect = "target-missed"'),
+         "expect", "unknown key"),
+    ],
+)
+def test_check_fields_are_validated(tmp_path, text, field, allowed):
+    path = write(tmp_path, text)
+    with pytest.raises(CaseFileError) as info:
+        load_case(path)
+    message = str(info.value)
+    assert info.value.field == field and allowed in message and str(path) in message
+
+
+def test_control_fields_parse(tmp_path):
+    text = BOUND_CHECK.replace(CONTROL, 'ran_with = { alpha = "0.5/L" }\n' + CONTROL)
+    text = text.replace('bound = "gd/nonconvex"', 'bound = "gd/nonconvex"\ntolerance = 1e-6')
+    case = load_case(write(tmp_path, text))
+    positive, control = case.checks
+    assert positive.tolerance == 1e-6 and positive.expect == ""
+    assert control.expect == "target-missed" and control.ran_with == {"alpha": "0.5/L"}
+
+
+def test_bad_case_exits_2_before_any_case_runs(tmp_path, capsys):
+    from convcheck.cli import main
+
+    good = write(tmp_path, VALID, "a.toml")
+    bad = write(tmp_path, VALID.replace(CONTROL, 'expect = "sideways"\n' + CONTROL), "b.toml")
+    out = tmp_path / "report"
+    assert main(["verify", str(good.parent), "--out", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert str(bad) in error and "'expect'" in error and "target-missed" in error
+    assert not out.exists()

@@ -37,7 +37,9 @@ def test_missing_shared_data_skips_the_case(tmp_path):
     document = verify(_suite(tmp_path, libsvm=text), data_dir=str(empty))
     case = document["cases"][0]
     assert case["skipped"] and "a9a" in case["skipped"]
-    assert document["checks"] == [] and not document["summary"]["passed"]
+    assert [c["outcome"] for c in document["checks"]] == ["skipped", "skipped"]
+    assert not any(c["passed"] for c in document["checks"])
+    assert document["summary"]["outcomes"]["skipped"] == 2 and not document["summary"]["passed"]
 
 
 def test_a_case_that_cannot_run_is_refused_before_any_case_runs(tmp_path, monkeypatch):
@@ -65,6 +67,7 @@ def test_a_check_that_fails_while_running_fails_the_suite(tmp_path, monkeypatch)
     assert document["summary"]["verdict"] == "failed"
     assert all(c["holds"] is None and "solver stalled" in c["reason"]
                for c in document["checks"])
+    assert all(c["outcome"] == "error" and not c["passed"] for c in document["checks"])
 
 
 def test_seed_and_jobs_are_validated(tmp_path):

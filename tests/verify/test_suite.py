@@ -29,6 +29,37 @@ def test_every_case_file_is_valid_and_in_a_suite():
                "negative controls are in" in case.description for case in cases)
 
 
+def _label(case) -> str:
+    """The seed algorithm a case verifies (LAGS is error feedback with layer-wise top-k)."""
+    if case.algorithm.get("compressor") == "layer-top-k":
+        return "lags"
+    return case.algorithm_name
+
+
+@pytest.mark.parametrize("algorithm", ["gd", "gd-sec", "ef", "ef21", "bidir-topk", "lags", "dgs"])
+def test_every_seed_algorithm_has_positive_checks_and_negative_controls(algorithm):
+    cases = [case for case in load_suite([PROBLEMS], "quick") if _label(case) == algorithm]
+    kinds = {check.kind for case in cases for check in case.checks}
+    assert kinds == {"positive", "negative_control"}, algorithm
+
+
+def test_two_sided_rates_and_tight_targets_are_exercised():
+    """Both sides of a rate are checked, with β < 1, several k, and targets that a run twice as
+    slow misses (a control at half the step)."""
+    cases = load_suite([PROBLEMS], "quick")
+    checks = [(case, check) for case in cases for check in case.checks]
+    names = {check.bound for _, check in checks}
+    assert {"gd/exact-rate", "lower/slowest-direction", "lmi/distance"} <= names
+    assert any(case.algorithm.get("beta", 1) < 1 and check.bound == "lower/slowest-direction"
+               for case, check in checks)
+    ks = {str(case.algorithm.get(key)) for case in cases for key in ("k", "k_up", "k_down")
+          if key in case.algorithm}
+    assert len(ks) >= 3
+    tight = [case.name for case, check in checks if check.bound == "converges"
+             and check.kind == "negative_control" and "half the step" in check.name]
+    assert len(tight) >= 4
+
+
 def _certified(case) -> None:
     problem = case_problem(case)
     optimum = problem.optimum
