@@ -62,8 +62,9 @@ class EF21BC(EF21):
     diagnostic_names = ("ef21_G", "downlink_error_sq")
     mutants = (
         *EF21.mutants,
-        frozen_server("b", "the server never updates its copy of b: it steps with b⁰ forever",
-                      "stale-server-estimate"),
+        frozen_server("b", "the server's copy of b stays b⁰ = 0: it steps with C_s(g), the "
+                      "downlink without error feedback, while the workers add up the broadcasts "
+                      "(their model drifts from the server's)", "stale-server-estimate"),
         frozen("b", "the workers never update their copy of b (their model drifts from the "
                "server's)", "stale-worker-estimate"),
     )
