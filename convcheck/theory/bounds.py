@@ -50,6 +50,7 @@ from convcheck.algorithms.ef21 import EF21
 from convcheck.algorithms.ef21bc import EF21BC
 from convcheck.algorithms.gd import GD
 from convcheck.algorithms.gdsec import GDSEC
+from convcheck.compressors import Compressor
 from convcheck.engine.trace import Run
 from convcheck.errors import InputError
 from convcheck.problem import Problem
@@ -402,7 +403,7 @@ def _contraction(delta: float) -> tuple[float, float]:
     return 1.0 - root, (1.0 - delta) / (1.0 - root)
 
 
-def _link(compressor: Any, d: int) -> dict[str, Any]:
+def _link(compressor: Compressor, d: int) -> dict[str, Any]:
     contractive = compressor.guarantee == "contractive"
     return {
         "compressor": compressor.describe(),
