@@ -104,8 +104,9 @@ class EF21BC(EF21):
     )
     mutants = (
         *EF21.mutants,
-        frozen_server("b", "the server never updates its copy of b: it steps with b⁰ forever",
-                      "stale-server-estimate"),
+        frozen_server("b", "the server's copy of b stays b⁰ = 0: it steps with C_s(g), the "
+                      "downlink without error feedback, while the workers add up the broadcasts "
+                      "(their model drifts from the server's)", "stale-server-estimate"),
         Mutant("stale-worker-estimate", "the workers never update their copy of b (their "
                "model drifts from the server's)", receive=_stale_b),
         off_by_one("down", -1, "k-down-minus-one", halves=("server",)),

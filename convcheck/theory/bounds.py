@@ -21,13 +21,27 @@ ef/nonconvex               derived here    (1/T)Σ_{k<T}‖∇f(θ^k)‖² ≤ [
 bidir-topk/nonconvex                       + (LαQ)²ζ²]/c, c = 1 − Lα − (LαQ)² > 0;
                                            EF (and LAGS): Q = t/(1 − t), t = √(1 − δ);
                                            bidirectional: Q = (t_up + t_dn/(1 − t_dn))/(1 − t_up)
-=========================  ==============  =====================================================
-
+=========================  ==============  ==============================================
 with ``ξ = max_i ξ_i`` (GD-SEC), ``θ = 1 − √(1 − δ)``, ``β = (1 − δ)/(1 − √(1 − δ))`` and
 ``G^t = (1/M)Σ_m‖g_m^t − ∇f_m(θ^t)‖²`` (the trace column ``ef21_G``) and
 ``ζ² ≥ sup_θ (1/M)Σ_m‖∇f_m(θ) − ∇f(θ)‖²`` (:func:`gradient_dissimilarity`). The GD bounds are stated
 for every step in their range (THEORY.md states them at α = 1/L, where they reduce to its
 formulas); the proofs of all ``derived here`` bounds, and the checked constants of the others,
+=======
+ef21-bc/nonconvex          derived here    (1/T)Σ_{t<T}‖∇f(θ^t)‖²
+                                           ≤ (2(f(θ⁰) − f_low)/α + w_G G⁰ + w_P P⁰)/T
+                                           (α ≤ 1/(L + L̃√K))
+ef21-bc/pl                 derived here    f(θ^T) − f* + α(w_G G^T + w_P P^T)
+                                           ≤ (1 − αμ)^T (f(θ⁰) − f* + α(w_G G⁰ + w_P P⁰))
+                                           (α ≤ min(1/(L + L̃√K), θ_w/(2μ), θ_s/(2μ)))
+=========================  ==============  =====================================================
+
+with ``ξ = max_i ξ_i`` (GD-SEC), ``θ = 1 − √(1 − δ)``, ``β = (1 − δ)/(1 − √(1 − δ))`` and
+``G^t = (1/M)Σ_m‖g_m^t − ∇f_m(θ^t)‖²`` (the trace column ``ef21_G``); for EF21-BC, ``θ_w, β_w``
+and ``θ_s, β_s`` are those of the uplink and downlink compressors, ``P^t = ‖b^t − g^t‖²`` is the
+downlink's error and ``K, w_G, w_P`` (one set per bound) are in docs/theory.md §10. The GD bounds
+are stated for every step in their range (THEORY.md states them at α = 1/L, where they reduce to
+its formulas); the proofs of all ``derived here`` bounds, and the checked constants of the others,
 are in docs/theory.md. The certified (LMI) bound on ``‖θ^k − θ*‖²`` is
 :class:`convcheck.theory.certified.CertifiedBound`.
 
@@ -46,8 +60,10 @@ from convcheck.algorithms.base import Algorithm
 from convcheck.algorithms.bidirectional import BidirectionalTopK
 from convcheck.algorithms.ef import ErrorFeedback
 from convcheck.algorithms.ef21 import EF21
+from convcheck.algorithms.ef21bc import EF21BC
 from convcheck.algorithms.gd import GD
 from convcheck.algorithms.gdsec import GDSEC
+from convcheck.compressors import Compressor
 from convcheck.engine.trace import Run
 from convcheck.errors import InputError
 from convcheck.problem import Problem
@@ -551,6 +567,177 @@ class BidirectionalNonconvex(_FeedbackNonconvex):
         out = _feedback_constants(algorithm, problem, (t_up + gain_down) / (1.0 - t_up))
         out.update(delta_up=up, delta_down=down, t_up=t_up, t_down=t_down)
         return out
+# -- EF21-BC, derived here ------------------------------------------------------------------------
+def _contraction(delta: float) -> tuple[float, float]:
+    """``(θ, β) = (1 − √(1 − δ), (1 − δ)/(1 − √(1 − δ)))``: ``‖C(u + v) − (u + v)‖² ≤
+    (1 − θ)‖u‖² + β‖v‖²`` for a δ-contractive ``C``."""
+    root = math.sqrt(1.0 - delta)
+    return 1.0 - root, (1.0 - delta) / (1.0 - root)
+
+
+def _link(compressor: Compressor, d: int) -> dict[str, Any]:
+    contractive = compressor.guarantee == "contractive"
+    return {
+        "compressor": compressor.describe(),
+        "contractive": contractive,
+        "deterministic": not (compressor.randomized or compressor.in_expectation),
+        "delta": compressor.delta(d) if contractive else None,
+    }
+
+
+def _ef21bc_lyapunov(out: dict, m: int) -> tuple[float, float, float]:
+    """``(K, w_G, w_P)`` of docs/theory.md §10 for ``m = 1`` (nonconvex) or ``m = 2`` (PL):
+    ``c₂ = r(1 + √(m c₁))²``, ``K = m(√c₁ + √c₂)²``, and at ``a = √(c₁/c₂)``, ``q = 1/√(m c₁)``
+    ``w_G = ((1 + 1/a) + m(1 + a) r (1 + q))/θ_w``, ``w_P = (1 + a)/θ_s``. An identity link
+    (``c₁ = 0``: ``G ≡ 0``; ``r = 0``: ``P ≡ 0``) takes the limit ``a → 0`` or ``a → ∞``."""
+    c1, r = out["c1"], out["r"]
+    c2 = r * (1.0 + math.sqrt(m * c1)) ** 2
+    k = m * (math.sqrt(c1) + math.sqrt(c2)) ** 2
+    if c1 == 0.0 or c2 == 0.0:
+        weight_g = 1.0 / out["theta_w"] if c1 > 0 else 0.0
+        weight_p = 1.0 / out["theta_s"] if c2 > 0 else 0.0
+        return k, weight_g, weight_p
+    a, q = math.sqrt(c1 / c2), 1.0 / math.sqrt(m * c1)
+    weight_g = ((1.0 + 1.0 / a) + m * (1.0 + a) * r * (1.0 + q)) / out["theta_w"]
+    return k, weight_g, (1.0 + a) / out["theta_s"]
+
+
+def _ef21bc_constants(algorithm: EF21BC, problem: Problem) -> dict:
+    out = _common(algorithm, problem)
+    d = problem.objective.dim
+    out.update(init=algorithm.init, batch_size=algorithm.batch_size,
+               uplink=_link(algorithm.compressor, d), downlink=_link(algorithm.down, d))
+    delta_w, delta_s = out["uplink"]["delta"], out["downlink"]["delta"]
+    if delta_w is None or delta_s is None:
+        return out
+    out["theta_w"], out["beta_w"] = _contraction(delta_w)
+    out["theta_s"], out["beta_s"] = _contraction(delta_s)
+    out["omega_w"] = (1.0 + math.sqrt(1.0 - delta_w)) ** 2
+    out["c1"] = out["beta_w"] / out["theta_w"]
+    out["r"] = out["omega_w"] * out["beta_s"] / out["theta_s"]
+    out["K_nonconvex"], out["weight_G"], out["weight_P"] = _ef21bc_lyapunov(out, 1)
+    out["K_pl"], out["weight_G_pl"], out["weight_P_pl"] = _ef21bc_lyapunov(out, 2)
+    out["step_nonconvex"] = 1.0 / (out["L"] + out["L_tilde"] * math.sqrt(out["K_nonconvex"]))
+    out["step_pl"] = 1.0 / (out["L"] + out["L_tilde"] * math.sqrt(out["K_pl"]))
+    mu = out["mu"]
+    out["step_pl_up"] = out["theta_w"] / (2.0 * mu) if mu > 0 else math.inf
+    out["step_pl_down"] = out["theta_s"] / (2.0 * mu) if mu > 0 else math.inf
+    return out
+
+
+def _ef21bc_conditions(constants: dict, steps: tuple[tuple[str, str], ...]) -> list[Condition]:
+    """Both links δ-contractive and deterministic, full gradients, then ``α ≤ bound`` for each
+    ``(constants key, formula)`` (only with both δ's known)."""
+    out = []
+    for link, symbol in (("uplink", "C_w"), ("downlink", "C_s")):
+        facts = constants[link]
+        name = facts["compressor"]["name"]
+        out += [
+            Condition(f"{link} {symbol} δ-contractive (‖C(x) − x‖² ≤ (1 − δ)‖x‖²)",
+                      bool(facts["contractive"]), f"{name}: {facts['compressor']['guarantee']}"),
+            Condition(f"{link} {symbol} deterministic (a randomized one gives a bound in "
+                      "expectation only)", bool(facts["deterministic"]), name),
+        ]
+    out.append(Condition("full local gradients (no minibatch)", constants["batch_size"] is None,
+                         f"batch_size = {constants['batch_size']}"))
+    if "c1" in constants:
+        out += [at_most(f"α ≤ {formula}", constants["alpha"], constants[key], ("α", formula))
+                for key, formula in steps]
+    return out
+
+
+def _ef21bc_weights(constants: dict, keys: tuple[str, str]) -> tuple[float, float]:
+    """The weights of ``G`` and ``P``; both δ's are needed even when forced."""
+    if "c1" not in constants:
+        raise InputError("compressor", f"{constants['uplink']['compressor']['name']} / "
+                         f"{constants['downlink']['compressor']['name']}",
+                         "δ-contractive compressors on both links")
+    return constants[keys[0]], constants[keys[1]]
+
+
+def _paper_downlink_error(run: Run) -> np.ndarray:
+    """``P^t = ‖b^t − g^t‖²`` per row, ``nan`` at the last row.
+
+    The server's ``b`` and ``g`` after round ``t + 1`` are the paper's ``b^t``, ``g^t`` (formed
+    at ``θ^t``), so ``P^t`` is the column ``downlink_error_sq`` one row later.
+    """
+    errors, iterations = q.column(run, "downlink_error_sq"), _iterations(run)
+    out = np.full(errors.shape, np.nan)
+    following = iterations[1:] == iterations[:-1] + 1
+    out[:-1] = np.where(following, errors[1:], np.nan)
+    return out
+
+
+class _EF21BCBound:
+    algorithms = (EF21BC,)
+    provenance = "derived here"
+
+    def constants(self, algorithm, problem, theta0=None) -> dict:
+        return _ef21bc_constants(algorithm, problem)
+
+
+class EF21BCNonconvex(_EF21BCBound, _MeanGradient):
+    name = "ef21-bc/nonconvex"
+    problem_class = "nonconvex"
+    statement = (
+        "(1/T) Σ_{t<T} ‖∇f(θ^t)‖² ≤ (2(f(θ⁰) − f_low)/α + w_G G⁰ + w_P P⁰)/T for "
+        "α ≤ 1/(L + L̃√K), K = (√c₁ + √c₂)², c₁ = β_w/θ_w, c₂ = ω_w(β_s/θ_s)(1 + √c₁)² "
+        "(θ, β of δ_w and δ_s as for EF21, ω_w = (1 + √(1 − δ_w))²)"
+    )
+    citation = ("derived in docs/theory.md §10 for EF21-BC [EF21-BW] (§3, Alg. 5) by the technique "
+                "of [EF21] Thm 1, which it reduces to when C_s = I")
+
+    def conditions(self, constants: dict) -> list[Condition]:
+        return _ef21bc_conditions(constants, (("step_nonconvex", "1/(L + L̃√K)"),))
+
+    def evaluate(self, run, problem, constants):
+        weight_g, weight_p = _ef21bc_weights(constants, ("weight_G", "weight_P"))
+        start = q.start_gap_upper(run, q.Reference.of(problem))
+        g0 = float(q.column(run, "ef21_G")[0])
+        p0 = float(_paper_downlink_error(run)[0])
+        numerator = 2.0 * start / constants["alpha"] + weight_g * g0 + weight_p * p0
+        return _per_count(numerator, _iterations(run)), {"start_gap": start, "G0": g0, "P0": p0}
+
+
+class EF21BCPL(_EF21BCBound, Bound):
+    name = "ef21-bc/pl"
+    problem_class = "strongly convex"
+    quantity = "ef21bc_lyapunov"
+    quantity_formula = ("f(θ^T) − f* + α(w_G G^T + w_P P^T)  (f_low, the trace's ef21_G and "
+                        "downlink_error_sq one row later; the last row is not checked)")
+    statement = (
+        "f(θ^T) − f* + α(w_G G^T + w_P P^T) ≤ (1 − αμ)^T (f(θ⁰) − f* + α(w_G G⁰ + w_P P⁰)) for "
+        "α ≤ min(1/(L + L̃√K), θ_w/(2μ), θ_s/(2μ)), K = 2(√c₁ + √c₂)², "
+        "c₂ = ω_w(β_s/θ_s)(1 + √(2c₁))²"
+    )
+    citation = ("derived in docs/theory.md §10 for EF21-BC [EF21-BW] (§3, Alg. 5) by the technique "
+                "of [EF21] Thm 2 (PL case), which it reduces to when C_s = I")
+
+    def conditions(self, constants: dict) -> list[Condition]:
+        steps = (("step_pl", "1/(L + L̃√K)"), ("step_pl_up", "θ_w/(2μ)"),
+                 ("step_pl_down", "θ_s/(2μ)"))
+        return _ef21bc_conditions(constants, steps)
+
+    def measure(self, run, problem, constants):
+        weight_g, weight_p = _ef21bc_weights(constants, ("weight_G_pl", "weight_P_pl"))
+        errors = weight_g * q.column(run, "ef21_G") + weight_p * _paper_downlink_error(run)
+        return q.gap_upper(run, q.Reference.of(problem)) + constants["alpha"] * errors
+
+    def evaluate(self, run, problem, constants):
+        weight_g, weight_p = _ef21bc_weights(constants, ("weight_G_pl", "weight_P_pl"))
+        paper_p = _paper_downlink_error(run)
+        g0, p0 = float(q.column(run, "ef21_G")[0]), float(paper_p[0])
+        start = (q.start_gap_lower(run, q.Reference.of(problem))
+                 + constants["alpha"] * (weight_g * g0 + weight_p * p0))
+        rate = 1.0 - constants["alpha"] * constants["mu"]
+        bound = _geometric(rate, _iterations(run)) * start
+        bound[np.isnan(paper_p)] = np.nan
+        return bound, {"start_lyapunov": start, "G0": g0, "P0": p0}
+
+    def floor(self, run, problem, constants):
+        ref = q.Reference.of(problem)
+        weights = constants.get("weight_G_pl", 0.0) + constants.get("weight_P_pl", 0.0)
+        return q.value_floor(run, ref) + constants["alpha"] * weights * q.gradient_sq_floor(ref)
 
 
 #: The closed-form bounds, by name.
@@ -566,5 +753,7 @@ CLOSED_FORM: dict[str, Bound] = {
         EF21PL(),
         EFNonconvex(),
         BidirectionalNonconvex(),
+        EF21BCNonconvex(),
+        EF21BCPL(),
     )
 }

@@ -237,7 +237,7 @@ def test_every_bound_declares_provenance_and_citation():
     assert {b.provenance for b in CLOSED_FORM.values() if b.name.startswith("gd-sec")} == {
         "derived here"
     }
-    assert {b.provenance for b in CLOSED_FORM.values() if b.name.startswith("ef21")} == {"paper"}
+    assert {b.provenance for b in CLOSED_FORM.values() if b.name.startswith("ef21/")} == {"paper"}
 
 
 def test_bound_check_is_plain_data():
