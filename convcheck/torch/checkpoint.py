@@ -3,11 +3,13 @@
 A checkpoint is a dict of tensors, numbers, strings and lists (no pickled objects), written with
 ``torch.save`` into memory and then atomically to disk (:func:`convcheck.atomic.write_atomic`),
 so an interrupted save never leaves a half-written file; it is read back with
-``torch.load(weights_only=True)``.
+``torch.load(weights_only=True)``. An algorithm's states (dataclasses of tensors and numbers)
+are saved field by field (:func:`state_fields`) and rebuilt with :func:`restored_state`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ from typing import Any
 import torch
 
 from convcheck.atomic import write_atomic
-from convcheck.errors import DataFileError
+from convcheck.errors import DataFileError, InputError
 
 #: Format version written into every checkpoint.
 FORMAT = 1
@@ -46,3 +48,24 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise DataFileError(f"{path}: not a convcheck torch checkpoint of format {FORMAT}")
     return payload
+
+
+def state_fields(state: Any) -> dict[str, Any]:
+    """The fields of a state dataclass by name; tensors cloned (a checkpoint must not alias)."""
+    return {f.name: (v.detach().clone() if isinstance(v, torch.Tensor) else v)
+            for f in dataclasses.fields(state) for v in [getattr(state, f.name)]}
+
+
+def restored_state(state: Any, values: dict[str, Any], device: torch.device, what: str) -> Any:
+    """A state of ``state``'s type from :func:`state_fields` output, tensors on ``device``.
+
+    Raises
+    ------
+    InputError
+        ``values`` does not hold exactly the fields of ``state`` (``what`` names it).
+    """
+    names = {f.name for f in dataclasses.fields(state)}
+    if set(values) != names:
+        raise InputError("checkpoint", sorted(values), f"the fields of the {what}: {sorted(names)}")
+    return type(state)(**{k: v.to(device) if isinstance(v, torch.Tensor) else v
+                          for k, v in values.items()})
