@@ -122,7 +122,8 @@ class CompressionHookState:
         params = [p for p in model.parameters() if p.requires_grad]
         self.slices = {id(p): part for p, part in zip(params, self.layout.slices(), strict=True)}
         self.theta0 = self.layout.flatten_module(model)
-        self.generator = generator or torch.Generator(self.theta0.device).manual_seed(0)
+        self.generator = (generator if generator is not None
+                          else torch.Generator(self.theta0.device).manual_seed(0))
         self.memory: dict[str, Tensor] = {}
         self.up = np.zeros(self.world_size, dtype=np.int64)
         self.down = np.zeros(self.world_size, dtype=np.int64)

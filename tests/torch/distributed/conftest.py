@@ -141,6 +141,22 @@ label = "async top-k"
 name = "async-sparse-sgd"
 alpha = 0.05
 ratio = 0.05
+
+[[algorithm]]
+label = "lags ps"
+name = "lags"
+alpha = 0.2
+ratio = 0.05
+[algorithm.distributed]
+mode = "ps"
+
+[[algorithm]]
+label = "ef ps"
+name = "ef"
+alpha = 0.2
+ratio = 0.05
+[algorithm.distributed]
+mode = "ps"
 """
 
 WORLD = 3

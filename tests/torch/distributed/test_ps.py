@@ -23,6 +23,8 @@ CASES = [  # label, index in the config, folder slug
     ("gd-sec", 1, "gd-sec"),
     ("dense", 2, "dense"),
     ("ef21", 9, "ef21"),  # with an initial uplink (init = "full")
+    ("lags ps", 12, "lags-ps"),  # layer-wise codecs both ways, a per-layer state field
+    ("ef ps", 13, "ef-ps"),
 ]
 
 
