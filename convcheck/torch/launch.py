@@ -119,7 +119,7 @@ MODES: dict[str, Callable[[type[Algorithm]], bool]] = {
     "async-ps": lambda cls: "async" in cls.transports,
     "allgather": lambda cls: "sync" in cls.transports,
     "ddp": lambda cls: cls is GD or cls in HOOKS,
-    "lags": lambda cls: issubclass(cls, LAGS),
+    "lags": lambda cls: cls is LAGS,
 }
 RUNS: dict[str, type[DistributedRun]] = {
     "ps": ParameterServer, "async-ps": AsyncParameterServer, "allgather": AllGather,
@@ -141,7 +141,7 @@ def default_mode(name: str) -> str:
     """The mode of algorithm ``name`` when the config does not say: ``lags`` for LAGS,
     ``allgather`` for error feedback, else ``ps`` (synchronous) or ``async-ps``."""
     cls = ALGORITHMS[name]
-    if issubclass(cls, LAGS):
+    if cls is LAGS:
         return "lags"
     if cls is ErrorFeedback:
         return "allgather"

@@ -118,7 +118,7 @@ class OverlappedLAGS(DistributedRun):
         seed: int = 0,
     ) -> None:
         super().__init__(label, algorithm, channel, oracle, theta0, seed=seed)
-        if not isinstance(algorithm, LAGS):
+        if type(algorithm) is not LAGS:  # set_counts rebuilds it with the measured counts
             raise InputError(
                 "algorithm.distributed.mode", f"'lags' for {algorithm.name}", "'lags' for lags"
             )
