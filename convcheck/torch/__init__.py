@@ -6,7 +6,7 @@ Importing this package imports torch (``import convcheck`` does not). Modules:
   on tensors, with the numpy compressors' semantics and bit counts;
 * :mod:`~convcheck.torch.layout` — a model's parameters as one flat vector (per-parameter
   slices);
-* :mod:`~convcheck.torch.ledger` — messages of a round and the per-worker bit ledger;
+* :mod:`~convcheck.torch.ledger` — the per-worker bit ledger;
 * :mod:`~convcheck.torch.arrays` — the tensor namespace the algorithms of
   :mod:`convcheck.algorithms` run with (the same modules as on numpy);
 * :mod:`~convcheck.torch.oracle` — torch gradients of a numpy objective (differential tests);
@@ -17,8 +17,9 @@ Importing this package imports torch (``import convcheck`` does not). Modules:
   exact checkpoint and resume;
 * :mod:`~convcheck.torch.train` — ``python -m convcheck.torch.train CONFIG.toml``;
 * :mod:`~convcheck.torch.distributed`, :mod:`~convcheck.torch.launch` — multi-process runs
-  (``torchrun --nproc-per-node N -m convcheck.torch.launch CONFIG.toml``): parameter server,
-  asynchronous DGS, all-gather EF, DDP communication hooks, LAGS overlapping backprop;
+  (``torchrun --nproc-per-node N -m convcheck.torch.launch CONFIG.toml``): synchronous and
+  asynchronous parameter servers, all-gather, DDP communication hooks, LAGS overlapping
+  backprop — transports that call the algorithms' halves;
 * :mod:`~convcheck.torch.bench` — ``python -m convcheck.torch.bench`` (timings).
 """
 

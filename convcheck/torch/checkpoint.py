@@ -3,11 +3,13 @@
 A checkpoint is a dict of tensors, numbers, strings and lists (no pickled objects), written with
 ``torch.save`` into memory and then atomically to disk (:func:`convcheck.atomic.write_atomic`),
 so an interrupted save never leaves a half-written file; it is read back with
-``torch.load(weights_only=True)``.
+``torch.load(weights_only=True)``. An algorithm's states (dataclasses of tensors and numbers)
+are saved field by field (:func:`state_fields`) and rebuilt with :func:`restored_state`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from collections.abc import Mapping
 from pathlib import Path
@@ -73,3 +75,24 @@ def check_matches(path: str | Path, saved: Mapping[str, Any], expected: Mapping[
             + "): resume with the config and command that wrote it, or use a new "
             "--checkpoint-dir",
         )
+
+
+def state_fields(state: Any) -> dict[str, Any]:
+    """The fields of a state dataclass by name; tensors cloned (a checkpoint must not alias)."""
+    return {f.name: (v.detach().clone() if isinstance(v, torch.Tensor) else v)
+            for f in dataclasses.fields(state) for v in [getattr(state, f.name)]}
+
+
+def restored_state(state: Any, values: dict[str, Any], device: torch.device, what: str) -> Any:
+    """A state of ``state``'s type from :func:`state_fields` output, tensors on ``device``.
+
+    Raises
+    ------
+    InputError
+        ``values`` does not hold exactly the fields of ``state`` (``what`` names it).
+    """
+    names = {f.name for f in dataclasses.fields(state)}
+    if set(values) != names:
+        raise InputError("checkpoint", sorted(values), f"the fields of the {what}: {sorted(names)}")
+    return type(state)(**{k: v.to(device) if isinstance(v, torch.Tensor) else v
+                          for k, v in values.items()})

@@ -408,8 +408,3 @@ def make_compressor(name: str, **params: Any) -> TorchCompressor:
     """Build a torch compressor by registry name, with the numpy constructor's parameters."""
     return to_torch(reference.make_compressor(name, **params))
 
-
-#: Dense float message (a model or a full gradient): ``32·d`` bits.
-DENSE = to_torch(reference.Identity())
-#: Sparse message of whatever is nonzero (an aggregate of sparse vectors).
-SPARSE = to_torch(reference.Threshold(0.0))

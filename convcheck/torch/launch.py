@@ -21,13 +21,19 @@ The config is the single-process one with these additions (unknown keys are refu
     alpha = 0.1
     ratio = 0.01
     [algorithm.distributed]    # optional
-    mode = "allgather"         # see MODES; default per algorithm (DEFAULT_MODES)
+    mode = "allgather"         # see MODES; default per algorithm (default_mode)
     overlap = "alternate"      # lags: on | off | alternate (both, on alternate steps)
     calibration_repeats = 5    # lags with a measured cost model
     worker_delays = [0.0, 0.01]  # async-ps: extra seconds per local step, one per worker
 
     [algorithm.adaptive]       # lags: floor_ratio alone = counts from a MEASURED model
     floor_ratio = 0.001        # (alpha_c, beta_c and backward times given = that model)
+
+Modes (:data:`MODES`; each accepts the registered algorithms it can run, plug-ins included):
+``ps`` every synchronous algorithm, ``allgather`` every synchronous algorithm (the server half
+is replicated on every rank), ``async-ps`` every asynchronous algorithm, ``ddp`` ``gd`` (plain
+DDP) and the algorithms with a DDP hook (``ef``, ``gd-sec``), ``lags`` LAGS. Default: ``lags``
+for LAGS, ``allgather`` for ``ef``, else ``ps`` or ``async-ps``.
 
 ``run.workers`` is not used: the world size fixes ``M`` — ``N − 1`` workers for the parameter
 server modes (``ps``, ``async-ps``; rank 0 is the server), ``N`` for the others. Worker ``m``'s
@@ -62,19 +68,23 @@ import os
 import shlex
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from convcheck.algorithms import make_algorithm
+from convcheck.algorithms import ALGORITHMS, make_algorithm
+from convcheck.algorithms.base import Algorithm
+from convcheck.algorithms.ef import ErrorFeedback
+from convcheck.algorithms.gd import GD
+from convcheck.algorithms.lags import LAGS
 from convcheck.data import split_dataset
 from convcheck.errors import ConvcheckError, InputError, check_choice, check_int, check_real
 from convcheck.jsonio import write_json
-from convcheck.torch.distributed.allgather import AllGatherEF
+from convcheck.torch.distributed.allgather import AllGather
+from convcheck.torch.distributed.asynchronous import AsyncParameterServer
 from convcheck.torch.distributed.base import DistributedRun, run_epochs
-from convcheck.torch.distributed.dgs import AsyncDGS
 from convcheck.torch.distributed.group import (
     BACKENDS,
     DistributedFailure,
@@ -82,7 +92,7 @@ from convcheck.torch.distributed.group import (
     start_group,
     stop_group,
 )
-from convcheck.torch.distributed.hooks import DDPRun
+from convcheck.torch.distributed.hooks import HOOKS, DDPRun
 from convcheck.torch.distributed.lags import OVERLAP, OverlappedLAGS
 from convcheck.torch.distributed.ps import ParameterServer
 from convcheck.torch.distributed.wire import Channel
@@ -108,23 +118,39 @@ from convcheck.torch.train import (
     select_algorithms,
 )
 
-#: Modes and the algorithms each accepts.
-MODES: dict[str, tuple[str, ...]] = {
-    "ps": ("gd", "bidir-topk", "gd-sec"),
-    "async-ps": ("dgs",),
-    "allgather": ("ef",),
-    "ddp": ("gd", "ef", "gd-sec"),
-    "lags": ("lags",),
-}
-#: The mode of each algorithm when the config does not say.
-DEFAULT_MODES = {
-    "gd": "ps", "bidir-topk": "ps", "gd-sec": "ps", "dgs": "async-ps", "ef": "allgather",
-    "lags": "lags",
+#: Each mode, and which algorithm classes it runs.
+MODES: dict[str, Callable[[type[Algorithm]], bool]] = {
+    "ps": lambda cls: "sync" in cls.transports,
+    "async-ps": lambda cls: "async" in cls.transports,
+    "allgather": lambda cls: "sync" in cls.transports,
+    "ddp": lambda cls: cls is GD or cls in HOOKS,
+    "lags": lambda cls: cls is LAGS,
 }
 RUNS: dict[str, type[DistributedRun]] = {
-    "ps": ParameterServer, "async-ps": AsyncDGS, "allgather": AllGatherEF, "ddp": DDPRun,
-    "lags": OverlappedLAGS,
+    "ps": ParameterServer, "async-ps": AsyncParameterServer, "allgather": AllGather,
+    "ddp": DDPRun, "lags": OverlappedLAGS,
 }
+
+
+def mode_algorithms(mode: str) -> list[str]:
+    """The registered algorithms (plug-ins included) that mode ``mode`` runs."""
+    return [name for name, cls in ALGORITHMS.items() if MODES[mode](cls)]
+
+
+def algorithm_modes(name: str) -> list[str]:
+    """The modes that run the registered algorithm ``name``."""
+    return [mode for mode, accepts in MODES.items() if accepts(ALGORITHMS[name])]
+
+
+def default_mode(name: str) -> str:
+    """The mode of algorithm ``name`` when the config does not say: ``lags`` for LAGS,
+    ``allgather`` for error feedback, else ``ps`` (synchronous) or ``async-ps``."""
+    cls = ALGORITHMS[name]
+    if cls is LAGS:
+        return "lags"
+    if cls is ErrorFeedback:
+        return "allgather"
+    return "ps" if "sync" in cls.transports else "async-ps"
 #: Modes with a server on rank 0.
 SERVER_MODES = ("ps", "async-ps")
 DISTRIBUTED_KEYS = {"backend": "auto", "timeout_s": 300.0, "bucket_cap_mb": 25.0}
@@ -149,17 +175,15 @@ def read_launch_config(path: str | Path) -> dict[str, Any]:
     config = parse_config(raw, context)
     config["distributed"] = distributed
     for entry, extra in zip(config["algorithms"], extras, strict=True):
-        name = entry["params"]["name"]
+        name = check_choice("algorithm.name", entry["params"]["name"], ALGORITHMS, context)
         if extra["mode"] is None:
-            if name not in DEFAULT_MODES:
-                raise InputError("algorithm.name", name, ", ".join(DEFAULT_MODES), context)
-            extra["mode"] = DEFAULT_MODES[name]
-        check_choice("algorithm.distributed.mode", extra["mode"], MODES, context)
-        if name not in MODES[extra["mode"]]:
+            extra["mode"] = default_mode(name)
+        mode = check_choice("algorithm.distributed.mode", extra["mode"], MODES, context)
+        if name not in mode_algorithms(mode):
             raise InputError(
-                "algorithm.distributed.mode", extra["mode"],
-                f"one of the modes of {name}: "
-                + ", ".join(m for m, names in MODES.items() if name in names),
+                "algorithm.distributed.mode", mode,
+                f"a mode that runs {name}: " + ", ".join(algorithm_modes(name))
+                + f" (mode {mode!r} runs " + ", ".join(mode_algorithms(mode)) + ")",
                 context,
             )
         check_choice("algorithm.distributed.overlap", extra["overlap"], OVERLAP, context)
@@ -215,14 +239,14 @@ def build_run(
     adaptive = entry["adaptive"]
     mode = extra["mode"]
     weight_decay = config["run"]["weight_decay"]
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {"seed": check_int("run.seed", config["run"]["seed"], 0)}
     if mode == "ddp":
-        kwargs = {"template": template, "weight_decay": weight_decay,
-                  "bucket_cap_mb": config["distributed"]["bucket_cap_mb"]}
+        kwargs.update(template=template, weight_decay=weight_decay,
+                      bucket_cap_mb=config["distributed"]["bucket_cap_mb"])
     elif mode == "lags":
-        kwargs = {"template": template, "weight_decay": weight_decay, "overlap": extra["overlap"]}
+        kwargs.update(template=template, weight_decay=weight_decay, overlap=extra["overlap"])
     elif mode == "async-ps":
-        kwargs = {"worker_delays": extra["worker_delays"]}
+        kwargs.update(worker_delays=extra["worker_delays"])
     run = RUNS[mode](entry["label"], algorithm, channel, oracle, theta0, **kwargs)
     if measured:
         run.calibrate(adaptive["floor_ratio"],

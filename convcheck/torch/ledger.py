@@ -1,84 +1,24 @@
-"""What a round puts on the wire, and the per-worker bit ledger, priced as in the numpy engine.
+"""The per-worker bit ledger of a torch run, in the numpy engine's format.
 
-An algorithm step returns :class:`Messages`: parts of the uplink and of the downlink, each a
-tensor with the codec that prices it (``codec.bits``: the length of a real encoding, see
-:mod:`convcheck.torch.compressors`) and the workers it concerns. :class:`BitLedger` adds one row
-of per-worker bits per round. The pricing is the numpy engine's (:mod:`convcheck.engine.sync`):
-a worker message counts for its sender, a broadcast counts once per receiving worker, a dense
-float message of dimension ``d`` costs ``32·d`` bits.
+A transport prices what it put on the wire — the single-process ones with
+:func:`convcheck.engine.rounds.price` (the numpy engine's pricing: a worker message counts for
+its sender, a broadcast once per receiving worker, a dense float message of dimension ``d`` costs
+``32·d`` bits), the distributed ones with the same codecs where the messages are — and
+:class:`BitLedger` adds one row of per-worker bits per round.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-
 import numpy as np
-import torch
 
 from convcheck.engine.trace import Ledger
 from convcheck.errors import InputError
-from convcheck.torch.compressors import TorchCompressor
-
-
-@dataclass(frozen=True)
-class Part:
-    """One group of messages.
-
-    Attributes
-    ----------
-    values : Tensor, shape (n, D) or (D,)
-        Rows: one message per worker in ``workers``. A vector: one message to (or from) every
-        worker in ``workers`` (a broadcast).
-    codec : TorchCompressor
-        Prices each message (``codec.bits``).
-    workers : sequence of int, optional
-        The workers concerned; ``None`` means all ``M`` (rows then are workers ``0..M−1``).
-    """
-
-    values: torch.Tensor
-    codec: TorchCompressor
-    workers: Sequence[int] | None = None
-
-
-@dataclass(frozen=True)
-class Messages:
-    """Uplink and downlink of one round, as parts."""
-
-    up: tuple[Part, ...]
-    down: tuple[Part, ...]
-
-    @classmethod
-    def of(
-        cls,
-        up: torch.Tensor,
-        up_codec: TorchCompressor,
-        down: torch.Tensor,
-        down_codec: TorchCompressor,
-    ) -> Messages:
-        """The common case: every worker sends one row, and the server broadcasts one vector
-        (``down`` of shape ``(D,)``) or sends one row per worker (``(M, D)``)."""
-        return cls((Part(up, up_codec),), (Part(down, down_codec),))
-
-
-def price(parts: Sequence[Part], workers: int) -> np.ndarray:
-    """Bits per worker ``(M,)`` of a list of parts."""
-    bits = np.zeros(workers, dtype=np.int64)
-    for part in parts:
-        who = np.arange(workers) if part.workers is None else np.asarray(part.workers, np.int64)
-        cost = part.codec.bits(part.values)
-        if part.values.ndim == 2 and part.values.shape[0] != who.size:
-            raise InputError(
-                "workers", f"{who.size} workers for {part.values.shape[0]} rows", "one per row"
-            )
-        np.add.at(bits, who, cost)
-    return bits
 
 
 class BitLedger:
     """Bits each worker sent (up) and received (down), one row per round.
 
-    Row 0 is the initial communication (``None`` messages give a zero row), as in the numpy
+    Row 0 is the initial communication (:meth:`record_empty` when there is none), as in the numpy
     :class:`~convcheck.engine.trace.Ledger`.
     """
 
@@ -87,20 +27,13 @@ class BitLedger:
         self._up: list[np.ndarray] = []
         self._down: list[np.ndarray] = []
 
-    def record(self, messages: Messages | None) -> tuple[np.ndarray, np.ndarray]:
-        """Price one round and append it; returns its ``(up, down)`` bits per worker."""
-        if messages is None:
-            up = down = np.zeros(self.workers, dtype=np.int64)
-        else:
-            up, down = price(messages.up, self.workers), price(messages.down, self.workers)
-        return self.record_bits(up, down)
+    def record_empty(self) -> None:
+        """Append a round without messages (row 0 of a run without an initial uplink)."""
+        zeros = np.zeros(self.workers, dtype=np.int64)
+        self.record_bits(zeros, zeros)
 
     def record_bits(self, up: np.ndarray, down: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Append one round already priced: bits per worker up and down, shape ``(M,)``.
-
-        For code that prices its messages where they are (the distributed backend prices
-        each message with the same codecs, on the rank that holds it).
-        """
+        """Append one round already priced: bits per worker up and down, shape ``(M,)``."""
         rows = []
         for name, row in (("up", up), ("down", down)):
             row = np.asarray(row, dtype=np.int64)

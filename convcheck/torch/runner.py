@@ -14,7 +14,6 @@ trajectory as one that never stopped (bit for bit on CPU).
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,26 +24,17 @@ import torch
 from convcheck.algorithms.base import Algorithm
 from convcheck.engine.rounds import States, async_round, price, start, sync_round
 from convcheck.errors import InputError, check_choice, check_int
-from convcheck.torch.checkpoint import load_checkpoint, save_checkpoint
+from convcheck.torch.checkpoint import (
+    load_checkpoint,
+    restored_state,
+    save_checkpoint,
+    state_fields,
+)
 from convcheck.torch.ledger import BitLedger
 
 Tensor = torch.Tensor
 #: Arrival orders of the messages within an asynchronous round.
 ORDERS = ("cyclic", "random")
-
-
-def _fields(state: Any) -> dict[str, Any]:
-    """The fields of a state dataclass; tensors cloned (a checkpoint must not alias)."""
-    return {f.name: (v.detach().clone() if isinstance(v, Tensor) else v)
-            for f in dataclasses.fields(state) for v in [getattr(state, f.name)]}
-
-
-def _restore(state: Any, values: dict[str, Any], device: torch.device, what: str) -> Any:
-    names = {f.name for f in dataclasses.fields(state)}
-    if set(values) != names:
-        raise InputError("checkpoint", sorted(values), f"the fields of the {what}: {sorted(names)}")
-    return type(state)(**{k: v.to(device) if isinstance(v, Tensor) else v
-                          for k, v in values.items()})
 
 
 class Runner:
@@ -208,8 +198,8 @@ class Runner:
         out = {
             "algorithm": self.algorithm.describe(),
             "identity": self.identity,
-            "server": _fields(states.server),
-            "workers": _fields(states.workers),
+            "server": state_fields(states.server),
+            "workers": state_fields(states.workers),
             "model": states.model.detach().clone(),
             "held": None if states.held is None else states.held.detach().clone(),
             "ledger": {
@@ -235,8 +225,8 @@ class Runner:
         device = self.theta.device
         held = saved["held"]
         self.states = States(
-            _restore(self.states.server, saved["server"], device, "server state"),
-            _restore(self.states.workers, saved["workers"], device, "workers' state"),
+            restored_state(self.states.server, saved["server"], device, "server state"),
+            restored_state(self.states.workers, saved["workers"], device, "workers' state"),
             saved["model"].to(device),
             None if held is None else held.to(device),
         )

@@ -1,13 +1,16 @@
 """What every distributed run is, and the epoch loop with evaluation and checkpoints.
 
 A :class:`DistributedRun` is one algorithm on the process group: ``step`` does one round on
-this rank (its part of the protocol), the bit ledger prices every message with the
+this rank (its part of the protocol: the algorithm's worker or server half on the states this
+rank holds, :mod:`convcheck.algorithms.base`), the bit ledger prices every message with the
 algorithm's codecs exactly as :class:`~convcheck.torch.runner.Runner` does in one process, and
 ``state_dict`` holds this rank's share of the state. The worker of a rank draws its minibatches
 from :meth:`~convcheck.torch.simulation.Simulation.worker_batch`, i.e. from the same stream as
 worker ``m`` of the single-process simulation with the same seed, which is what makes the
 multi-process runs comparable with (and, for the synchronous parameter server, equal to) the
-simulation.
+simulation. A worker's randomized compressor draws from its own generator (seeded with the run's
+seed and the worker's index), not from the simulation's single ``(M, d)`` draw: such runs have
+the same distribution as the simulation's, not the same draws.
 
 :func:`run_epochs` is the loop every mode shares: steps, then at each epoch's end one
 all-reduce of the statistics (mean training loss over the workers, error norms, wire bytes),
@@ -26,8 +29,14 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from convcheck.errors import InputError
-from convcheck.torch.checkpoint import check_matches, load_checkpoint, save_checkpoint
+from convcheck.algorithms.base import Algorithm
+from convcheck.errors import InputError, check_int
+from convcheck.torch.checkpoint import (
+    check_matches,
+    load_checkpoint,
+    save_checkpoint,
+    state_fields,
+)
 from convcheck.torch.distributed.wire import Channel
 from convcheck.torch.ledger import BitLedger
 from convcheck.torch.simulation import Simulation
@@ -41,13 +50,16 @@ class DistributedRun(abc.ABC):
     Parameters
     ----------
     label : str
-    algorithm : TorchAlgorithm
-        Its pure worker and server halves do the arithmetic.
+    algorithm : Algorithm
+        Its worker and server halves do the arithmetic. Its ``batch_size`` must be none (the
+        minibatch is the oracle's).
     channel : Channel
     oracle : Simulation
         The minibatch stream and gradients of this rank's worker (the server ignores it).
     theta0 : Tensor of shape (D,)
         The same initial model on every rank.
+    seed : int
+        Seeds the worker's generator (randomized compressors).
 
     Attributes
     ----------
@@ -57,6 +69,8 @@ class DistributedRun(abc.ABC):
         This rank's worker index ``m`` (``None`` on a parameter server).
     ledger : BitLedger or None
         Bits per worker and round; complete on rank 0 (on every rank for all-gather modes).
+    generator : torch.Generator or None
+        The worker's generator (``None`` on a server).
     steps : int
     status : {"running", "diverged"}
     """
@@ -64,8 +78,12 @@ class DistributedRun(abc.ABC):
     mode: ClassVar[str]
 
     def __init__(
-        self, label: str, algorithm: Any, channel: Channel, oracle: Simulation, theta0: Tensor
+        self, label: str, algorithm: Algorithm, channel: Channel, oracle: Simulation,
+        theta0: Tensor, *, seed: int = 0,
     ) -> None:
+        if getattr(algorithm, "batch_size", None) is not None:
+            raise InputError("batch_size", algorithm.batch_size,
+                             "none: a distributed run's minibatch is run.batch_size")
         self.label, self.algorithm, self.channel, self.oracle = label, algorithm, channel, oracle
         self.dim = theta0.shape[0]
         self.dtype = theta0.dtype
@@ -73,6 +91,10 @@ class DistributedRun(abc.ABC):
         self.status = "running"
         self.loss_sum, self.loss_count = 0.0, 0
         self.ledger: BitLedger | None = None
+        self.generator: torch.Generator | None = None
+        if self.worker is not None:
+            self.generator = torch.Generator(device=theta0.device).manual_seed(
+                worker_seed(check_int("seed", seed, 0), self.worker))
 
     #: Rank 0 is a server and ranks 1…N−1 the ``M = N − 1`` workers; else every rank is one.
     server: ClassVar[bool] = False
@@ -98,12 +120,13 @@ class DistributedRun(abc.ABC):
         """This rank's current model ``(D,)`` (rank 0's is evaluated)."""
 
     @abc.abstractmethod
-    def tensors(self) -> dict[str, Tensor]:
-        """This rank's state tensors (error memories, server state, ...) for checkpoints."""
+    def tensors(self) -> dict[str, Any]:
+        """This rank's state (tensors and numbers: the algorithm's states, model copies, ...)
+        for checkpoints."""
 
     @abc.abstractmethod
-    def load_tensors(self, values: dict[str, Tensor]) -> None:
-        """Restore :meth:`tensors`."""
+    def load_tensors(self, values: dict[str, Any]) -> None:
+        """Restore :meth:`tensors` (tensors already on this rank's device)."""
 
     def statistics(self) -> dict[str, tuple[float, float]]:
         """``name → (sum, count)`` over this rank; averaged over all ranks at each epoch's end.
@@ -148,9 +171,12 @@ class DistributedRun(abc.ABC):
             "steps": self.steps,
             "status": self.status,
             "oracle": self.oracle.state_dict(),
-            "tensors": {k: v.detach().clone() for k, v in self.tensors().items()},
+            "tensors": {k: v.detach().clone() if isinstance(v, Tensor) else v
+                        for k, v in self.tensors().items()},
             "bytes": [self.channel.bytes_sent, self.channel.bytes_received],
         }
+        if self.generator is not None:
+            out["generator"] = self.generator.get_state()
         if self.ledger is not None:
             saved = self.ledger.state_dict()
             out["ledger"] = {
@@ -172,7 +198,10 @@ class DistributedRun(abc.ABC):
         self.steps, self.status = int(saved["steps"]), saved["status"]
         self.oracle.load_state_dict(saved["oracle"])
         device = self.channel.group.device
-        self.load_tensors({k: v.to(device) for k, v in saved["tensors"].items()})
+        self.load_tensors({k: v.to(device) if isinstance(v, Tensor) else v
+                           for k, v in saved["tensors"].items()})
+        if self.generator is not None:
+            self.generator.set_state(saved["generator"])
         self.channel.bytes_sent, self.channel.bytes_received = saved["bytes"]
         if self.ledger is not None:
             ledger = saved["ledger"]
@@ -180,6 +209,32 @@ class DistributedRun(abc.ABC):
                 "workers": ledger["workers"], "up": ledger["up"].numpy(),
                 "down": ledger["down"].numpy(),
             })
+
+
+def error_statistic(workers: Any) -> tuple[float, float]:
+    """``(‖e_m‖², 1)`` of a worker state with error memories (a field ``errors``, one row),
+    else ``(0, 0)``: summed over the ranks, the statistic ``error_norm_sq`` is
+    ``(1/M) Σ_m ‖e_m‖²``, or NaN for algorithms without one."""
+    errors = None if workers is None else getattr(workers, "errors", None)
+    if errors is None:
+        return 0.0, 0.0
+    return float(errors.double().square().sum()), 1.0
+
+
+def worker_seed(seed: int, worker: int) -> int:
+    """The seed of worker ``worker``'s generator in a run seeded with ``seed``."""
+    return int(np.random.SeedSequence([seed, worker]).generate_state(1)[0])
+
+
+def prefixed(prefix: str, state: Any) -> dict[str, Any]:
+    """The fields of an algorithm's state dataclass as ``{prefix.field: value}``."""
+    return {f"{prefix}.{name}": value for name, value in state_fields(state).items()}
+
+
+def unprefixed(prefix: str, values: dict[str, Any]) -> dict[str, Any]:
+    """The entries of :func:`prefixed` output under ``prefix``, by field name."""
+    head = prefix + "."
+    return {k[len(head):]: v for k, v in values.items() if k.startswith(head)}
 
 
 def checkpoint_path(folder: str | Path, rank: int, world_size: int) -> Path:

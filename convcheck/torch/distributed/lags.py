@@ -2,15 +2,17 @@
 
 Every rank is a worker (``M = N``). A ``register_post_accumulate_grad_hook`` on each parameter
 (a *layer*, as in :class:`~convcheck.torch.layout.Layout`) fires as soon as that parameter's
-gradient is ready during ``backward()``; the hook runs the layer's worker half (``LAGS.worker``
-of a one-layer LAGS: ``a_l = ε_l + α g_l``, ``s_l = TopK(a_l, k_l)``, ``ε_l ← a_l − s_l``, and
-``δ_l``) and starts an asynchronous all-gather of the ``k_l`` (index, value) pairs
-(``async_op=True``), so the message travels while the lower layers are still being
-differentiated. After ``backward()`` returns, the run waits for every layer's handle, and each
-layer moves by the mean of the ``M`` messages (``rows.mean(dim=0)``, as in one process) before
-the next forward. Because ``k_l`` is fixed, every payload has ``2·k_l`` entries and no length
-exchange is needed (a layer with fewer than ``k_l`` nonzeros sends some zeros, which the ledger,
-pricing the nonzeros, does not count).
+gradient is ready during ``backward()``; the hook runs the layer's worker half — that of a
+one-layer :class:`~convcheck.algorithms.lags.LAGS`, i.e. error feedback's worker half with the
+layer-wise top-k on the layer's slice of the error memory: ``a_l = ε_l + α g_l``,
+``s_l = TopK(a_l, k_l)``, ``ε_l ← a_l − s_l``, and ``δ_l`` — and starts an asynchronous
+all-gather of the ``k_l`` (index, value) pairs (``async_op=True``), so the message travels while
+the lower layers are still being differentiated. After ``backward()`` returns, the run waits for
+every layer's handle, and every layer runs the (replicated) server half on the mean of the ``M``
+messages (``rows.mean(dim=0)``, as in one process) and the worker's ``receive`` before the next
+forward. Because ``k_l`` is fixed, every payload has ``2·k_l`` entries and no length exchange is
+needed (a layer with fewer than ``k_l`` nonzeros sends some zeros, which the ledger, pricing the
+nonzeros, does not count).
 
 ``overlap`` chooses when the messages start: ``"on"`` (from the hooks), ``"off"`` (all after
 ``backward()`` returns: the non-overlapped baseline, same arithmetic, so the same iterates) or
@@ -19,7 +21,7 @@ conditions). Every step records its wall time and a timeline: backward start and
 layer the time its gradient was ready and its all-gather was launched, and whether it had
 completed when ``backward()`` returned.
 
-The adaptive counts come from :func:`convcheck.torch.algorithms.select_layer_counts` fed with a
+The adaptive counts come from :func:`convcheck.algorithms.lags.select_layer_counts` fed with a
 **measured** model (:meth:`OverlappedLAGS.calibrate`): per-layer backward times ``t_l`` from the
 hooks' timestamps on a few calibration batches (the training stream is restored afterwards),
 and ``α_c + β_c·bits`` fitted (non-negative least squares) to timed all-gathers of
@@ -29,7 +31,7 @@ all-reduce), so every rank chooses the same counts; rank 0's counts are broadcas
 
 Bits: uplink of rank ``m`` = ``Σ_l sparse_bits(nnz_l, d_l)`` (the simulation's LAGS pricing);
 downlink = the ``M − 1`` messages it receives per layer (the simulation prices a broadcast of
-each layer's aggregate instead).
+each layer's aggregate instead): :func:`~convcheck.torch.distributed.allgather.gathered_bits`.
 """
 
 from __future__ import annotations
@@ -41,14 +43,14 @@ import numpy as np
 import torch
 
 from convcheck import encoding
+from convcheck.algorithms.lags import LAGS, LAGSWorkers, pipeline_times, select_layer_counts
 from convcheck.errors import InputError, check_choice, check_int, check_real
-from convcheck.torch.algorithms import LAGS, pipeline_times, select_layer_counts
-from convcheck.torch.distributed.allgather import gathered_messages
+from convcheck.torch.distributed.allgather import gathered_bits
 from convcheck.torch.distributed.base import DistributedRun
 from convcheck.torch.distributed.hooks import load_flat, minibatch_loss, replica
 from convcheck.torch.distributed.wire import Channel, Pending, pack_at, unpack_rows
 from convcheck.torch.layout import Layout
-from convcheck.torch.ledger import BitLedger, price
+from convcheck.torch.ledger import BitLedger
 from convcheck.torch.simulation import Simulation
 
 Tensor = torch.Tensor
@@ -88,7 +90,8 @@ class OverlappedLAGS(DistributedRun):
     Parameters
     ----------
     algorithm : LAGS
-        With ``layer_sizes`` equal to the model's parameter sizes.
+        With ``layers`` equal to the model's parameter sizes. After :meth:`set_counts` the run's
+        algorithm is the LAGS with those counts (``k``).
     template : torch.nn.Module
         The network (copied).
     overlap : {"on", "off", "alternate"}
@@ -103,7 +106,7 @@ class OverlappedLAGS(DistributedRun):
     def __init__(
         self,
         label: str,
-        algorithm: Any,
+        algorithm: LAGS,
         channel: Channel,
         oracle: Simulation,
         theta0: Tensor,
@@ -112,27 +115,27 @@ class OverlappedLAGS(DistributedRun):
         overlap: str = "on",
         weight_decay: float = 0.0,
         timeline_steps: int = 4,
+        seed: int = 0,
     ) -> None:
-        super().__init__(label, algorithm, channel, oracle, theta0)
-        if not isinstance(algorithm, LAGS):
+        super().__init__(label, algorithm, channel, oracle, theta0, seed=seed)
+        if type(algorithm) is not LAGS:  # set_counts rebuilds it with the measured counts
             raise InputError(
                 "algorithm.distributed.mode", f"'lags' for {algorithm.name}", "'lags' for lags"
             )
         self.overlap = check_choice("algorithm.distributed.overlap", overlap, OVERLAP)
         self.weight_decay = weight_decay
         self.layout = Layout.of(template)
-        if algorithm.layer_sizes != self.layout.sizes:
-            raise InputError(
-                "layer_sizes", algorithm.layer_sizes, f"the model's {self.layout.sizes}"
-            )
+        if algorithm.layers is None or tuple(algorithm.layers) != self.layout.sizes:
+            raise InputError("layers", algorithm.layers, f"the model's {self.layout.sizes}")
+        algorithm.prepare(self.dim)
         self.module = replica(template, theta0)
         self.params = [p for p in self.module.parameters() if p.requires_grad]
         self.parts = self.layout.slices()
-        self.errors = theta0.new_zeros((1, self.dim))
-        self.delta = torch.zeros((1, len(self.params)), dtype=torch.float64, device=theta0.device)
-        self.set_counts(algorithm.k)
+        workers, _ = algorithm.start_workers(theta0, 1, None)
+        self.errors, self.delta = workers.errors, workers.delta
+        self.set_counts(algorithm.compressor.k)
         self.ledger = BitLedger(self.workers)
-        self.ledger.record(None)
+        self.ledger.record_empty()
         self.timeline_steps = check_int("timeline_steps", timeline_steps, 0)
         self.timelines: list[dict[str, Any]] = []
         self.step_seconds: dict[str, list[float]] = {"on": [], "off": []}
@@ -149,23 +152,34 @@ class OverlappedLAGS(DistributedRun):
             )
 
     def set_counts(self, counts: Any) -> None:
-        """Per-layer counts ``k_l``; one one-layer LAGS per layer does the arithmetic."""
-        self.algorithm.set_layers(self.layout.sizes, counts)
-        self.layers = [
-            LAGS(self.algorithm.alpha, (size,), k=(k,))
-            for size, k in zip(self.layout.sizes, self.algorithm.k, strict=True)
-        ]
+        """Per-layer counts ``k_l``: the run's algorithm becomes the LAGS with these counts, and
+        one one-layer LAGS per layer does the arithmetic of its layer."""
+        sizes = self.layout.sizes
+        counts = tuple(int(k) for k in counts)
+        self.algorithm = LAGS(alpha=self.algorithm.alpha, layers=sizes, k=counts)
+        self.algorithm.prepare(self.dim)
+        self.counts = counts
+        self.layers = []
+        for size, k in zip(sizes, counts, strict=True):
+            layer = LAGS(alpha=self.algorithm.alpha, layers=(size,), k=(k,))
+            layer.prepare(size)
+            self.layers.append(layer)
 
     def model(self) -> Tensor:
         return self.layout.flatten_module(self.module)
 
-    def tensors(self) -> dict[str, Tensor]:
-        return {"theta": self.model(), "errors": self.errors,
-                "counts": torch.tensor(self.algorithm.k, dtype=torch.int64)}
+    def tensors(self) -> dict[str, Any]:
+        return {"theta": self.model(), "errors": self.errors, "delta": self.delta,
+                "counts": torch.tensor(self.counts, dtype=torch.int64)}
 
-    def load_tensors(self, values: dict[str, Tensor]) -> None:
+    def load_tensors(self, values: dict[str, Any]) -> None:
         load_flat(self.module, values["theta"])
-        self.errors = values["errors"]
+        self.errors, self.delta = values["errors"], values["delta"]
+
+    def _layer_workers(self, index: int) -> LAGSWorkers:
+        """The worker state of layer ``index`` alone (its columns of the memories)."""
+        return LAGSWorkers(errors=self.errors[:, self.parts[index]],
+                           delta=self.delta[:, index : index + 1])
 
     def load_state_dict(self, saved: dict[str, Any]) -> None:
         """The checkpoint's counts replace freshly measured ones (then the usual checks)."""
@@ -180,11 +194,11 @@ class OverlappedLAGS(DistributedRun):
             self._launch(index, param)
 
     def _launch(self, index: int, param: Tensor) -> None:
-        part, layer = self.parts[index], self.layers[index]
-        sent, errors, delta = layer.worker(self.errors[:, part], param.grad.reshape(1, -1))
-        self.errors[:, part] = errors
-        self.delta[:, index] = delta[:, 0]
-        chosen = torch.topk(sent[0].abs(), layer.k[0], sorted=False).indices
+        layer, mine = self.layers[index], self._layer_workers(index)
+        sent = layer.worker(mine, param.grad.reshape(1, -1), None, self.generator)
+        self.errors[:, self.parts[index]] = mine.errors
+        self.delta[:, index] = mine.delta[:, 0]
+        chosen = torch.topk(sent[0].abs(), self.counts[index], sorted=False).indices
         name = self.layout.names[index]
         self._pending[index] = self.channel.all_gather_async(
             pack_at(sent[0], chosen), f"layer {name}"
@@ -223,20 +237,28 @@ class OverlappedLAGS(DistributedRun):
             )
         with torch.no_grad():
             for index in self._order:
-                self.params[index].sub_(rows[index].mean(dim=0).view_as(self.params[index]))
+                self._apply(index, rows[index])
         finished = time.perf_counter()
         self.step_seconds["on" if overlap else "off"].append(finished - began)
         up = np.zeros(self.workers, dtype=np.int64)
         down = np.zeros(self.workers, dtype=np.int64)
         for index in self._order:
-            messages = gathered_messages(rows[index], self.layers[index].codec)
-            up += price(messages.up, self.workers)
-            down += price(messages.down, self.workers)
+            layer_up, layer_down = gathered_bits(rows[index], self.layers[index].up_codec)
+            up += layer_up
+            down += layer_down
         self.ledger.record_bits(up, down)
         self._timeline(overlap, began, backward_start, backward_end, finished,
                        done_by_backward_end)
         if not all(bool(torch.isfinite(p).all()) for p in self.params):
             self.status = "diverged"
+
+    def _apply(self, index: int, rows: Tensor) -> None:
+        """Layer ``index``'s server half (replicated) on the mean of its ``M`` messages, and the
+        worker's ``receive`` of the downlink."""
+        layer, param = self.layers[index], self.params[index]
+        flat = param.detach().reshape(-1)
+        down = layer.server(layer.start_server(flat, self.workers, None), rows.mean(dim=0))
+        param.copy_(layer.receive(self._layer_workers(index), flat, down).view_as(param))
 
     def _timeline(self, overlap: bool, began: float, backward_start: float,
                   backward_end: float, finished: float, done: list[int]) -> None:
@@ -250,7 +272,7 @@ class OverlappedLAGS(DistributedRun):
             "finished": finished - began,
             "layers": [
                 {"name": self.layout.names[i], "ready": float(self._ready[i] - began),
-                 "launched": float(self._launched[i] - began), "k": self.layers[i].k[0],
+                 "launched": float(self._launched[i] - began), "k": self.counts[i],
                  "completed_by_backward_end": i in done}
                 for i in self._order
             ],
@@ -285,7 +307,7 @@ class OverlappedLAGS(DistributedRun):
             torch.tensor(counts, dtype=torch.int64, device=self.channel.group.device)
         )
         self.set_counts(agreed.tolist())
-        model = pipeline_times(self.layout.sizes, self.algorithm.k, mean_times.tolist(),
+        model = pipeline_times(self.layout.sizes, self.counts, mean_times.tolist(),
                                alpha_c, beta_c)
         self.calibration = {
             "backward_times_s": mean_times.tolist(),
@@ -293,7 +315,7 @@ class OverlappedLAGS(DistributedRun):
             "beta_c_s_per_bit": beta_c,
             "samples": {"bits": bits.tolist(), "seconds": seconds.tolist()},
             "floor_ratio": floor_ratio,
-            "counts": list(self.algorithm.k),
+            "counts": list(self.counts),
             "modelled_times_s": model,
         }
         return self.calibration
@@ -326,7 +348,7 @@ class OverlappedLAGS(DistributedRun):
             "overlap": self.overlap,
             "step_seconds_median": medians,
             "steps_timed": {mode: len(values) for mode, values in self.step_seconds.items()},
-            "counts": list(self.algorithm.k),
+            "counts": list(self.counts),
             "delta_max_last_step": float(self.delta.max()),
             "timelines": self.timelines,
         }

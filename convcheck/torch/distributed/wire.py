@@ -1,20 +1,25 @@
-"""Sparse messages on the wire, and the transport of one process group.
+"""Messages on the wire, and the transport of one process group.
 
-A sparse message travels as its nonzeros: one tensor of the value dtype holding the indices
-then the values, ``[i_1 … i_n | v_1 … v_n]`` (indices are int32 for float32 values and int64
-for float64, reinterpreted bit for bit with ``Tensor.view``, so one send carries both). A
-point-to-point message is preceded by a two-word int64 header ``[payload length, flags]``; a
-receiver that does not know the sender (the asynchronous server) receives the header from any
-rank first. Collectives with messages of different sizes exchange the headers first and pad the
-payloads: the index part with the sentinel ``d`` and the value part with 0, so that every
-rank's payload has the same split and the ``N`` rows are decoded by one scatter.
+A message is a vector ``(d,)`` (or nothing, ``None``). It travels the shorter of two ways:
+densely, or as its nonzeros — one tensor of the value dtype holding the indices then the values,
+``[i_1 … i_n | v_1 … v_n]`` (indices are int32 for float32 values and int64 for float64,
+reinterpreted bit for bit with ``Tensor.view``, so one send carries both) — whenever
+``2·nnz < d`` (:func:`encode`; the flag :data:`FLAG_SPARSE` says which). Both are exact, so the
+receiver decodes the very vector that was sent. A point-to-point message is preceded by a
+two-word int64 header ``[payload length, flags]``; a receiver that does not know the sender
+(the asynchronous server) receives the header from any rank first. All-gathers exchange the
+headers first; when every rank's message is sparse enough the payloads are padded (the index
+part with the sentinel ``d``, the value part with 0) so that the ``N`` rows decode with one
+scatter, else every rank sends its vector densely (:func:`gather_payload`,
+:func:`gathered_rows`).
 
 What is *priced* is not the payload but the message: the bit ledger prices the decoded vector
-with the algorithm's codec (:mod:`convcheck.torch.ledger`), exactly as the single-process
-simulation does. The :class:`Channel` also counts the logical payload bytes each rank asked the
-backend to deliver (``bytes_sent``, ``bytes_received``; a broadcast or an all-gather counts
-once per receiving peer), which is what the wire carries with this encoding: ``8·nnz`` bytes
-per float32 message against the ledger's ``min(nnz·⌈log₂ d⌉, d) + 32·nnz`` bits.
+with the algorithm's codec (:func:`convcheck.engine.rounds.price`), exactly as the
+single-process simulation does. The :class:`Channel` also counts the logical payload bytes each
+rank asked the backend to deliver (``bytes_sent``, ``bytes_received``; a broadcast or an
+all-gather counts once per receiving peer), which is what the wire carries with this encoding:
+``8·nnz`` bytes per sparse float32 message against the ledger's ``min(nnz·⌈log₂ d⌉, d) + 32·nnz``
+bits. Statistics exchanged at the end of an epoch are not counted.
 """
 
 from __future__ import annotations
@@ -35,8 +40,10 @@ Tensor = torch.Tensor
 #: Index dtype that travels with each value dtype (same width, reinterpreted).
 INDEX_DTYPES = {torch.float32: torch.int32, torch.float64: torch.int64}
 
-#: Header flags of point-to-point messages.
-FLAG_DIVERGED, FLAG_RESYNC, FLAG_FINAL = 1, 2, 4
+#: Header flags: a worker's loss or the server's model is not finite; the payload is packed
+#: nonzeros; there is no vector (``None``); a broadcast in front of a reply, and the end of
+#: the run (asynchronous server).
+FLAG_DIVERGED, FLAG_SPARSE, FLAG_NONE, FLAG_BROADCAST, FLAG_FINAL = 1, 2, 4, 8, 16
 
 
 def index_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -84,6 +91,40 @@ def pad_payload(payload: Tensor, n: int, d: int) -> Tensor:
     sentinel = torch.full((n - have,), d, dtype=index_dtype(payload.dtype), device=payload.device)
     zeros = payload.new_zeros(n - have)
     return torch.cat([indices, sentinel.view(payload.dtype), values, zeros])
+
+
+def encode(x: Tensor | None) -> tuple[Tensor, int]:
+    """``(payload, flags)`` of a message: its packed nonzeros (:data:`FLAG_SPARSE`) when
+    ``2·nnz < d``, else the vector itself; ``None`` is an empty payload with :data:`FLAG_NONE`."""
+    if x is None:
+        return torch.empty(0), FLAG_NONE
+    flat = x.reshape(-1)
+    if 2 * int(torch.count_nonzero(flat)) < flat.numel():
+        return pack(flat), FLAG_SPARSE
+    return flat.contiguous(), 0
+
+
+def decode(payload: Tensor, flags: int, d: int) -> Tensor | None:
+    """The message ``(d,)`` of an :func:`encode` payload (``None`` for :data:`FLAG_NONE`)."""
+    if flags & FLAG_NONE:
+        return None
+    return unpack(payload, d) if flags & FLAG_SPARSE else payload
+
+
+def gather_payload(x: Tensor, lengths: Sequence[int]) -> Tensor:
+    """This rank's part of an all-gather of messages whose packed lengths (``2·nnz``, from the
+    headers) are ``lengths``: its nonzeros padded to the longest when every rank's are shorter
+    than ``d``, else the vector densely."""
+    d = x.numel()
+    longest = max(lengths)
+    if longest < d:
+        return pad_payload(pack(x), longest // 2, d)
+    return x.reshape(-1).contiguous()
+
+
+def gathered_rows(payloads: Tensor, lengths: Sequence[int], d: int) -> Tensor:
+    """The ``(N, d)`` messages of the all-gathered ``payloads`` of :func:`gather_payload`."""
+    return unpack_rows(payloads, d) if max(lengths) < d else payloads
 
 
 @dataclass
@@ -172,18 +213,14 @@ class Channel:
             tensor.copy_(staged)
         return int(sender)
 
-    def send(self, payload: Tensor, dst: int, tag: int, flags: int = 0,
-             extra: Tensor | None = None) -> None:
-        """Send a header ``[len, flags]`` (``tag``), then ``extra`` if given (``tag + 2``),
-        then the payload if not empty (``tag + 1``) to ``dst``.
+    def send(self, payload: Tensor, dst: int, tag: int, flags: int = 0) -> None:
+        """Send a header ``[len, flags]`` (``tag``), then the payload if not empty
+        (``tag + 1``) to ``dst``.
 
         gloo's ``send`` waits for the matching receive, so the receiver must take them in
-        this order (:meth:`recv_header`, :meth:`recv_payload` with ``extra=True``, then
-        :meth:`recv_payload`).
+        this order (:meth:`recv_header`, then :meth:`recv_payload`).
         """
         parts = [(self._header(payload.numel(), flags), tag)]
-        if extra is not None:
-            parts.append((extra, tag + 2))
         if payload.numel():
             parts.append((payload, tag + 1))
         with self.guard(f"send to rank {dst}"):
@@ -202,62 +239,68 @@ class Channel:
         length, flags = header.tolist()
         return sender, int(length), int(flags)
 
-    def recv_payload(
-        self, length: int, src: int, tag: int, dtype: torch.dtype, extra: bool = False
-    ) -> Tensor:
-        """The payload (``length`` entries) following a header with ``tag`` from ``src``, or,
-        with ``extra``, the extra tensor sent before it."""
+    def recv_payload(self, length: int, src: int, tag: int, dtype: torch.dtype) -> Tensor:
+        """The payload (``length`` entries) following a header with ``tag`` from ``src``."""
         payload = torch.empty(length, dtype=dtype, device=self.group.device)
         if length:
             with self.guard(f"receive from rank {src}"):
-                self._p2p_recv(payload, src, tag + (2 if extra else 1))
+                self._p2p_recv(payload, src, tag + 1)
             self._count(payload, 1, False)
         return payload
 
+    def send_message(self, x: Tensor | None, dst: int, tag: int, flags: int = 0) -> None:
+        """Send the message ``x`` (:func:`encode`: dense or its nonzeros) with ``flags``."""
+        payload, how = encode(x)
+        self.send(payload, dst, tag, flags | how)
+
+    def recv_message(
+        self, src: int | None, tag: int, d: int, dtype: torch.dtype
+    ) -> tuple[int, Tensor | None, int]:
+        """``(sender, message (d,) or None, flags)`` of the next :meth:`send_message` with
+        ``tag`` from ``src`` (``None``: from any rank)."""
+        sender, length, flags = self.recv_header(src, tag)
+        payload = self.recv_payload(length, sender, tag, dtype)
+        return sender, decode(payload, flags, d), flags
+
     # ------------------------------------------------------------ collectives
-    def broadcast(self, x: Tensor, src: int = 0) -> Tensor:
-        """Broadcast ``x`` (shape and dtype known to all ranks) in place from ``src``."""
+    def broadcast(self, x: Tensor, src: int = 0, *, count: bool = True) -> Tensor:
+        """Broadcast ``x`` (shape and dtype known to all ranks) in place from ``src``;
+        ``count=False`` for statistics (not the algorithm's traffic)."""
         with self.guard(f"broadcast from rank {src}"):
             dist.broadcast(x, src)
-        self._count(x, self.size - 1 if self.rank == src else 1, self.rank == src)
+        if count:
+            self._count(x, self.size - 1 if self.rank == src else 1, self.rank == src)
         return x
 
-    def broadcast_sparse(
-        self, c: Tensor | None, d: int, dtype: torch.dtype, flags: int = 0, src: int = 0
-    ) -> tuple[Tensor, int]:
-        """Broadcast the nonzeros of ``c`` (given on ``src`` only) and a flag word;
-        ``(dense (d,), flags)`` on every rank."""
+    def broadcast_message(
+        self, x: Tensor | None, d: int, dtype: torch.dtype, flags: int = 0, src: int = 0
+    ) -> tuple[Tensor | None, int]:
+        """Broadcast the message ``x`` (given on ``src`` only; :func:`encode`) and a flag word;
+        ``(message (d,) or None, flags)`` on every rank."""
         header = self._header()
         payload = None
         if self.rank == src:
-            payload = pack(c)
-            header = self._header(payload.numel(), flags)
+            payload, how = encode(x)
+            header = self._header(payload.numel(), flags | how)
         self.broadcast(header, src)
         length, flags = (int(v) for v in header.tolist())
         if payload is None:
             payload = torch.empty(length, dtype=dtype, device=self.group.device)
         if length:
             self.broadcast(payload, src)
-        return unpack(payload, d), flags
+        return decode(payload, flags, d), flags
 
-    def all_gather_sparse(self, c: Tensor, flags: int = 0) -> tuple[Tensor, list[int]]:
-        """Every rank's nonzeros of ``c`` ``(d,)``: ``(rows (N, d), flags per rank)``.
+    def all_gather_message(self, x: Tensor, flags: int = 0) -> tuple[Tensor, list[int]]:
+        """Every rank's message ``x`` ``(d,)``: ``(rows (N, d), flags per rank)``.
 
-        Headers first (lengths differ), then payloads padded to the longest.
+        Headers first (the packed lengths ``2·nnz`` and the flags), then the payloads
+        (:func:`gather_payload`).
         """
-        payload = pack(c)
-        headers = self.all_gather(self._header(payload.numel(), flags))
-        lengths = [int(h[0]) for h in headers.tolist()]
-        gathered = self.all_gather(pad_payload(payload, max(lengths) // 2, c.numel()))
-        return unpack_rows(gathered, c.numel()), [int(h[1]) for h in headers.tolist()]
-
-    def all_gather_sparse_async(self, c: Tensor, what: str) -> Pending:
-        """Start an all-gather of the nonzeros of ``c`` ``(d,)``: the lengths are exchanged
-        first (blocking, 16 bytes), the padded payloads asynchronously; decode with
-        :func:`unpack_rows`."""
-        payload = pack(c)
-        lengths = self.all_gather(self._header(payload.numel()))[:, 0].tolist()
-        return self.all_gather_async(pad_payload(payload, max(lengths) // 2, c.numel()), what)
+        lengths_flags = self.all_gather(self._header(2 * int(torch.count_nonzero(x)), flags))
+        lengths = [int(h[0]) for h in lengths_flags.tolist()]
+        gathered = self.all_gather(gather_payload(x, lengths))
+        return gathered_rows(gathered, lengths, x.numel()), [int(h[1]) for h in
+                                                             lengths_flags.tolist()]
 
     def all_gather(self, x: Tensor) -> Tensor:
         """``(N, *x.shape)``: every rank's ``x`` (same shape everywhere)."""

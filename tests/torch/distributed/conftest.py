@@ -2,7 +2,8 @@
 
 ``scenario`` runs every distributed mode once on 3 gloo processes (a small MLP on
 scikit-learn digits, float64, 2 epochs, a checkpoint per rank and algorithm after every
-epoch); the tests compare its checkpoints and results with the single-process simulation.
+epoch); the tests compare its checkpoints and results with the single-process simulation (or,
+for the asynchronous server, with a replay of its arrival order).
 """
 
 from __future__ import annotations
@@ -114,11 +115,48 @@ label = "dgs"
 name = "dgs"
 alpha = 0.05
 momentum = 0.7
-ratio_up = 0.05
-ratio_down = 0.05
-resync_every = 7
+rho_up = 0.05
+rho_down = 0.05
+resync = 7
 [algorithm.distributed]
 worker_delays = [0.0, 0.002]
+
+[[algorithm]]
+label = "ef21"
+name = "ef21"
+alpha = 0.2
+ratio = 0.05
+
+[[algorithm]]
+label = "gd-sec allgather"
+name = "gd-sec"
+alpha = 0.2
+xi = 0.3
+beta = 0.5
+[algorithm.distributed]
+mode = "allgather"
+
+[[algorithm]]
+label = "async top-k"
+name = "async-sparse-sgd"
+alpha = 0.05
+ratio = 0.05
+
+[[algorithm]]
+label = "lags ps"
+name = "lags"
+alpha = 0.2
+ratio = 0.05
+[algorithm.distributed]
+mode = "ps"
+
+[[algorithm]]
+label = "ef ps"
+name = "ef"
+alpha = 0.2
+ratio = 0.05
+[algorithm.distributed]
+mode = "ps"
 """
 
 WORLD = 3

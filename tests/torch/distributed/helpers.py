@@ -125,18 +125,16 @@ def check_success(results: list[RankResult]) -> None:
     )
 
 
-def simulate(config_path: Path, label: str, workers: int, steps: int, counts=None):
-    """The single-process reference: the config's algorithm ``label`` run for ``steps`` rounds
-    by :class:`convcheck.torch.runner.Runner` on ``M = workers`` simulated workers (the
-    per-worker loop of :class:`~convcheck.torch.simulation.Simulation`), same seed and data.
-    ``counts``: LAGS's per-layer ``k`` (those a distributed run measured)."""
+def reference_setup(config_path: Path, label: str, workers: int):
+    """The single-process pieces of the config's algorithm ``label`` for ``M = workers``: its
+    config entry, the model's layout and ``θ⁰``, and a function that makes the minibatch
+    oracle (the per-worker loop of :class:`~convcheck.torch.simulation.Simulation`, same seed
+    and data split as the distributed run)."""
     import torch
 
     from convcheck.data import split_dataset
-    from convcheck.torch.algorithms import LAYERED, make_algorithm
     from convcheck.torch.launch import read_launch_config
     from convcheck.torch.layout import Layout
-    from convcheck.torch.runner import Runner
     from convcheck.torch.simulation import Simulation, WorkerShards
     from convcheck.torch.train import build_model, load_data
 
@@ -148,17 +146,40 @@ def simulate(config_path: Path, label: str, workers: int, steps: int, counts=Non
     layout = Layout.of(model)
     split = split_dataset(dataset, workers, run["split"], dirichlet_alpha=run["dirichlet_alpha"],
                           seed=run["seed"])
-    oracle = Simulation(model, WorkerShards(train, split), run["batch_size"], seed=run["seed"],
-                        weight_decay=run["weight_decay"], vectorize=False)
+
+    def oracle():
+        return Simulation(model, WorkerShards(train, split), run["batch_size"], seed=run["seed"],
+                          weight_decay=run["weight_decay"], vectorize=False)
+
+    return entry, layout, layout.flatten_module(model), oracle
+
+
+def make_reference_algorithm(entry: dict, layout, counts=None):
+    """The algorithm of a config entry, built as the launcher builds it."""
+    from convcheck.algorithms import make_algorithm
+    from convcheck.torch.train import LAYERED
+
     params = dict(entry["params"])
     name = params.pop("name")
     if name in LAYERED:
-        params["layer_sizes"] = layout.sizes
+        params["layers"] = layout.sizes
     if counts is not None:
         params.pop("ratio", None)
         params["k"] = list(counts)
-    runner = Runner(make_algorithm(name, **params), oracle, layout.flatten_module(model),
-                    seed=run["seed"])
+    return make_algorithm(name, **params)
+
+
+def simulate(config_path: Path, label: str, workers: int, steps: int, counts=None):
+    """The single-process reference: the config's algorithm ``label`` run for ``steps`` rounds
+    by :class:`convcheck.torch.runner.Runner` on ``M = workers`` simulated workers (the
+    per-worker loop of :class:`~convcheck.torch.simulation.Simulation`), same seed and data.
+    ``counts``: LAGS's per-layer ``k`` (those a distributed run measured)."""
+    from convcheck.torch.launch import read_launch_config
+    from convcheck.torch.runner import Runner
+
+    entry, layout, theta0, oracle = reference_setup(config_path, label, workers)
+    seed = read_launch_config(config_path)["run"]["seed"]
+    runner = Runner(make_reference_algorithm(entry, layout, counts), oracle(), theta0, seed=seed)
     runner.run(steps)
     return runner
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from convcheck.torch.algorithms import select_layer_counts
+from convcheck.algorithms.lags import select_layer_counts
 from convcheck.torch.distributed.lags import backward_times, fit_cost
 from tests.torch.distributed.conftest import WORLD, rank_states
 from tests.torch.distributed.helpers import simulate
@@ -25,13 +25,15 @@ def test_lags_equals_the_simulation(scenario, label, index, slug) -> None:
     counts = states[0]["tensors"]["counts"].tolist()
     assert counts == run["report"]["counts"] == run["algorithm"]["params"]["k"]
     reference = simulate(scenario["config"], label, WORLD, states[0]["steps"], counts=counts)
-    scale = float(reference.state.theta.abs().max())
+    scale = float(reference.theta.abs().max())
     for m, state in enumerate(states):
         assert torch.equal(state["tensors"]["counts"], states[0]["tensors"]["counts"])
-        gap = float((state["tensors"]["theta"] - reference.state.theta).abs().max())
+        gap = float((state["tensors"]["theta"] - reference.theta).abs().max())
         assert gap < 1e-12 * scale
-        errors = reference.state.errors[m]
-        assert float((state["tensors"]["errors"][0] - errors).abs().max()) < 1e-12 * scale
+        workers = reference.states.workers
+        assert float((state["tensors"]["errors"][0] - workers.errors[m]).abs().max()) < (
+            1e-12 * scale)
+        assert float((state["tensors"]["delta"][0] - workers.delta[m]).abs().max()) < 1e-12
         expected = reference.ledger.to_ledger()
         assert np.array_equal(state["ledger"]["up"].numpy(), expected.up)
         assert np.array_equal(state["ledger"]["down"].numpy(), received(expected.up))

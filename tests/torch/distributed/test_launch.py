@@ -58,9 +58,9 @@ def test_torchrun_resume_equals_uninterrupted(scenario, tmp_path) -> None:
         assert strip == [{k: v for k, v in r.items() if k not in timing}
                          for r in reference["history"]]
     dgs = rank_states(checkpoints, 8, "dgs")
-    assert dgs[0]["steps"] == 30 and int(dgs[0]["tensors"]["version"]) == 60
-    for k, state in enumerate(dgs[1:]):
-        assert torch.equal(state["tensors"]["accumulated"][0], dgs[0]["tensors"]["accumulated"][k])
+    assert dgs[0]["steps"] == 30 and int(dgs[0]["tensors"]["server.versions"]) == 60
+    assert dgs[0]["tensors"]["events"] == 60 and dgs[0]["tensors"]["broadcasts"].shape[0] == 0
+    assert all(state["steps"] == 30 for state in dgs[1:])
 
 
 def write(tmp_path, text: str):
@@ -87,14 +87,16 @@ def test_bad_distributed_tables(tmp_path, addition, field) -> None:
     ("algorithm", "field"),
     [
         ("name = 'bidir-topk'\nalpha = 0.1\nk_up = 1\nk_down = 1\n"
-         "[algorithm.distributed]\nmode = 'allgather'\n", "algorithm.distributed.mode"),
+         "[algorithm.distributed]\nmode = 'lags'\n", "algorithm.distributed.mode"),
         ("name = 'ef'\nalpha = 0.1\n[algorithm.distributed]\nmode = 'gossip'\n",
          "algorithm.distributed.mode"),
         ("name = 'lags'\nalpha = 0.1\nratio = 0.1\n[algorithm.distributed]\noverlap = 'yes'\n",
          "algorithm.distributed.overlap"),
         ("name = 'ef'\nalpha = 0.1\n[algorithm.distributed]\nspeed = 2\n",
          "algorithm.distributed.speed"),
-        ("name = 'ef21'\nalpha = 0.1\n", "algorithm.name"),
+        ("name = 'nonesuch'\nalpha = 0.1\n", "algorithm.name"),
+        ("name = 'dgs'\nalpha = 0.1\n[algorithm.distributed]\nmode = 'ps'\n",
+         "algorithm.distributed.mode"),
     ],
 )
 def test_bad_algorithm_tables(tmp_path, algorithm, field) -> None:
@@ -104,12 +106,37 @@ def test_bad_algorithm_tables(tmp_path, algorithm, field) -> None:
     assert str(tmp_path / "config.toml") in str(info.value)
 
 
+def test_a_bad_mode_names_the_modes_and_the_algorithms(tmp_path) -> None:
+    text = (CONFIG.split("[[algorithm]]")[0] + "[[algorithm]]\nname = 'bidir-topk'\n"
+            "alpha = 0.1\nk_up = 1\nk_down = 1\n[algorithm.distributed]\nmode = 'ddp'\n")
+    with pytest.raises(InputError) as info:
+        read_launch_config(write(tmp_path, text))
+    message = str(info.value)
+    assert "a mode that runs bidir-topk: ps, allgather" in message
+    assert "mode 'ddp' runs gd, gd-sec, ef" in message
+
+
+def test_modes_cover_the_registry() -> None:
+    """Every registered algorithm has a mode; ps and allgather take every synchronous one,
+    async-ps every asynchronous one."""
+    from convcheck.algorithms import ALGORITHMS
+    from convcheck.torch.launch import algorithm_modes, default_mode, mode_algorithms
+
+    synchronous = [n for n, cls in ALGORITHMS.items() if "sync" in cls.transports]
+    assert mode_algorithms("ps") == mode_algorithms("allgather") == synchronous
+    assert set(mode_algorithms("async-ps")) == {"dgs", "async-sgd", "async-sparse-sgd"}
+    for name in ALGORITHMS:
+        assert default_mode(name) in algorithm_modes(name)
+
+
 def test_default_modes_and_defaults(tmp_path) -> None:
     config = read_launch_config(write(tmp_path, CONFIG))
     modes = {a["label"]: a["distributed"]["mode"] for a in config["algorithms"]}
     assert modes == {"bidir": "ps", "gd-sec": "ps", "dense": "ps", "ef allgather": "allgather",
                      "ef hook": "ddp", "gd-sec hook": "ddp", "lags": "lags",
-                     "lags measured": "lags", "dgs": "async-ps"}
+                     "lags measured": "lags", "dgs": "async-ps", "ef21": "ps",
+                     "gd-sec allgather": "allgather", "async top-k": "async-ps",
+                     "lags ps": "ps", "ef ps": "ps"}
     assert config["distributed"] == {"backend": "gloo", "timeout_s": 60, "bucket_cap_mb": 100}
 
 

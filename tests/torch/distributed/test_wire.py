@@ -1,4 +1,4 @@
-"""Sparse payloads: exact round trips, padding, and what a payload costs."""
+"""Messages on the wire: exact round trips, dense or sparse by length, padding."""
 
 from __future__ import annotations
 
@@ -7,6 +7,12 @@ import torch
 
 from convcheck.errors import InputError
 from convcheck.torch.distributed.wire import (
+    FLAG_NONE,
+    FLAG_SPARSE,
+    decode,
+    encode,
+    gather_payload,
+    gathered_rows,
     pack,
     pack_at,
     pad_payload,
@@ -56,3 +62,27 @@ def test_padded_rows_decode_with_one_scatter() -> None:
 def test_only_float32_and_float64_travel() -> None:
     with pytest.raises(InputError, match="'dtype'"):
         pack(torch.ones(3, dtype=torch.float16))
+
+
+def test_messages_travel_the_shorter_way_and_come_back_exactly() -> None:
+    """``2·nnz < d``: packed pairs; else dense; ``None``: an empty payload."""
+    one = torch.tensor([0.0, 0.0, -2.5, 0.0, 0.0])  # 1 pair: 2 entries < d = 5
+    two = torch.tensor([1.0, 0.0, -2.5, 0.0, 0.0])  # 2 pairs: 4 entries < 5
+    three = torch.tensor([1.0, 3.0, -2.5, 0.0, 0.0])  # 3 pairs: 6 entries ≥ 5, dense
+    for x, flags in ((one, FLAG_SPARSE), (two, FLAG_SPARSE), (three, 0)):
+        payload, how = encode(x)
+        assert how == flags and payload.numel() == (2 * int((x != 0).sum()) if flags else 5)
+        assert torch.equal(decode(payload, how, 5), x)
+    payload, how = encode(None)
+    assert how == FLAG_NONE and payload.numel() == 0 and decode(payload, how, 5) is None
+
+
+def test_gathered_messages_are_padded_or_dense_for_every_rank() -> None:
+    a = torch.tensor([0.0, 2.0, 0.0, 0.0, 0.0, 0.0])
+    b = torch.tensor([3.0, 0.0, 0.0, 0.0, 0.0, -1.0])
+    c = torch.tensor([3.0, 1.0, 4.0, 0.0, 0.0, -1.0])
+    for rows in ([a, b], [a, c]):
+        lengths = [2 * int((x != 0).sum()) for x in rows]
+        payloads = torch.stack([gather_payload(x, lengths) for x in rows])
+        assert payloads.shape[1] == (max(lengths) if max(lengths) < 6 else 6)
+        assert torch.equal(gathered_rows(payloads, lengths, 6), torch.stack(rows))
