@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from convcheck.cli.common import progress_line
+from convcheck.cli.common import (
+    DATA_DIR_HELP,
+    add_progress_argument,
+    progress_line,
+    wants_progress,
+)
 from convcheck.errors import InputError
 
 
@@ -19,7 +24,7 @@ def handle(args: argparse.Namespace) -> int:
         raise InputError("cases", args.cases, f"case files of suite {suite!r}")
 
     document = verify(cases, jobs=args.jobs, seed=args.seed, suite=suite,
-                      data_dir=args.data_dir, progress=progress_line, show_bar=args.progress)
+                      data_dir=args.data_dir, progress=progress_line, show_bar=wants_progress(args))
     index = write_report(document, args.out)
     from convcheck.report.pages import summary_lines
 
@@ -42,8 +47,6 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     verification.add_argument("--out", default="reports", help="report folder (reports)")
     verification.add_argument("--jobs", type=int, default=1, help="cases run in parallel (1)")
     verification.add_argument("--seed", type=int, default=0, help="added to every run seed (0)")
-    verification.add_argument(
-        "--data-dir", help="folder of the real datasets (default: ../shared/data)"
-    )
-    verification.add_argument("--progress", action="store_true", help="show a progress bar")
+    verification.add_argument("--data-dir", help=DATA_DIR_HELP)
+    add_progress_argument(verification)
     verification.set_defaults(handler=handle)
