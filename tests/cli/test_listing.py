@@ -18,3 +18,11 @@ def test_list_names_sync_and_async_algorithms(capsys):
     algorithms = json.loads(capsys.readouterr().out)["algorithms"]
     assert algorithms["dgs"]["engine"] == "async" and algorithms["gd"]["engine"] == "sync"
 
+
+
+def test_list_is_plain_text(capsys):
+    assert main(["list"]) == 0
+    text = capsys.readouterr().out
+    assert "``" not in text and "^{" not in text
+    assert "gd-sec            sync   GD-SEC [GDSEC]: sparsified gradient differences" in text
+    assert "async-sparse-sgd/nonconvex" in text and "converges" in text

@@ -151,3 +151,49 @@ def test_run_async_bad_input_exits_2(algorithm, extra, field, capsys):
     assert main(argv) == 2
     assert field in capsys.readouterr().err
 
+
+
+def test_run_help_has_examples_and_every_set_key(capsys):
+    from convcheck.algorithms import ALGORITHMS
+    from convcheck.catalog import algorithm_parameters, parameter_line
+
+    with pytest.raises(SystemExit) as raised:
+        main(["run", "--help"])
+    assert raised.value.code == 0
+    text = capsys.readouterr().out
+    assert "examples:\n  convcheck run --algorithm gd-sec --problem logistic" in text
+    for name in ALGORITHMS:
+        block = "\n".join([f"  {name}:"] + [f"    {parameter_line(row)}"
+                                            for row in algorithm_parameters(name)])
+        assert block + "\n" in text, name
+    assert "xi (float or array of shape (d,); ξ ≥ 0; default 0.0)" in text
+    assert "--progress, --no-progress" in text
+
+
+def test_run_warns_when_no_bound_covers_the_step(capsys):
+    argv = ["run", "--algorithm", "async-sgd", "--problem", "nonconvex-logistic", "--workers",
+            "4", "--iters", "40"]
+    assert main(argv) == 0  # a warning, not an error
+    captured = capsys.readouterr()
+    assert "convcheck: warning: step α" in captured.err and "asynchronous bound" in captured.err
+    assert "warning" not in captured.out and "status     completed" in captured.out
+    assert main(argv + ["--set", "alpha=0.4/L"]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_progress_follows_the_terminal(monkeypatch):
+    import argparse
+    import sys
+
+    from convcheck.cli.common import wants_progress
+
+    monkeypatch.delenv("TQDM_DELAY", raising=False)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    assert wants_progress(argparse.Namespace(progress=None)) is False
+    assert wants_progress(argparse.Namespace(progress=True)) is True
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert wants_progress(argparse.Namespace(progress=None)) is True
+    assert wants_progress(argparse.Namespace(progress=False)) is False
+    import os
+
+    assert os.environ["TQDM_DELAY"] == "2"  # a bar only for work past 2 s
