@@ -12,6 +12,10 @@ from convcheck.cli.common import (
 )
 from convcheck.errors import InputError
 
+#: Where the report goes by default (``.gitignore`` lists it, so the main job leaves a clone
+#: clean).
+DEFAULT_OUT = "reports"
+
 
 def handle(args: argparse.Namespace) -> int:
     from convcheck.report import check_out_folder, write_report
@@ -44,7 +48,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="case files or folders (default: problems/, suite quick)",
     )
     verification.add_argument("--suite", choices=SUITES, help="keep the cases of this suite")
-    verification.add_argument("--out", default="reports", help="report folder (reports)")
+    verification.add_argument(
+        "--out", default=DEFAULT_OUT,
+        help=f"report folder ({DEFAULT_OUT}; git-ignored in a checkout of convcheck)")
     verification.add_argument("--jobs", type=int, default=1, help="cases run in parallel (1)")
     verification.add_argument("--seed", type=int, default=0, help="added to every run seed (0)")
     verification.add_argument("--data-dir", help=DATA_DIR_HELP)

@@ -148,8 +148,10 @@ def bound_note(bound: Sequence[float | None]) -> str:
     """Why (part of) the bound is missing from a log-scale plot, or ``""``."""
     values = np.array([np.nan if v is None else v for v in bound], dtype=float)
     reasons = []
+    # undefined points are noted only when nothing is defined (a mean over T = 0 is expected)
+    undefined = np.isnan(values) if np.isnan(values).all() else np.zeros(values.size, bool)
     for what, mask in (("≤ 0", values <= 0), ("infinite", np.isinf(values)),
-                       ("undefined", np.isnan(values))):
+                       ("undefined", undefined)):
         count = int(mask.sum())
         if count:
             share = "everywhere" if count == values.size else f"at {count} of {values.size} points"

@@ -34,9 +34,10 @@ def test_bound_note_says_why_a_bound_is_missing():
     assert plots.bound_note([1.0, 0.5]) == ""
     assert plots.bound_note([-1.0, -2.0]) == \
         "bound not drawn where it is ≤ 0 everywhere (log scale)"
-    assert plots.bound_note([1.0, float("inf"), None]) == (
-        "bound not drawn where it is infinite at 1 of 3 points; undefined at 1 of 3 points "
-        "(log scale)")
+    assert plots.bound_note([None, 1.0, float("inf")]) == (
+        "bound not drawn where it is infinite at 1 of 3 points (log scale)")
+    assert plots.bound_note([None, None]) == \
+        "bound not drawn where it is undefined everywhere (log scale)"
 
 
 def check(**changes):
