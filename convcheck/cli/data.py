@@ -43,8 +43,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     data = commands.add_parser(
         "data", help="where the real datasets are looked for; download them (SHA-256 checked)",
         description="Real datasets (LIBSVM, MNIST) are looked for in --data-dir, then the "
-        "folder of the environment variable CONVCHECK_DATA, then the user cache "
-        "($XDG_CACHE_HOME/convcheck or ~/.cache/convcheck).",
+        "folder of the environment variable CONVCHECK_DATA (the former name "
+        "CONVCHECK_DATA_DIR is still read, with a warning), then the user cache "
+        "($XDG_CACHE_HOME/convcheck or ~/.cache/convcheck). mushrooms and phishing cannot be "
+        "downloaded (their published files are not the layout convcheck reads): copy them "
+        "into <folder>/libsvm/.",
     )
     actions = data.add_subparsers(dest="action", required=True)
     fetch = actions.add_parser(
