@@ -7,6 +7,7 @@ is a spec string ``NAME[:key=value,...]`` (``"gd-sec:xi=0.2"``, ``"ef:k=10"``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,20 +44,30 @@ def compare(
     iterations: int,
     target_metric: str | None = None,
     seed: int = 0,
+    progress: bool = False,
+    warn: Callable[[str], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Run every spec to ``target`` (at most ``iterations`` rounds) and tabulate the cost.
 
     Returns one row per spec: ``spec``, ``status``, ``iterations`` (to the target, or None),
     ``bits_up`` / ``bits_down`` to the target (None if not reached), ``final`` value of the
     target metric, and ``bits_up_vs_first`` / ``iterations_vs_first``: ratios to the first
-    spec (the baseline) when both reached the target.
+    spec (the baseline) when both reached the target. ``progress`` shows a bar per run;
+    ``warn`` receives a line for each spec whose settings no bound covers
+    (:func:`convcheck.theory.steps.step_warning`).
     """
+    from convcheck.theory.steps import step_warning
+
     rows = []
     for text in specs:
         spec = parse_spec(text)
         algorithm = make_algorithm(spec.name, problem.constants, **spec.params)
+        warning = step_warning(algorithm, problem) if warn is not None else None
+        if warning is not None:
+            warn(f"{spec.text}: {warning}")
         result = run(
-            algorithm, problem, iterations, seed=seed, target=target, target_metric=target_metric
+            algorithm, problem, iterations, seed=seed, target=target, target_metric=target_metric,
+            progress=progress,
         )
         summary = result.summary
         rows.append(

@@ -78,7 +78,8 @@ def build_problem(
     scaling, intercept
         Feature scaling (:func:`convcheck.data.scale_features`) and a constant column.
     data_dir
-        Folder of the real datasets (default: see :func:`convcheck.data.find_data_dir`).
+        Folder of the real datasets, searched first (then ``CONVCHECK_DATA``, then the user
+        cache: :mod:`convcheck.data.location`).
     dataset_params
         Extra parameters of the dataset loader (e.g. the synthetic generators' knobs).
     cross_check

@@ -5,7 +5,8 @@ Run from the repository root (with the dev extra installed)::
     python docs/theory_figures.py [--out docs/figures] [--skip-shared]
 
 Writes ``theory_figures.json`` (every number quoted in docs/theory.md) and PNG plots to ``--out``.
-The LIBSVM case (phishing) runs when ../shared/data is present and ``--skip-shared`` is not given.
+The LIBSVM case (phishing) runs when its files are found (``CONVCHECK_DATA``, the user cache;
+``convcheck data download`` cannot fetch phishing) and ``--skip-shared`` is not given.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import numpy as np
 
 from convcheck import build_problem, make_algorithm, run
 from convcheck.atomic import write_atomic
-from convcheck.data import find_data_dir
+from convcheck.data import find_data_files
+from convcheck.data.named import data_files
 from convcheck.errors import ConvcheckError
 from convcheck.jsonio import write_json
 from convcheck.theory import (
@@ -483,9 +485,9 @@ def main() -> None:
     results["runs"] = run_case("breast-cancer-sorted-M4", breast, 2000, plots)
     if not args.skip_shared:
         try:
-            find_data_dir()
+            find_data_files(data_files("phishing"), name="phishing")
         except ConvcheckError:
-            print("../shared/data absent: LIBSVM case skipped")
+            print("phishing files not found: LIBSVM case skipped")
         else:
             phishing = build_problem("logistic", "phishing", workers=10, split="sorted", lam=0.01)
             results["runs"] += run_case("phishing-sorted-M10", phishing, 1500, plots)

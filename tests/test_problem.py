@@ -24,7 +24,7 @@ from convcheck.problem import Problem, build_problem
 
 EPS = np.finfo(float).eps
 #: Embedded datasets (no data folder needed); every family that accepts their task.
-#: "quadratics" (4 rows by default) cannot be split over 10 workers; tests/test_data.py checks it.
+#: "quadratics" (4 rows by default) cannot be split over 10 workers; tests/data/ checks it.
 TOO_SMALL = {"quadratics"}
 EMBEDDED_CASES = [
     (family, name)

@@ -7,10 +7,44 @@ import sys
 
 from convcheck.keyvalue import parse_assignments
 
+#: Help of every ``--data-dir`` option.
+DATA_DIR_HELP = ("folder of the real datasets, searched before $CONVCHECK_DATA and the user "
+                 "cache (see convcheck data path)")
+
 
 def progress_line(line: str) -> None:
     """One progress line on standard error (standard output keeps the result)."""
     print(line, file=sys.stderr, flush=True)
+
+
+def warning_line(text: str) -> None:
+    """A warning on standard error: the command goes on."""
+    print(f"convcheck: warning: {text}", file=sys.stderr, flush=True)
+
+
+#: Seconds before a progress bar appears: quicker work shows none.
+PROGRESS_DELAY = 2
+
+
+def add_progress_argument(parser: argparse.ArgumentParser) -> None:
+    """``--progress/--no-progress``; default: on when standard error is a terminal."""
+    parser.add_argument(
+        "--progress", action=argparse.BooleanOptionalAction, default=None,
+        help=f"progress bar on standard error, shown after {PROGRESS_DELAY} s (default: on "
+        "when standard error is a terminal)")
+
+
+def wants_progress(args: argparse.Namespace) -> bool:
+    """Whether to show progress bars: ``--progress/--no-progress``, else whether standard
+    error is a terminal. Bars (tqdm) then appear only after :data:`PROGRESS_DELAY` seconds,
+    so work that ends sooner prints nothing."""
+    import os
+
+    shown = sys.stderr.isatty() if args.progress is None else args.progress
+    if shown:
+        # tqdm (>= 4.66) reads its defaults from TQDM_* variables when it is first imported
+        os.environ.setdefault("TQDM_DELAY", str(PROGRESS_DELAY))
+    return shown
 
 
 def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +71,7 @@ def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--split-seed", type=int, help="seed of the split and generators (default: --seed)"
     )
-    parser.add_argument("--data-dir", help="folder of the real datasets (default: ../shared/data)")
+    parser.add_argument("--data-dir", help=DATA_DIR_HELP)
     parser.add_argument(
         "--dataset-param",
         action="append",

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from convcheck.cli.common import add_problem_arguments, problem_from
+from convcheck.cli.common import (
+    add_problem_arguments,
+    add_progress_argument,
+    problem_from,
+    wants_progress,
+    warning_line,
+)
 from convcheck.jsonio import write_json
 from convcheck.outputs import check_output_file
 
@@ -22,6 +28,8 @@ def handle(args: argparse.Namespace) -> int:
         iterations=args.iters,
         target_metric=args.target_metric,
         seed=args.seed,
+        progress=wants_progress(args),
+        warn=warning_line,
     )
     if args.out:
         document = {"problem": problem.describe(), "target": args.target, "rows": rows}
@@ -50,5 +58,6 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     comparison.add_argument(
         "--target-metric", choices=TARGET_METRICS, help="(suboptimality; nonconvex: grad_norm_sq)"
     )
+    add_progress_argument(comparison)
     comparison.add_argument("--out", help="also write the table as JSON to this file")
     comparison.set_defaults(handler=handle)

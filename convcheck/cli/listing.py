@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from convcheck.cli.common import DATA_DIR_HELP
+
 
 def handle(args: argparse.Namespace) -> int:
     from convcheck.catalog import catalog, format_catalog
@@ -18,7 +20,9 @@ def handle(args: argparse.Namespace) -> int:
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("list", help="objectives, compressors, datasets, splits")
+    parser = commands.add_parser(
+        "list", help="algorithms (with their parameters), objectives, compressors, datasets, "
+        "splits, scalings and every check with its provenance")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
-    parser.add_argument("--data-dir", help="folder of the real datasets (default: ../shared/data)")
+    parser.add_argument("--data-dir", help=DATA_DIR_HELP)
     parser.set_defaults(handler=handle)

@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 
-from convcheck.cli.common import add_problem_arguments, problem_from
+from convcheck.cli.common import (
+    add_problem_arguments,
+    add_progress_argument,
+    problem_from,
+    wants_progress,
+    warning_line,
+)
 from convcheck.errors import InputError
 from convcheck.keyvalue import parse_assignments
 from convcheck.outputs import check_output_file
@@ -44,12 +50,18 @@ def handle(args: argparse.Namespace) -> int:
                 raise InputError(option, getattr(args, name), allowed)
     problem = problem_from(args, workers=1 if args.shared_data else None)
     algorithm = make_algorithm(args.algorithm, problem.constants, **parse_assignments(args.set))
+    from convcheck.theory.steps import step_warning
+
+    warning = step_warning(algorithm, problem, workers=args.workers if asynchronous else None,
+                           tau_max=args.tau_max)
+    if warning is not None:
+        warning_line(warning)
     common = {
         "seed": args.seed,
         "target": args.target,
         "target_metric": args.target_metric,
         "stop_at_target": args.stop_at_target,
-        "progress": args.progress,
+        "progress": wants_progress(args),
     }
     if asynchronous:
         result = run_async(args, algorithm, problem, common)
@@ -169,20 +181,65 @@ def add_async_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+EXAMPLES = """\
+examples:
+  convcheck run --algorithm gd-sec --problem logistic --dataset breast-cancer --workers 10 \\
+      --split sorted --iters 500 --set alpha=0.5/L --set xi=0.2 --target 1e-6 --out trace.csv
+  convcheck run --algorithm ef --problem ridge --dataset diabetes --iters 200 \\
+      --set compressor=top-k --set k=3
+  convcheck run --algorithm async-sgd --problem nonconvex-logistic --workers 8 \\
+      --shared-data --iters 2000 --set alpha=0.05/L --tau-max 7 --compute lognormal
+"""
+
+
+def parameters_help() -> str:
+    """Every algorithm's ``--set`` keys, then every compressor's (from
+    :func:`convcheck.catalog.algorithm_parameters`)."""
+    from convcheck.algorithms import ALGORITHMS
+    from convcheck.catalog import (
+        DEFAULT_COMPRESSOR,
+        algorithm_parameters,
+        compressor_parameters,
+        parameter_line,
+    )
+    from convcheck.compressors import COMPRESSORS
+
+    lines = ["--set keys of each algorithm (KEY (type; allowed; default): meaning):"]
+    for name in ALGORITHMS:
+        lines.append(f"  {name}:")
+        lines += [f"    {parameter_line(row)}" for row in algorithm_parameters(name)]
+    lines += ["", f"--set keys of the compressors (with compressor=NAME, default "
+              f"{DEFAULT_COMPRESSOR}):"]
+    for name in COMPRESSORS:
+        lines.append(f"  {name}:")
+        lines += [f"    {parameter_line(row)}" for row in compressor_parameters(name)]
+    return "\n".join(lines)
+
+
 def add_parser(commands: argparse._SubParsersAction) -> None:
     from convcheck.algorithms import ALGORITHMS
     from convcheck.engine import TARGET_METRICS
 
-    run = commands.add_parser("run", help="one run of an algorithm; writes its trace")
-    run.add_argument("--algorithm", required=True, choices=list(ALGORITHMS))
+    run = commands.add_parser(
+        "run", help="one run of an algorithm; writes its trace",
+        description="One run of an algorithm on a problem: prints the final accuracy and the "
+        "bits sent, and writes the trace (one row per iterate) with --out. A warning (the run "
+        "goes on) says when the settings are outside every applicable bound's conditions.",
+        epilog=EXAMPLES + "\n" + parameters_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("--algorithm", required=True, choices=list(ALGORITHMS),
+                     help="the algorithm (its --set keys are listed below)")
     add_problem_arguments(run)
-    run.add_argument("--iters", type=int, required=True, help="number of rounds T")
+    run.add_argument("--iters", type=int, required=True,
+                     help="number of rounds T (asynchronous: server updates)")
     run.add_argument(
         "--set",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="algorithm or compressor parameter, e.g. alpha=1/L, xi=0.1, compressor=top-k, k=5",
+        help="algorithm or compressor parameter, e.g. alpha=0.5/L, xi=0.1, compressor=top-k, "
+        "k=5 (see below)",
     )
     run.add_argument("--target", type=float, help="target accuracy (records bits to reach it)")
     run.add_argument(
@@ -194,7 +251,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         action="store_false",
         help="keep running after the target is reached",
     )
-    run.add_argument("--progress", action="store_true", help="show a progress bar")
+    add_progress_argument(run)
     run.add_argument("--out", help="trace file: .json (everything), .csv or .parquet (columns)")
     add_async_arguments(run)
     run.set_defaults(handler=handle)

@@ -9,12 +9,21 @@ from __future__ import annotations
 import argparse
 
 from convcheck.cli import exits
-from convcheck.cli.common import progress_line
-from convcheck.data.location import find_data_dir
-from convcheck.errors import check_int
+from convcheck.cli.common import (
+    DATA_DIR_HELP,
+    add_progress_argument,
+    progress_line,
+    wants_progress,
+)
+from convcheck.errors import InputError, check_int
+
+#: Where the report goes by default (``.gitignore`` lists it, so the main job leaves a clone
+#: clean).
+DEFAULT_OUT = "reports"
 
 
 def handle(args: argparse.Namespace) -> int:
+    from convcheck.data import find_data_dir
     from convcheck.report import check_out_folder, write_report
     from convcheck.report.pages import summary_lines
     from convcheck.verify import default_folder, load_suite, verify
@@ -25,8 +34,10 @@ def handle(args: argparse.Namespace) -> int:
         find_data_dir(args.data_dir)  # an explicit folder must exist
     suite = args.suite if args.suite is not None or args.cases else "quick"
     cases = load_suite(args.cases or [default_folder()], suite)
+    if not cases:
+        raise InputError("cases", args.cases, f"case files of suite {suite!r}")
     document = verify(cases, jobs=jobs, seed=args.seed, suite=suite, data_dir=args.data_dir,
-                      progress=progress_line, show_bar=args.progress,
+                      progress=progress_line, show_bar=wants_progress(args),
                       allow_any_path=args.allow_any_path)
     index = write_report(document, args.out)
     print("\n".join(summary_lines(document)))
@@ -49,13 +60,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="case files or folders (default: problems/, suite quick)",
     )
     verification.add_argument("--suite", choices=SUITES, help="keep the cases of this suite")
-    verification.add_argument("--out", default="reports", help="report folder (reports)")
+    verification.add_argument(
+        "--out", default=DEFAULT_OUT,
+        help=f"report folder ({DEFAULT_OUT}; git-ignored in a checkout of convcheck)")
     verification.add_argument("--jobs", type=int, default=1, help="cases run in parallel (1)")
     verification.add_argument("--seed", type=int, default=0, help="added to every run seed (0)")
-    verification.add_argument(
-        "--data-dir", help="folder of the real datasets (default: ../shared/data)"
-    )
-    verification.add_argument("--progress", action="store_true", help="show a progress bar")
+    verification.add_argument("--data-dir", help=DATA_DIR_HELP)
+    add_progress_argument(verification)
     verification.add_argument(
         "--allow-any-path", action="store_true",
         help="let case files read data outside their folder and the data folder",

@@ -9,7 +9,7 @@ import scipy.sparse as sp
 
 from convcheck.data.dataset import Dataset, make_dataset
 from convcheck.data.formats import load_idx_dataset, load_svmlight
-from convcheck.data.location import find_data_dir
+from convcheck.data.location import find_data_files, search_path
 from convcheck.errors import DataFileError, check_choice
 
 # name: (files, n_features, zero_based); every listed file is loaded and the rows stacked.
@@ -21,17 +21,27 @@ LIBSVM_SETS: dict[str, tuple[tuple[str, ...], int, bool]] = {
 }
 
 
+def data_files(name: str) -> tuple[str, ...]:
+    """The files (LIBSVM) or folder (MNIST layouts) a file-backed dataset reads, relative to a
+    data folder."""
+    if name in LIBSVM_SETS:
+        return tuple(f"libsvm/{file}" for file in LIBSVM_SETS[name][0])
+    return (name,)
+
+
 def load_libsvm(name: str, data_dir: str | Path | None = None) -> Dataset:
-    """Load a bundled LIBSVM binary-classification set from ``<data dir>/libsvm/``.
+    """Load a LIBSVM binary-classification set from ``<data folder>/libsvm/``.
 
     a9a (32561 × 123) and w8a (49749 × 300): the standard training file only (one-based).
     mushrooms (8124 × 112) and phishing (11055 × 68): stored zero-based as a shuffled 70/30
     pair ``name.gz`` + ``name.t.gz`` that together hold every row; both are stacked.
     Labels are kept as in the files (±1; mushrooms 1/2; phishing 0/1); X stays sparse CSR.
+    The data folder is the first of :func:`~convcheck.data.location.search_path` holding
+    every file.
     """
     check_choice("dataset", name, LIBSVM_SETS, "load_libsvm")
     files, n_features, zero_based = LIBSVM_SETS[name]
-    folder = find_data_dir(data_dir) / "libsvm"
+    folder = find_data_files(data_files(name), data_dir, name) / "libsvm"
     parts = [
         load_svmlight(folder / f, n_features=n_features, zero_based=zero_based) for f in files
     ]
@@ -70,21 +80,20 @@ FASHION_MNIST_FOLDER = "fashion-mnist"
 
 
 def load_shared_idx(kind: str, *, data_dir: str | Path | None = None,
-                     part: str = "train") -> Dataset:
-    """``kind`` in ``<data dir>/<kind>/``; a clear error when Fashion-MNIST is not there."""
+                    part: str = "train") -> Dataset:
+    """``kind`` from ``<data folder>/<kind>/``; a clear error when Fashion-MNIST is not there."""
     if kind != FASHION_MNIST_FOLDER:
-        return load_idx_dataset(find_data_dir(data_dir) / kind, kind=kind, part=part)
+        root = find_data_files(data_files(kind), data_dir, kind)
+        return load_idx_dataset(root / kind, kind=kind, part=part)
     try:
-        folder = find_data_dir(data_dir) / FASHION_MNIST_FOLDER
-        why = f"no folder {folder}"
-    except DataFileError as exc:
-        folder, why = None, str(exc)
-    if folder is None or not folder.is_dir():
+        root = find_data_files(data_files(kind), data_dir, kind)
+    except DataFileError:
+        tried = ", ".join(str(folder) for folder, _ in search_path(data_dir))
         raise DataFileError(
-            f"Fashion-MNIST is not available offline here ({why}). If you have its four IDX "
-            "files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
-            "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz), use the dataset "
-            "'idx:/path/to/folder' (Python: load_dataset('idx:/path/to/folder', "
-            f"kind='fashion-mnist')) or put them in <data dir>/{FASHION_MNIST_FOLDER}/."
-        )
-    return load_idx_dataset(folder, kind=kind, part=part)
+            f"Fashion-MNIST is not available offline here (no folder {FASHION_MNIST_FOLDER}/ "
+            f"in {tried}). If you have its four IDX files (train-images-idx3-ubyte.gz, "
+            "train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz), "
+            "use the dataset 'idx:/path/to/folder' (Python: load_dataset('idx:/path/to/folder', "
+            f"kind='fashion-mnist')) or put them in <data folder>/{FASHION_MNIST_FOLDER}/."
+        ) from None
+    return load_idx_dataset(root / kind, kind=kind, part=part)

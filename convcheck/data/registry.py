@@ -32,7 +32,7 @@ class DatasetInfo:
     description : str
     task : {"regression", "classification"}
     needs_data_dir : bool
-        Whether it reads files from the shared data folder (see :func:`find_data_dir`).
+        Whether it reads files from a data folder (:mod:`convcheck.data.location`).
     """
 
     loader: Callable[..., Dataset]
@@ -134,8 +134,8 @@ def load_dataset(name: str, /, *, data_dir: str | Path | None = None, **params) 
         ``"mnist"``, ...), ``"svmlight:PATH"`` (:func:`load_svmlight`) or
         ``"idx:DIRECTORY"`` (:func:`load_idx_dataset`).
     data_dir : str or Path, optional
-        Shared data folder for the file-backed names (see :func:`find_data_dir`); ignored by
-        the others.
+        Data folder searched first for the file-backed names (:mod:`convcheck.data.location`);
+        ignored by the others.
     **params
         Passed to the loader, e.g. ``n_samples=2000, condition_number=100`` for the synthetic
         sets, ``part="test"`` for MNIST, ``n_features=123`` for ``svmlight:``.

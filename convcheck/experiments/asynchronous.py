@@ -841,7 +841,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("experiment", choices=list(EXPERIMENTS) + ["all"])
     parser.add_argument("--quick", action="store_true", help="smaller T and fewer seeds")
     parser.add_argument("--out", default="async-results", help="folder for JSON and PNG")
-    parser.add_argument("--data-dir", help="folder of the real datasets (default ../shared/data)")
+    parser.add_argument(
+        "--data-dir", help="folder of the real datasets (before $CONVCHECK_DATA, the user cache)"
+    )
     parser.add_argument(
         "--stale-c", type=float, default=1.0, help="c of the step α = c/(L√T) in 'stale' (1)"
     )

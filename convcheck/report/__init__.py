@@ -9,7 +9,6 @@ is ever deleted.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -28,26 +27,33 @@ from convcheck.report.folder import (
 __all__ = ["check_out_folder", "write_report"]
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")
-
-
-def _figures(document: Mapping[str, Any]) -> dict[str, list[tuple[str, str, bytes]]]:
-    """Every figure as ``(file name, alt text, PNG)``, grouped by case (``""``: report-wide)."""
-    out: dict[str, list[tuple[str, str, bytes]]] = {"": []}
+def _figures(document: Mapping[str, Any]) -> dict[str, list[pages.Figure]]:
+    """Every figure, grouped by case (``""``: report-wide); a check's figure carries the
+    anchor its table row links to, and its full title as caption."""
+    slug = pages.slug
+    out: dict[str, list[pages.Figure]] = {"": []}
     rates = plots.rates_figure(document["checks"])
     if rates is not None:
-        out[""].append(("rates.png", "fitted vs theory rates", rates))
+        out[""].append(pages.Figure("rates.png", "plot-rates",
+                                    "Fitted against theoretical linear rates, one point per "
+                                    "check with a geometric bound", rates))
     for case in document["cases"]:
         name, figures = case["case"], []
         for check in (c for c in document["checks"] if c["case"] == name):
             png = plots.check_figure(check)
             if png is not None:
-                figures.append((f"{_slug(name)}--{_slug(check['name'])}.png", check["name"], png))
-        for suffix, figure in (("bits", plots.bits_figure), ("staleness", plots.staleness_figure)):
+                anchor = pages.plot_anchor(check)
+                caption = f"{name} — {plots.check_title(check)}: {check['reason']}"
+                figures.append(pages.Figure(f"{anchor[len('plot-'):]}.png", anchor, caption,
+                                            png))
+        for suffix, figure, caption in (
+                ("bits", plots.bits_figure, "accuracy against cumulative uplink bits"),
+                ("staleness", plots.staleness_figure, "histogram of the staleness")):
             png = figure(case)
             if png is not None:
-                figures.append((f"{_slug(name)}--{suffix}.png", f"{name} {suffix}", png))
+                figures.append(pages.Figure(f"{slug(name)}--{suffix}.png",
+                                            f"plot-{slug(name)}--{suffix}",
+                                            f"{name}: {caption}", png))
         out[name] = figures
     return out
 
@@ -82,11 +88,10 @@ def write_report(document: Mapping[str, Any], out: str | os.PathLike) -> Path:
     staging = staging_folder(target)
     try:
         figures = _figures(document)
-        links = {case: [f"plots/{f}" for f, _, _ in group] for case, group in figures.items()}
-        images = {case: [(alt, png) for _, alt, png in group] for case, group in figures.items()}
-        files = {f"plots/{name}": png for group in figures.values() for name, _, png in group}
-        files["index.md"] = pages.markdown_page(document, links).encode("utf-8")
-        files["index.html"] = pages.html_page(document, images).encode("utf-8")
+        files = {f"plots/{figure.file_name}": figure.png
+                 for group in figures.values() for figure in group}
+        files["index.md"] = pages.markdown_page(document, figures).encode("utf-8")
+        files["index.html"] = pages.html_page(document, figures).encode("utf-8")
         write_files(staging, files)
         write_json(staging / "results.json", document)
         write_marker(staging)

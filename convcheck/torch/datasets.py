@@ -1,11 +1,11 @@
 """Datasets as tensors for training: train and test parts, scaling, labels, image shapes.
 
 The data come from :func:`convcheck.data.load_dataset` (never downloaded at run time): MNIST
-from ``../shared/data`` (or ``CONVCHECK_DATA_DIR``), Fashion-MNIST from ``<data dir>/fashion-mnist``
-or any folder as ``idx:DIRECTORY`` (same IDX layout), scikit-learn digits and the other
-built-ins. Sets with a test part (MNIST-layout IDX files: ``t10k``) use it; the others hold out
-a seeded fraction of their rows. Scaling statistics are computed on the training rows only and
-applied to both parts.
+from the data folders (``--data-dir``, ``CONVCHECK_DATA``, the user cache), Fashion-MNIST from
+``<data folder>/fashion-mnist`` or any folder as ``idx:DIRECTORY`` (same IDX layout),
+scikit-learn digits and the other built-ins. Sets with a test part (MNIST-layout IDX files:
+``t10k``) use it; the others hold out a seeded fraction of their rows. Scaling statistics are
+computed on the training rows only and applied to both parts.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ Config (every table and key is checked; unknown keys are refused)::
 
     [data]
     dataset = "mnist"          # a convcheck dataset name, "idx:DIR" or "svmlight:PATH"
-    data_dir = "../shared/data"  # optional (default: ../shared/data or $CONVCHECK_DATA_DIR)
+    data_dir = "/path/to/data"  # optional (searched before $CONVCHECK_DATA and the user cache)
     params = {}                # loader parameters, e.g. {kind = "fashion-mnist"} for idx:
     scaling = "none"           # none | maxabs | standard (training statistics)
     train_size = 20000         # optional seeded subset of the training rows

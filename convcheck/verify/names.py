@@ -36,33 +36,70 @@ class CheckKind:
         is the default).
     tolerance : str or None
         What ``tolerance`` means for this check and its default; None: it takes none.
+    source, statement, citation : str
+        For a check that is not a bound of :data:`convcheck.theory.BOUNDS` (those describe
+        themselves): its provenance, what it tests in one line, and where it comes from.
+    algorithms : tuple of str
+        The algorithms it applies to (empty: any).
+    problem_class : str
+        The most general problem class it applies to.
     """
 
     sides: str
     failures: tuple[str, ...]
     tolerance: str | None
+    source: str = ""
+    statement: str = ""
+    citation: str = ""
+    algorithms: tuple[str, ...] = ()
+    problem_class: str = "nonconvex"
 
 
 _RELATIVE = "relative slack of measured ≤ bound, a real number > 0 (default 1e-9)"
 #: The checks that are not bounds of :data:`convcheck.theory.BOUNDS`.
 SPECIAL: dict[str, CheckKind] = {
-    ASYNC_BOUND: CheckKind("upper", ("violated",), None),
+    ASYNC_BOUND: CheckKind(
+        "upper", ("violated",), None, "derived here",
+        "(1/T) Σ_(t<T) E‖∇f(θ^t)‖² ≤ 2(f(θ⁰) − f_low)/(αT) + Lασ² + 2Qσ² if 1 − 2Lα − 4Q ≥ 0 "
+        "(in expectation: mean over seeds, 95% interval)",
+        "docs/async-theory.md, Theorem 1 (the setting of [STALE])",
+        ("async-sgd", "async-sparse-sgd"),
+    ),
     EXACT_RATE: CheckKind(
         "two-sided", ("off-rate", "too-fast", "too-slow"),
         "relative tolerance on the convergence speed −log(rate), a real number > 0 "
         "(default 0.01)",
+        "classical",
+        "GD on least squares: the fitted rate of ‖θ^k − θ*‖² equals the exact trajectory's "
+        "(from the Hessian's spectrum)",
+        "GD on a quadratic: θ^k − θ* = (I − αH)^k(θ⁰ − θ*), rate max_i|1 − αλ_i| [Polyak87]; "
+        "H from gradient differences (docs/theory.md §8)",
+        ("gd",), "convex",
     ),
-    SLOWEST_DIRECTION: CheckKind("lower", ("violated",), _RELATIVE),
+    SLOWEST_DIRECTION: CheckKind(
+        "lower", ("violated",), _RELATIVE, "derived here",
+        "on least squares ‖θ^k − θ*‖ stays above the slowest eigen-direction's envelope",
+        "docs/theory.md §8 (slowest eigen-direction of a quadratic, virtual iterates)",
+        ("gd", "gd-sec", "ef", "ef21", "bidir-topk"), "convex",
+    ),
     HEAVY_BALL: CheckKind(
         "two-sided", ("differs",),
         "relative tolerance on f(θ^t) and θ^T, a real number > 0 (default 1e-9)",
+        "empirical",
+        "DGS with ρ_up = ρ_down = 1, one worker, full gradients follows heavy-ball exactly",
+        "special case of [DGS]: ρ_up = ρ_down = 1, one worker (docs/theory.md §9)",
+        ("dgs",),
     ),
     BELOW_REFERENCE: CheckKind(
         "ordering", ("not-below",),
         "relative margin: the run's final gap must be ≤ (1 − margin)·the reference's, "
         "a real number in (0, 1) (default 0.01)",
+        "empirical",
+        "the mean of f − f_low over the last 10% of rows is below a reference run's",
+        "an ordering claim against the case's reference algorithm",
     ),
-    CONVERGES: CheckKind("target", ("target-missed",), None),
+    CONVERGES: CheckKind("target", ("target-missed",), None, "empirical",
+                         "every run reaches the case's [run] target"),
 }
 
 

@@ -20,15 +20,14 @@ import numpy as np
 
 from convcheck.errors import ConvcheckError
 from convcheck.verify.cases import Case, CheckSpec
+from convcheck.verify.names import EXACT_RATE, SLOWEST_DIRECTION, SPECIAL
 from convcheck.verify.verdict import Verdict, base_fields, judge, run_start, thin
 
 #: Default relative tolerance on the convergence speed of ``gd/exact-rate``.
 SPEED_TOL = 0.01
-EXACT_SOURCE = "classical"
-EXACT_CITATION = ("GD on a quadratic: θ^k − θ* = (I − αH)^k(θ⁰ − θ*), rate max_i|1 − αλ_i| "
-                  "[Polyak87]; H from gradient differences (docs/theory.md §8)")
-LOWER_SOURCE = "derived here"
-LOWER_CITATION = "docs/theory.md §8 (slowest eigen-direction of a quadratic, virtual iterates)"
+EXACT_SOURCE, EXACT_CITATION = SPECIAL[EXACT_RATE].source, SPECIAL[EXACT_RATE].citation
+LOWER_SOURCE = SPECIAL[SLOWEST_DIRECTION].source
+LOWER_CITATION = SPECIAL[SLOWEST_DIRECTION].citation
 
 
 def _seed_error(base: dict, common: dict, seed: int, error: Exception) -> Verdict:

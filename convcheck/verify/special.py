@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from convcheck.verify.cases import Case, CheckSpec
+from convcheck.verify.names import HEAVY_BALL, SPECIAL
 from convcheck.verify.verdict import Verdict, base_fields, judge, run_start, thin
 
 #: Default relative tolerance of ``dgs/heavy-ball``.
@@ -46,8 +47,7 @@ def heavy_ball(check: CheckSpec, case: Case, problem, algorithm, runs: list) -> 
     from convcheck.algorithms.dgs import DGS
 
     base = base_fields(check, case, problem, algorithm, runs)
-    common = {"source": "empirical", "citation": "special case of [DGS]: ρ_up = ρ_down = 1, "
-                                                 "one worker (docs/theory.md §9)"}
+    common = {"source": SPECIAL[HEAVY_BALL].source, "citation": SPECIAL[HEAVY_BALL].citation}
     if not isinstance(algorithm, DGS):
         return Verdict(**base, **common, holds=None, applicable=False, outcome="error",
                        reason=f"not applicable: {check.bound} is about dgs, not {algorithm.name}")

@@ -98,7 +98,7 @@ CLI_ROWS = {
         ["{tmp}/trace.csv", "row 2, column 1 is not a number"],
         files={"trace.csv": "1.0\nx9secret\n"}, absent=("x9secret",)),
     "missing data folder": Row(run_row(["--data-dir", "{tmp}/missing"]),
-                               ["{tmp}/missing", "CONVCHECK_DATA_DIR"]),
+                               ["{tmp}/missing", "--data-dir", "convcheck data download"]),
     "unknown algorithm": Row(["run", "--algorithm", "sgd", "--problem", "ridge", "--iters", "5"],
                              ["--algorithm", "invalid choice", "gd-sec"]),
     "unknown problem": Row(["run", "--algorithm", "gd", "--problem", "lasso", "--iters", "5"],
@@ -125,7 +125,7 @@ CLI_ROWS = {
         ["compare", "gd", "--problem", "ridge", "--dataset", "diabetes", "--iters", "5",
          "--target", "1", "--out", "{tmp}/no/c.json"], ["'--out'", "does not exist"]),
     "list with a missing data folder": Row(["list", "--data-dir", "{tmp}/missing"],
-                                           ["{tmp}/missing", "CONVCHECK_DATA_DIR"]),
+                                           ["{tmp}/missing", "--data-dir", "convcheck data download"]),
     "bench without repeats": Row(["bench", "--quick", "--repeats", "0"], ["'repeats'"]),
     "verify an empty folder": Row(["verify", "{tmp}/empty", "--out", "{tmp}/report"],
                                   ["{tmp}/empty", "none found there", "*.toml"],
@@ -148,7 +148,7 @@ CLI_ROWS = {
                                              ["'suite'", "their suites: quick"],
                                              files={"cases/case.toml": TINY_CASE}),
     "verify with a missing data folder": Row([*VERIFY, "--data-dir", "{tmp}/missing"],
-                                             ["{tmp}/missing", "CONVCHECK_DATA_DIR"],
+                                             ["{tmp}/missing", "--data-dir", "convcheck data download"],
                                              files={"cases/case.toml": TINY_CASE}),
 }
 

@@ -12,7 +12,10 @@ LIBSVM_CASE = TINY_CASE.replace('family = "ridge"', 'family = "logistic"').repla
     "dataset_params = { n_samples = 60, n_features = 4 }\n", "")
 
 
-def test_a_suite_with_skipped_cases_is_incomplete_not_passed(tmp_path, capsys):
+def test_a_suite_with_skipped_cases_is_incomplete_not_passed(tmp_path, capsys, monkeypatch):
+    for variable in ("CONVCHECK_DATA", "CONVCHECK_DATA_DIR"):  # no data anywhere
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     cases, empty = tmp_path / "cases", tmp_path / "no-data"
     cases.mkdir()
     empty.mkdir()

@@ -34,7 +34,9 @@ def test_report_files(document, tmp_path):
     # self-contained: every image is a data URI, nothing is fetched
     sources = re.findall(r'src="([^"]*)"', page)
     assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
-    assert "href=" not in page
+    links = re.findall(r"href='([^']*)'", page) + re.findall(r'href="([^"]*)"', page)
+    assert links and all(link.startswith("#") for link in links)  # internal links only
+    assert "<script src" not in page and "<link " not in page
     results = json.loads((folder / "results.json").read_text())
     assert {c["kind"] for c in results["checks"]} == {"positive", "negative_control"}
     for key in ("case", "algorithm", "problem", "class", "bound", "source", "kind", "holds",

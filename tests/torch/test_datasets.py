@@ -8,7 +8,7 @@ import torch
 
 from convcheck.errors import DataFileError, InputError
 from convcheck.torch.datasets import load_train_test
-from tests.test_data import write_idx_set
+from tests.data.helpers import write_idx_set
 
 
 def test_digits_hold_out_and_scaling() -> None:

@@ -28,7 +28,9 @@ def test_parallel_jobs_give_the_same_verdicts(tmp_path):
     assert one["summary"]["passed"] and one["summary"]["positive"] == 2
 
 
-def test_missing_shared_data_skips_the_case(tmp_path):
+def test_missing_shared_data_skips_the_case(tmp_path, monkeypatch):
+    monkeypatch.delenv("CONVCHECK_DATA", raising=False)  # nowhere else to find a9a
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     text = TINY_CASE.replace('family = "ridge"', 'family = "logistic"').replace(
         'dataset = "synthetic-regression"', 'dataset = "a9a"').replace(
         "dataset_params = { n_samples = 60, n_features = 4 }\n", "")
