@@ -47,6 +47,7 @@ from convcheck.torch.select import (
     segment_of_columns,
     segment_sums,
     top_k_mask_keys,
+    top_k_words,
 )
 
 Tensor = torch.Tensor
@@ -97,7 +98,7 @@ def apply_mask(x: Tensor, mask: Tensor, scale: float | None = None) -> Tensor:
 
 def top_k(x: Tensor, k: int) -> Tensor:
     """Top-``k`` of each row of ``x`` ``(M, d)`` by magnitude (ties: lowest index)."""
-    return apply_mask(x, top_k_mask_keys(magnitude_keys(x), (x.shape[1],), (k,)))
+    return layer_top_k(x, (x.shape[1],), (k,))
 
 
 def rand_k_mask(
@@ -144,8 +145,10 @@ def threshold(x: Tensor, tau: Tensor | float) -> Tensor:
 
 
 def layer_top_k(x: Tensor, layer_sizes: Sequence[int], counts: Sequence[int]) -> Tensor:
-    """Top-``k_l`` inside each contiguous block ``l`` of the rows of ``x`` ``(M, Σ d_l)``."""
-    return apply_mask(x, top_k_mask_keys(magnitude_keys(x), layer_sizes, counts))
+    """Top-``k_l`` inside each contiguous block ``l`` of the rows of ``x`` ``(M, Σ d_l)``;
+    dropped entries are ``+0`` and kept ones bit-identical (as :func:`apply_mask`)."""
+    keys = magnitude_keys(x)
+    return (x.view(keys.dtype) & top_k_words(keys, layer_sizes, counts)).view(x.dtype)
 
 
 def scaled_sign(x: Tensor) -> Tensor:

@@ -140,6 +140,25 @@ def top_k_mask_keys(
     Tensor, shape (M, D), bool
         Exactly ``min(k_l, d_l)`` entries per row and segment.
     """
+    score = _kept_score(keys, sizes, counts, strategy)
+    kept = torch.empty(keys.shape, dtype=torch.uint8, device=keys.device)
+    return torch.lt(score, 0, out=kept).view(torch.bool)
+
+
+def top_k_words(
+    keys: Tensor, sizes: Sequence[int], counts: Sequence[int], strategy: str | None = None
+) -> Tensor:
+    """:func:`top_k_mask_keys` as words of the keys' dtype: all ones (``-1``) where kept, 0
+    elsewhere, so that ``bits(x) & words`` applies the mask (one pass fewer than a bool mask).
+    """
+    score = _kept_score(keys, sizes, counts, strategy)
+    return score.bitwise_right_shift_(KEY_BITS[score.dtype]).to(keys.dtype)
+
+
+def _kept_score(
+    keys: Tensor, sizes: Sequence[int], counts: Sequence[int], strategy: str | None
+) -> Tensor:
+    """Integers ``< 0`` exactly at the kept entries (see :func:`_compact`)."""
     rows, dim = keys.shape
     sizes, counts = check_segments(dim, sizes, counts)
     strategy = default_strategy(keys.device) if strategy is None else strategy
@@ -174,7 +193,7 @@ def segment_sums(values: Tensor, column_segment: Tensor, segments: int) -> Tenso
     """``(M, L)`` int64 sums of integer ``values`` ``(M, D)`` over the columns of each segment
     (``column_segment`` from :func:`segment_of_columns`), without a loop over segments."""
     if segments == 1:
-        return values.sum(1, keepdim=True, dtype=torch.int64)
+        return values.sum(1, keepdim=True, dtype=torch.int32).to(torch.int64)
     out = torch.zeros((values.shape[0], segments), dtype=torch.int32, device=values.device)
     return out.index_add_(1, column_segment, values.to(torch.int32)).to(torch.int64)
 
@@ -240,13 +259,14 @@ def _radix_select(
 def _compact(
     keys: Tensor, segments: _Segments, threshold: Tensor, remaining: Tensor | None
 ) -> Tensor:
-    """Keep ``key > t``, and the first ``k_rem`` keys equal to ``t`` in index order
-    (``k_rem = k − #{key > t}`` per row and segment, counted here when not given).
+    """Score of the compaction: keep ``key > t``, and the first ``k_rem`` keys equal to ``t``
+    in index order (``k_rem = k − #{key > t}`` per row and segment, counted here when not
+    given).
 
-    Kept ``⟺ z > 0`` for ``z = [key > t] + [key = t]·(k_rem + 1 − #{ties up to here})``,
-    computed in integers (comparisons into bool tensors are several times slower on CPU).
+    Returns ``s = [key = t]·(#{ties up to here} − k_rem − 1) − [key > t]``, int32 (int64 for
+    int64 keys): kept ``⟺ s < 0``. Integer outputs throughout (comparisons into bool tensors
+    are several times slower on CPU).
     """
-    rows, dim = keys.shape
     index_dtype = torch.int64 if keys.dtype == torch.int64 else torch.int32
     per_column = segments.per_column(threshold.to(keys.dtype))
     above = torch.gt(keys, per_column, out=torch.empty_like(keys))
@@ -258,7 +278,5 @@ def _compact(
     if segments.count > 1:  # ties before the segment's start belong to earlier segments
         limit = limit + rank.index_select(1, segments.starts) - tied.index_select(
             1, segments.starts)
-    score = torch.sub(segments.per_column(limit.to(index_dtype)), rank, out=rank)
-    score.mul_(tied).add_(above)
-    kept = torch.empty((rows, dim), dtype=torch.uint8, device=keys.device)
-    return torch.gt(score, 0, out=kept).view(torch.bool)
+    score = rank.sub_(segments.per_column(limit.to(index_dtype)))
+    return score.mul_(tied).sub_(above)
