@@ -56,3 +56,26 @@ def test_step_table_on_the_mlp() -> None:
     labels = [row["label"] for row in table["steps"]]
     assert labels == list(bench.STEP_ALGORITHMS) and table["D"] == 199_210
     assert table["steps"][0]["over_dense"] == 1.0
+
+
+def test_targets_are_read_off_the_tables() -> None:
+    results = {
+        "topk": [
+            {"rows": 8, "d": 10**5, "ours_fraction_of_copy_bandwidth": 0.1,
+             "ours_over_torch_topk": 0.9},
+            {"rows": 8, "d": 10**7, "ours_fraction_of_copy_bandwidth": 0.3,
+             "ours_over_torch_topk": 0.5},
+            {"rows": 64, "d": 10**6, "ours_fraction_of_copy_bandwidth": 0.01,
+             "ours_over_torch_topk": 9.0},
+        ],
+        "step": [{"model": "resnet18", "steps": [
+            {"label": "dense SGD", "over_dense": 1.0}, {"label": "LAGS 1%", "over_dense": 1.2}]}],
+    }
+    met = {t["target"]: t["met"] for t in bench.targets(results)}
+    assert met == {
+        "top-k 8x1e+05: time / torch.topk's <= 1": True,
+        "top-k 8x1e+07: fraction of copy bandwidth >= 0.25": True,
+        "top-k 8x1e+07: time / torch.topk's <= 1/3": False,
+        "step resnet18 LAGS 1%: time / dense SGD's <= 1.15": False,
+    }
+    assert bench.parse_sizes("8x100000,1x1e8") == [(8, 10**5), (1, 10**8)]
