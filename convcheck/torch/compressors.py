@@ -10,16 +10,26 @@ Rows of an ``(M, d)`` tensor are compressed independently; a vector ``(d,)`` is 
 other tensor (a parameter) is compressed flattened by :meth:`TorchCompressor.compress_flat`.
 
 The kernels are also offered as pure functions (:func:`top_k_mask`, :func:`top_k`,
-:func:`rand_k_mask`, :func:`apply_mask`, :func:`threshold`, :func:`layer_top_k`,
-:func:`scaled_sign`, :func:`sparse_bits_rows`, :func:`layer_sparse_bits_rows`) for code
-that handles one layer or one rank at a time (the distributed backend, DDP communication
-hooks).
+:func:`layer_top_k_mask`, :func:`layer_top_k`, :func:`rand_k_mask`, :func:`apply_mask`,
+:func:`threshold`, :func:`scaled_sign`, :func:`sparse_bits_rows`,
+:func:`layer_sparse_bits_rows`) for code that handles one layer or one rank at a time (the
+distributed backend, DDP communication hooks) or all layers of a flat vector at once (the
+layer-wise functions: one segmented computation, no loop over layers on the device).
+
+No kernel reads a value back to the host: no ``.item()``, no branch on a tensor's value, no
+output whose size depends on the data. Bits are counted on the device
+(:meth:`TorchCompressor.bits_tensor`, int64 tensors); :meth:`TorchCompressor.bits` is the one
+place that reads them back (numpy integers, as the ledger wants them), so code that prices
+every step should add up ``bits_tensor`` on the device and read the total once per round or
+epoch.
 
 Semantics shared with numpy, exactly:
 
 * top-k keeps the ``k`` largest ``|x_i|``, ties broken by lowest index (``torch.topk`` does not
-  promise that, so the mask is built from the ``k``-th largest value and a cumulative count of
-  the ties, like ``convcheck.compressors._top_k_mask``);
+  promise that, so the mask is built from the exact ``k``-th largest value and a cumulative
+  count of the ties, like ``convcheck.compressors._top_k_mask``; the value is selected on the
+  float bits by :mod:`convcheck.torch.select`), for float16, bfloat16, float32 and float64,
+  ``±0``, subnormals and ``±inf`` included (not NaN);
 * threshold keeps ``|x_i| > τ_i`` compared as real numbers (``τ`` is rounded down to the
   tensor's precision, which leaves the comparison exact, see :func:`threshold`);
 * rand-k keeps the ``k`` smallest of ``d`` uniforms per row; the draws come from a

@@ -184,10 +184,6 @@ class _Segments:
         """``(M, L)`` per-segment values broadcast to the columns: ``(M, 1)`` or ``(M, D)``."""
         return values if self.count == 1 else values.index_select(1, self.column_segment)
 
-    def sums(self, values: Tensor) -> Tensor:
-        """``(M, L)`` int64 sums of integers ``values`` ``(M, D)`` over each segment."""
-        return segment_sums(values, self.column_segment, self.count)
-
 
 def segment_sums(values: Tensor, column_segment: Tensor, segments: int) -> Tensor:
     """``(M, L)`` int64 sums of integer ``values`` ``(M, D)`` over the columns of each segment
@@ -200,15 +196,18 @@ def segment_sums(values: Tensor, column_segment: Tensor, segments: int) -> Tenso
 
 def _sort_select(
     keys: Tensor, counts: tuple[int, ...], segments: _Segments
-) -> tuple[Tensor, Tensor | None]:
-    """``t`` per (row, segment) from ``torch.topk`` on each segment; ``k_rem`` left to
-    :func:`_compact`."""
-    parts, start = [], 0
+) -> tuple[Tensor, Tensor]:
+    """``(t, k_rem)`` per (row, segment) from ``torch.topk`` on each segment: ``t`` is the
+    smallest of the ``k`` largest keys, and every key ``> t`` is among them, so
+    ``k_rem = k − #{top-k values > t}``."""
+    thresholds, remaining, start = [], [], 0
     for size, k in zip(segments.sizes, counts, strict=True):
         top = torch.topk(keys[:, start : start + size], k, dim=1, sorted=False).values
-        parts.append(top.amin(1, keepdim=True))
+        t = top.amin(1, keepdim=True)
+        thresholds.append(t)
+        remaining.append(k - (top > t).sum(1, keepdim=True))
         start += size
-    return torch.cat(parts, dim=1).to(torch.int64), None
+    return torch.cat(thresholds, dim=1).to(torch.int64), torch.cat(remaining, dim=1)
 
 
 def _radix_select(
@@ -256,12 +255,9 @@ def _radix_select(
     return prefix, remaining
 
 
-def _compact(
-    keys: Tensor, segments: _Segments, threshold: Tensor, remaining: Tensor | None
-) -> Tensor:
+def _compact(keys: Tensor, segments: _Segments, threshold: Tensor, remaining: Tensor) -> Tensor:
     """Score of the compaction: keep ``key > t``, and the first ``k_rem`` keys equal to ``t``
-    in index order (``k_rem = k − #{key > t}`` per row and segment, counted here when not
-    given).
+    in index order (``k_rem = k − #{key > t}`` per row and segment).
 
     Returns ``s = [key = t]·(#{ties up to here} − k_rem − 1) − [key > t]``, int32 (int64 for
     int64 keys): kept ``⟺ s < 0``. Integer outputs throughout (comparisons into bool tensors
@@ -271,8 +267,6 @@ def _compact(
     per_column = segments.per_column(threshold.to(keys.dtype))
     above = torch.gt(keys, per_column, out=torch.empty_like(keys))
     tied = torch.eq(keys, per_column, out=torch.empty_like(keys))
-    if remaining is None:
-        remaining = segments.k - segments.sums(above)
     rank = torch.cumsum(tied, 1, dtype=index_dtype)
     limit = remaining + 1
     if segments.count > 1:  # ties before the segment's start belong to earlier segments

@@ -33,7 +33,7 @@ ALGORITHMS = [
 def setup():
     dataset, train, test = load_train_test("digits", scaling="maxabs", train_size=600)
     model = make_model("mlp", input_dim=64, classes=10, hidden=[16])
-    return model, train, test, split_dataset(dataset, 3, "dirichlet", alpha=0.5)
+    return model, train, test, split_dataset(dataset, 3, "dirichlet", dirichlet_alpha=0.5)
 
 
 def build(setup, name, params) -> Runner:

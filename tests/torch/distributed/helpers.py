@@ -138,7 +138,7 @@ def simulate(config_path: Path, label: str, workers: int, steps: int, counts=Non
     dataset, train, _ = load_data(config, torch.device("cpu"))
     model = build_model(config, train, torch.device("cpu"))
     layout = Layout.of(model)
-    split = split_dataset(dataset, workers, run["split"], alpha=run["dirichlet_alpha"],
+    split = split_dataset(dataset, workers, run["split"], dirichlet_alpha=run["dirichlet_alpha"],
                           seed=run["seed"])
     oracle = Simulation(model, WorkerShards(train, split), run["batch_size"], seed=run["seed"],
                         weight_decay=run["weight_decay"], vectorize=False)
