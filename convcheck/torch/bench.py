@@ -10,8 +10,10 @@ synthetic data (no files needed), and writes to ``gpu_runs/results/bench/<device
 * ``topk``: exact top-k (ties to the lowest index) on ``(rows, d)`` float32 at ``k = 1%`` —
   ours (:func:`convcheck.torch.compressors.top_k`, the device's default selection strategy),
   each strategy of :mod:`convcheck.torch.select` by name, the previous kernel (``torch.topk``
-  plus a host-synchronizing tie check, :func:`previous_top_k`) and plain ``torch.topk`` — as
-  seconds and as the fraction of the device's copy bandwidth reached: a kernel that reads its
+  plus a host-synchronizing tie check, :func:`previous_top_k`) and plain ``torch.topk``, and
+  ours and the previous kernel again on the values rounded to 0.01 (``*_tied``: ties at the
+  ``k``-th value, where the previous kernel takes its slower path) — as seconds and as the
+  fraction of the device's copy bandwidth reached: a kernel that reads its
   ``n`` input bytes in ``t`` s reaches ``(n/t) / (2n/t_copy)`` of the bandwidth of ``x.clone()``
   (``t_copy``: read + write). Sizes: 8 rows of ``d = 10⁵, 10⁶, 10⁷``, 64 rows of ``10⁶``, and
   on CUDA one row of ``10⁸``;
@@ -181,6 +183,7 @@ def bench_topk(
     for rows, d in sizes:
         x = torch.randn((rows, d), generator=torch.Generator().manual_seed(1)).to(device)
         k = max(1, d // 100)
+        tied = x.round(decimals=2)
         nbytes = x.numel() * x.element_size()
         kernels: dict[str, Callable[[], Any]] = {
             "copy": x.clone,
@@ -188,6 +191,9 @@ def bench_topk(
             **{strategy: functools.partial(top_k_by, strategy, x, k) for strategy in STRATEGIES},
             "previous": lambda x=x, k=k: previous_top_k(x, k),
             "torch_topk": lambda x=x, k=k: torch.topk(x.abs(), k, dim=1, sorted=False),
+            # values rounded to 0.01: ties at the threshold, the previous kernel's slow path
+            "ours_tied": functools.partial(top_k, tied, k),
+            "previous_tied": functools.partial(previous_top_k, tied, k),
         }
         row: dict[str, Any] = {"rows": rows, "d": d, "k": k, "dtype": "float32",
                                "input_bytes": nbytes}
@@ -206,8 +212,9 @@ def bench_topk(
             row[f"{name}_fraction_of_copy_bandwidth"] = nbytes / t / bandwidth
         row["ours_over_torch_topk"] = seconds["ours"] / seconds["torch_topk"]
         row["ours_over_previous"] = seconds["ours"] / seconds["previous"]
+        row["ours_over_previous_tied"] = seconds["ours_tied"] / seconds["previous_tied"]
         out.append(row)
-        del x
+        del x, tied
     return out
 
 
@@ -315,11 +322,13 @@ def parse_sizes(text: str) -> list[tuple[int, int]]:
 
 
 def device_tag(device: torch.device) -> str:
-    """File name of a device's figures: ``cuda-<device name>`` or ``cpu-<N>threads``."""
+    """File name of a device's figures: ``cuda-<device name>``, ``cpu-1thread`` or
+    ``cpu-<N>threads``."""
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
         return "cuda-" + re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower()
-    return f"cpu-{torch.get_num_threads()}threads"
+    threads = torch.get_num_threads()
+    return f"cpu-{threads}thread" + ("s" if threads > 1 else "")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -88,8 +88,8 @@ def device_integers(values: tuple[int, ...], device: torch.device) -> Tensor:
 
 @functools.lru_cache(maxsize=64)
 def segment_of_columns(sizes: tuple[int, ...], device: torch.device) -> Tensor:
-    """Segment ``l`` of each column ``(D,)``, int64, cached (built without a host copy)."""
-    boundaries = torch.zeros(sum(sizes), dtype=torch.int64, device=device)
+    """Segment ``l`` of each column ``(D,)``, int32, cached (built without a host copy)."""
+    boundaries = torch.zeros(sum(sizes), dtype=torch.int32, device=device)
     for start in itertools.accumulate(sizes[:-1]):
         boundaries[start : start + 1].fill_(1)
     return boundaries.cumsum_(0)

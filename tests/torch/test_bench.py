@@ -22,7 +22,7 @@ def test_top_k_figures_are_consistent() -> None:
     (row,) = bench_topk(torch.device("cpu"), 2, [(8, 1000)])
     assert row["k"] == 10 and row["input_bytes"] == 8 * 1000 * 4
     assert abs(row["copy_bandwidth_GBps"] * 1e9 * row["copy_s"] - 2 * row["input_bytes"]) < 1e-3
-    for name in ("ours", "radix", "sort", "previous", "torch_topk"):
+    for name in ("ours", "radix", "sort", "previous", "torch_topk", "ours_tied", "previous_tied"):
         fraction = row["copy_s"] / (2 * row[f"{name}_s"])
         assert abs(row[f"{name}_fraction_of_copy_bandwidth"] - fraction) < 1e-12
     assert abs(row["ours_over_torch_topk"] - row["ours_s"] / row["torch_topk_s"]) < 1e-12
@@ -47,7 +47,7 @@ def test_sizes_and_device_tag() -> None:
     assert (1, 10**8) not in bench.topk_sizes(torch.device("cpu"), quick=False)
     assert bench.topk_sizes(torch.device("cpu"), quick=True) == [(8, 10**5), (8, 10**6)]
     torch.set_num_threads(1)
-    assert bench.device_tag(torch.device("cpu")) == "cpu-1threads"
+    assert bench.device_tag(torch.device("cpu")) == "cpu-1thread"
 
 
 @pytest.mark.slow
