@@ -54,7 +54,6 @@ from convcheck.torch.select import (
     KEY_DTYPES,
     device_integers,
     magnitude_keys,
-    segment_of_columns,
     segment_sums,
     top_k_mask_keys,
     top_k_words,
@@ -202,7 +201,7 @@ def layer_sparse_bits_rows(
     """``Σ_l`` sparse bits of block ``l`` (its own dimension ``d_l``), per row of ``c``; int64
     ``(M,)`` on ``c``'s device, all blocks counted together (no loop over layers)."""
     sizes = tuple(int(s) for s in layer_sizes)
-    nnz = segment_sums(c != 0, segment_of_columns(sizes, c.device), len(sizes))
+    nnz = segment_sums(c != 0, sizes)
     d = device_integers(sizes, c.device)
     b = device_integers(tuple(encoding.index_bits(s) for s in sizes), c.device)
     return sparse_bits_of_counts(nnz, d, b, value_bits).sum(1)

@@ -146,10 +146,9 @@ def test_device_tables_are_built_right() -> None:
     assert select.device_integers((5, 0, 7), device).tolist() == [5, 0, 7]
     assert select.segment_of_columns((2, 1, 3), device).tolist() == [0, 0, 1, 2, 2, 2]
     values = torch.arange(12, dtype=torch.int32).reshape(2, 6)
-    sums = select.segment_sums(values, select.segment_of_columns((2, 1, 3), device), 3)
-    assert sums.tolist() == [[1, 2, 12], [13, 8, 30]]
-    assert select.segment_sums(values, select.segment_of_columns((6,), device), 1).tolist() \
-        == [[15], [51]]
+    assert select.segment_sums(values, (2, 1, 3)).tolist() == [[1, 2, 12], [13, 8, 30]]
+    assert select.segment_sums(values, (6,)).tolist() == [[15], [51]]
+    assert select.segment_sums(values > 4, (1, 4, 1)).tolist() == [[0, 0, 1], [1, 4, 1]]
 
 
 def test_bad_segments_are_refused() -> None:
