@@ -38,8 +38,8 @@ part bench-topk 80 $PY -m convcheck.torch.bench --device cuda --repeats 30 --ski
     --out "$OUT/bench-topk.json"
 part bench-step 110 $PY -m convcheck.torch.bench --device cuda --repeats 20 --skip oracle,topk \
     --models mlp,resnet18 --out "$OUT/bench-step.json"
-part bench-compile 60 $PY -m convcheck.torch.bench --device cuda --repeats 20 --skip oracle,step \
+part bench-compile 90 $PY -m convcheck.torch.bench --device cuda --repeats 20 --skip oracle,step \
     --sizes 8x10000000 --compile --out "$OUT/bench-compile.json"
-part torch-tests 120 $PY -m pytest -q -p no:cacheprovider --junitxml="$OUT/torch-tests.xml" tests/torch
+part torch-tests 110 $PY -m pytest -q -p no:cacheprovider --junitxml="$OUT/torch-tests.xml" tests/torch
 grep -h '"target"\|"measured"\|"met"' "$OUT"/bench-*.json 2>/dev/null | paste - - - | tee -a "$LOG"
 echo "=== done after $(($(date +%s) - started)) s" | tee -a "$LOG"
