@@ -1,4 +1,5 @@
-"""The catalog: algorithm parameters from their declarations, compressor parameters from\nsignatures and docstrings, plain-text listing."""
+"""The catalog: algorithm parameters from their declarations, compressor parameters from
+signatures and docstrings, plain-text listing."""
 
 from __future__ import annotations
 

@@ -82,7 +82,8 @@ class TorchNamespace:
 
     @staticmethod
     def bits(codec: Compressor, X: Tensor) -> np.ndarray:
-        return kernel(codec).bits_rows(X.reshape(-1, X.shape[-1]))
+        """Bits per row, read back to the host once (the ledger is numpy)."""
+        return kernel(codec).bits(X.reshape(-1, X.shape[-1]))
 
     @staticmethod
     def mean_square_norm(X: Tensor) -> float:

@@ -10,16 +10,26 @@ Rows of an ``(M, d)`` tensor are compressed independently; a vector ``(d,)`` is 
 other tensor (a parameter) is compressed flattened by :meth:`TorchCompressor.compress_flat`.
 
 The kernels are also offered as pure functions (:func:`top_k_mask`, :func:`top_k`,
-:func:`rand_k_mask`, :func:`apply_mask`, :func:`threshold`, :func:`layer_top_k`,
-:func:`scaled_sign`, :func:`sparse_bits_rows`, :func:`layer_sparse_bits_rows`) for code
-that handles one layer or one rank at a time (the distributed backend, DDP communication
-hooks).
+:func:`layer_top_k_mask`, :func:`layer_top_k`, :func:`rand_k_mask`, :func:`apply_mask`,
+:func:`threshold`, :func:`scaled_sign`, :func:`sparse_bits_rows`,
+:func:`layer_sparse_bits_rows`) for code that handles one layer or one rank at a time (the
+distributed backend, DDP communication hooks) or all layers of a flat vector at once (the
+layer-wise functions: one segmented computation, no loop over layers on the device).
+
+No kernel reads a value back to the host: no ``.item()``, no branch on a tensor's value, no
+output whose size depends on the data. Bits are counted on the device
+(:meth:`TorchCompressor.bits_tensor`, int64 tensors); :meth:`TorchCompressor.bits` is the one
+place that reads them back (numpy integers, as the ledger wants them), so code that prices
+every step should add up ``bits_tensor`` on the device and read the total once per round or
+epoch.
 
 Semantics shared with numpy, exactly:
 
 * top-k keeps the ``k`` largest ``|x_i|``, ties broken by lowest index (``torch.topk`` does not
-  promise that, so the mask is built from the ``k``-th largest value and a cumulative count of
-  the ties, like ``convcheck.compressors._top_k_mask``);
+  promise that, so the mask is built from the exact ``k``-th largest value and a cumulative
+  count of the ties, like ``convcheck.compressors._top_k_mask``; the value is selected on the
+  float bits by :mod:`convcheck.torch.select`), for float16, bfloat16, float32 and float64,
+  ``±0``, subnormals and ``±inf`` included (not NaN);
 * threshold keeps ``|x_i| > τ_i`` compared as real numbers (``τ`` is rounded down to the
   tensor's precision, which leaves the comparison exact, see :func:`threshold`);
 * rand-k keeps the ``k`` smallest of ``d`` uniforms per row; the draws come from a
@@ -40,6 +50,14 @@ import torch
 from convcheck import compressors as reference
 from convcheck import encoding
 from convcheck.errors import InputError
+from convcheck.torch.select import (
+    KEY_DTYPES,
+    device_integers,
+    magnitude_keys,
+    segment_sums,
+    top_k_mask_keys,
+    top_k_words,
+)
 
 Tensor = torch.Tensor
 
@@ -52,42 +70,44 @@ _FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 def top_k_mask(magnitude: Tensor, k: int) -> Tensor:
     """Mask of the ``k`` largest entries of each row of ``magnitude`` (ties: lowest index).
 
-    ``t`` = the ``k``-th largest value of the row (``torch.topk``). When every row has exactly
-    ``k`` entries ``≥ t``, those are the ``k`` entries ``torch.topk`` returned (the common
-    case, one extra comparison pass). Otherwise: keep every entry ``> t``, then the first
-    ``k − #{a > t}`` entries equal to ``t`` in index order (a cumulative count of the ties), as
-    ``convcheck.compressors._top_k_mask`` does.
+    The ``k``-th largest value ``t`` of each row is selected exactly on the float bits
+    (:func:`convcheck.torch.select.top_k_mask_keys`); the mask keeps every entry ``> t``, then
+    the first ``k − #{a > t}`` entries equal to ``t`` in index order, as
+    ``convcheck.compressors._top_k_mask`` does. Nothing is read back to the host.
 
     Parameters
     ----------
     magnitude : Tensor, shape (M, d)
-        Usually ``|x|``; finite.
+        Usually ``|x|``; not NaN (``±0`` both count as 0).
     k : int
         ``1 ≤ k``; ``k ≥ d`` keeps everything.
     """
-    d = magnitude.shape[1]
-    if k >= d:
-        return torch.ones_like(magnitude, dtype=torch.bool)
-    values, indices = torch.topk(magnitude, k, dim=1, sorted=False)
-    t = values.amin(dim=1, keepdim=True)
-    at_least = magnitude >= t
-    if bool((at_least.sum(dim=1) == k).all()):
-        return torch.zeros_like(at_least).scatter_(1, indices, True)
-    keep = magnitude > t
-    tied = at_least & ~keep
-    need = k - keep.sum(dim=1, keepdim=True)
-    return keep | (tied & (torch.cumsum(tied, dim=1) <= need))
+    return top_k_mask_keys(magnitude_keys(magnitude), (magnitude.shape[1],), (k,))
+
+
+def layer_top_k_mask(
+    magnitude: Tensor, layer_sizes: Sequence[int], counts: Sequence[int]
+) -> Tensor:
+    """Mask of the top-``k_l`` inside each contiguous block ``l`` of the rows of ``magnitude``
+    ``(M, Σ d_l)``; all blocks are selected together (no loop over layers on the device)."""
+    return top_k_mask_keys(magnitude_keys(magnitude), layer_sizes, counts)
 
 
 def apply_mask(x: Tensor, mask: Tensor, scale: float | None = None) -> Tensor:
-    """``x_i`` (times ``scale`` in ``x``'s dtype, if given) where ``mask``, else 0."""
-    values = x if scale is None else x * torch.tensor(scale, dtype=x.dtype, device=x.device)
-    return torch.where(mask, values, torch.zeros((), dtype=x.dtype, device=x.device))
+    """``x_i`` (times ``scale`` in ``x``'s dtype, if given) where ``mask``, else ``+0``.
+
+    The bits of each entry are ANDed with all ones or all zeros, like numpy's
+    ``convcheck.compressors.keep`` (kept entries bit-identical, dropped ones ``+0.0``). The
+    scale is a CPU scalar operand, so no host-to-device copy.
+    """
+    values = x if scale is None else x * torch.tensor(scale, dtype=x.dtype)
+    word = KEY_DTYPES[x.dtype]
+    return (values.view(word) & mask.to(word).neg_()).view(x.dtype)
 
 
 def top_k(x: Tensor, k: int) -> Tensor:
     """Top-``k`` of each row of ``x`` ``(M, d)`` by magnitude (ties: lowest index)."""
-    return apply_mask(x, top_k_mask(x.abs(), k))
+    return layer_top_k(x, (x.shape[1],), (k,))
 
 
 def rand_k_mask(
@@ -123,22 +143,21 @@ def round_down_to(tau: Tensor, dtype: torch.dtype) -> Tensor:
 def threshold(x: Tensor, tau: Tensor | float) -> Tensor:
     """Keep ``x_i`` iff ``|x_i| > τ_i`` (exact comparison as real numbers).
 
-    ``tau`` is a float64 scalar or a ``(d,)`` tensor (``+inf`` drops the coordinate).
+    ``tau`` is a float64 scalar (a number stays a scalar operand, no copy to the device) or a
+    ``(d,)`` vector, moved to ``x``'s device if it is elsewhere (``+inf`` drops the coordinate).
     """
-    tau64 = torch.as_tensor(tau, dtype=torch.float64, device=x.device)
+    tau64 = torch.as_tensor(tau, dtype=torch.float64)
+    if tau64.ndim:
+        tau64 = tau64.to(x.device)
     bound = tau64 if x.dtype == torch.float64 else round_down_to(tau64, x.dtype)
     return apply_mask(x, x.abs() > bound)
 
 
 def layer_top_k(x: Tensor, layer_sizes: Sequence[int], counts: Sequence[int]) -> Tensor:
-    """Top-``k_l`` inside each contiguous block ``l`` of the rows of ``x`` ``(M, Σ d_l)``."""
-    mask = torch.empty(x.shape, dtype=torch.bool, device=x.device)
-    magnitude = x.abs()
-    start = 0
-    for size, k in zip(layer_sizes, counts, strict=True):
-        mask[:, start : start + size] = top_k_mask(magnitude[:, start : start + size], k)
-        start += size
-    return apply_mask(x, mask)
+    """Top-``k_l`` inside each contiguous block ``l`` of the rows of ``x`` ``(M, Σ d_l)``;
+    dropped entries are ``+0`` and kept ones bit-identical (as :func:`apply_mask`)."""
+    keys = magnitude_keys(x)
+    return (x.view(keys.dtype) & top_k_words(keys, layer_sizes, counts)).view(x.dtype)
 
 
 def scaled_sign(x: Tensor) -> Tensor:
@@ -154,22 +173,45 @@ def scaled_sign(x: Tensor) -> Tensor:
     return torch.where(x < 0, -scale, scale).to(x.dtype)
 
 
-def sparse_bits_rows(c: Tensor, value_bits: int = 32) -> np.ndarray:
-    """Bits of each row of ``c`` ``(M, d)`` as a sparse message (``encoding.sparse_bits``)."""
-    nnz = torch.count_nonzero(c, dim=1).cpu().numpy()
-    return np.asarray(encoding.sparse_bits(nnz, c.shape[1], value_bits), dtype=np.int64)
+def sparse_bits_of_counts(
+    nnz: Tensor, d: int | Tensor, index_bits: int | Tensor, value_bits: int
+) -> Tensor:
+    """:func:`convcheck.encoding.sparse_bits` on tensors: ``nnz·(b + v)`` if ``nnz·b < d``
+    (index list of ``b``-bit indices), else ``d + nnz·v`` (bitmap); int64.
+
+    ``d`` and ``b = index_bits(d)`` are ints, or int64 tensors broadcasting against ``nnz``
+    (one per layer).
+    """
+    nnz = nnz.to(torch.int64)
+    return torch.where(nnz * index_bits < d, nnz * (index_bits + value_bits),
+                       d + nnz * value_bits)
+
+
+def sparse_bits_rows(c: Tensor, value_bits: int = 32) -> Tensor:
+    """Bits of each row of ``c`` ``(M, d)`` as a sparse message; int64 ``(M,)`` on ``c``'s
+    device (nothing read back)."""
+    d = c.shape[1]
+    return sparse_bits_of_counts(torch.count_nonzero(c, dim=1), d, encoding.index_bits(d),
+                                 value_bits)
 
 
 def layer_sparse_bits_rows(
     c: Tensor, layer_sizes: Sequence[int], value_bits: int = 32
-) -> np.ndarray:
-    """``Σ_l`` sparse bits of block ``l`` (its own dimension ``d_l``), per row of ``c``."""
-    total = np.zeros(c.shape[0], dtype=np.int64)
-    start = 0
-    for size in layer_sizes:
-        total += sparse_bits_rows(c[:, start : start + size], value_bits)
-        start += size
-    return total
+) -> Tensor:
+    """``Σ_l`` sparse bits of block ``l`` (its own dimension ``d_l``), per row of ``c``; int64
+    ``(M,)`` on ``c``'s device, all blocks counted together (no loop over layers)."""
+    sizes = tuple(int(s) for s in layer_sizes)
+    nnz = segment_sums(c != 0, sizes)
+    d = device_integers(sizes, c.device)
+    b = device_integers(tuple(encoding.index_bits(s) for s in sizes), c.device)
+    return sparse_bits_of_counts(nnz, d, b, value_bits).sum(1)
+
+
+def _to_host(bits: Tensor) -> int | np.ndarray:
+    """Bits read back to the host: ``int`` from a 0-d tensor, int64 array otherwise (the one
+    place where the compressors synchronize)."""
+    values = bits.cpu().numpy().astype(np.int64)
+    return int(values) if values.ndim == 0 else values
 
 
 # ------------------------------------------------------------------------------- objects
@@ -242,16 +284,23 @@ class TorchCompressor:
         raise NotImplementedError
 
     def bits(self, c: Tensor) -> int | np.ndarray:
-        """Exact bits of the encoding of compressed rows (as ``spec.bits``).
+        """Exact bits of the encoding of compressed rows (as ``spec.bits``), on the host.
 
-        ``int`` for one row ``(d,)``, int64 array ``(M,)`` for ``(M, d)``.
+        ``int`` for one row ``(d,)``, int64 array ``(M,)`` for ``(M, d)``. This reads the
+        count back from the device (one synchronization): code that prices every step should
+        keep :meth:`bits_tensor` on the device and read the sum once per round or epoch.
         """
+        return _to_host(self.bits_tensor(c))
+
+    def bits_tensor(self, c: Tensor) -> Tensor:
+        """:meth:`bits` as an int64 tensor on ``c``'s device: 0-d for one row ``(d,)``,
+        ``(M,)`` for ``(M, d)``; nothing is read back."""
         rows, was_vector = as_rows(c, "c")
         out = self.bits_rows(rows)
-        return int(out[0]) if was_vector else out
+        return out[0] if was_vector else out
 
-    def bits_rows(self, C: Tensor) -> np.ndarray:
-        """Sparse message of the nonzeros (index list or bitmap), per row."""
+    def bits_rows(self, C: Tensor) -> Tensor:
+        """Sparse message of the nonzeros (index list or bitmap), per row (device int64)."""
         return sparse_bits_rows(C, self.value_bits)
 
     def delta(self, d: int) -> float:
@@ -276,8 +325,9 @@ class Identity(TorchCompressor):
     def compress_rows(self, X: Tensor, generator: torch.Generator | None) -> Tensor:
         return X.clone()
 
-    def bits_rows(self, C: Tensor) -> np.ndarray:
-        return np.full(C.shape[0], encoding.dense_bits(C.shape[1], self.value_bits), np.int64)
+    def bits_rows(self, C: Tensor) -> Tensor:
+        dense = encoding.dense_bits(C.shape[1], self.value_bits)
+        return torch.full((C.shape[0],), dense, dtype=torch.int64, device=C.device)
 
 
 class TopK(TorchCompressor):
@@ -303,10 +353,26 @@ class RandK(TorchCompressor):
 
 
 class Threshold(TorchCompressor):
-    """Keep ``|x_i| > τ_i``; ``τ`` as in the spec (scalar or ``(d,)``)."""
+    """Keep ``|x_i| > τ_i``; ``τ`` as in the spec (scalar or ``(d,)``).
+
+    A scalar ``τ`` is a scalar operand; a vector travels to each device once (cached).
+    """
+
+    def __init__(self, spec: reference.Compressor) -> None:
+        super().__init__(spec)
+        self._tau_on: dict[tuple[int, torch.device], Tensor] = {}
 
     def compress_rows(self, X: Tensor, generator: torch.Generator | None) -> Tensor:
-        return threshold(X, torch.as_tensor(self.spec.tau(X.shape[1]), device=X.device))
+        return threshold(X, self._tau(X.shape[1], X.device))
+
+    def _tau(self, d: int, device: torch.device) -> Tensor | float:
+        tau = self.spec.params()["tau"]
+        if isinstance(tau, float):
+            return tau
+        key = (d, device)
+        if key not in self._tau_on:
+            self._tau_on[key] = torch.as_tensor(self.spec.tau(d), device=device)
+        return self._tau_on[key]
 
 
 class LayerTopK(TorchCompressor):
@@ -315,7 +381,7 @@ class LayerTopK(TorchCompressor):
     def compress_rows(self, X: Tensor, generator: torch.Generator | None) -> Tensor:
         return layer_top_k(X, self.spec.layer_sizes, self.spec.k)
 
-    def bits_rows(self, C: Tensor) -> np.ndarray:
+    def bits_rows(self, C: Tensor) -> Tensor:
         return layer_sparse_bits_rows(C, self.spec.layer_sizes, self.value_bits)
 
 
@@ -353,11 +419,12 @@ class NumpyKernel(TorchCompressor):
         out = self.spec.compress_rows(rows, rng)
         return torch.as_tensor(out, device=X.device).to(X.dtype)
 
-    def bits_rows(self, C: Tensor) -> np.ndarray:
+    def bits_rows(self, C: Tensor) -> Tensor:
         rows = C.detach().cpu().numpy()
         if rows.dtype not in (np.float32, np.float64):
             rows = rows.astype(np.float32)
-        return np.asarray(self.spec.bits_rows(rows), dtype=np.int64)
+        bits = np.asarray(self.spec.bits_rows(rows), dtype=np.int64)
+        return torch.as_tensor(bits, device=C.device)
 
 
 class ScaledSign(TorchCompressor):
@@ -366,8 +433,9 @@ class ScaledSign(TorchCompressor):
     def compress_rows(self, X: Tensor, generator: torch.Generator | None) -> Tensor:
         return scaled_sign(X)
 
-    def bits_rows(self, C: Tensor) -> np.ndarray:
-        return np.full(C.shape[0], C.shape[1] + self.value_bits, dtype=np.int64)
+    def bits_rows(self, C: Tensor) -> Tensor:
+        bits = C.shape[1] + self.value_bits
+        return torch.full((C.shape[0],), bits, dtype=torch.int64, device=C.device)
 
 
 _KERNELS: dict[type[reference.Compressor], type[TorchCompressor]] = {

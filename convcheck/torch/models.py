@@ -1,4 +1,4 @@
-"""Networks for the simulated and distributed runs: an MLP, a LeNet-style CNN, a small ResNet.
+"""Networks for the simulated and distributed runs: an MLP, a LeNet-style CNN, ResNets (8, 18).
 
 Every model takes flat inputs ``(B, C·H·W)`` (the layout of :class:`convcheck.data.Dataset`
 rows) and reshapes them to images itself, and has no buffers (no BatchNorm running statistics),
@@ -15,7 +15,7 @@ from torch import nn
 
 from convcheck.errors import InputError, check_choice, check_int
 
-MODELS = ("mlp", "lenet", "resnet8")
+MODELS = ("mlp", "lenet", "resnet8", "resnet18")
 
 
 class MLP(nn.Module):
@@ -107,6 +107,35 @@ class ResNet8(nn.Module):
         return self.head(out)
 
 
+class ResNet18(nn.Module):
+    """ResNet-18 for CIFAR-sized input (the 3×3-stem variant): a 3×3 stem (64 channels), four
+    stages of two residual blocks (64, 128, 256, 512 channels; strides 1, 2, 2, 2), global
+    average pooling, a linear layer; 11.2M parameters for 3×32×32 input and 10 classes.
+
+    Pre-activation blocks with GroupNorm (no BatchNorm running statistics, so ``vmap`` over
+    workers applies), as in :class:`ResNet8`: our choice, not the original network's.
+    """
+
+    def __init__(self, image_shape: Sequence[int], classes: int) -> None:
+        super().__init__()
+        self.image_shape = tuple(image_shape)
+        widths = (64, 128, 256, 512)
+        self.stem = nn.Conv2d(self.image_shape[0], widths[0], 3, padding=1, bias=False)
+        blocks: list[nn.Module] = []
+        inputs = widths[0]
+        for stage, width in enumerate(widths):
+            blocks += [_Block(inputs, width, 1 if stage == 0 else 2), _Block(width, width, 1)]
+            inputs = width
+        self.stages = nn.Sequential(*blocks)
+        self.norm = nn.GroupNorm(8, widths[-1])
+        self.head = nn.Linear(widths[-1], classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.stages(self.stem(x.view(x.shape[0], *self.image_shape)))
+        out = torch.relu(self.norm(out)).mean(dim=(2, 3))
+        return self.head(out)
+
+
 def make_model(
     name: str,
     *,
@@ -121,7 +150,7 @@ def make_model(
 
     Parameters
     ----------
-    name : {"mlp", "lenet", "resnet8"}
+    name : {"mlp", "lenet", "resnet8", "resnet18"}
     input_dim : int
         Features per sample (``C·H·W`` for images).
     classes : int
@@ -151,6 +180,8 @@ def make_model(
             model = MLP(input_dim, classes, hidden)
         elif name == "lenet":
             model = LeNet(image_shape, classes)
-        else:
+        elif name == "resnet8":
             model = ResNet8(image_shape, classes)
+        else:
+            model = ResNet18(image_shape, classes)
     return model.to(dtype)

@@ -24,5 +24,6 @@ def test_list_is_plain_text(capsys):
     assert main(["list"]) == 0
     text = capsys.readouterr().out
     assert "``" not in text and "^{" not in text
-    assert "gd-sec            sync   GD-SEC: workers send the entries of their gradient difference" in text
+    assert ("gd-sec            sync   GD-SEC: workers send the entries of their gradient "
+            "difference") in text
     assert "async-sparse-sgd/nonconvex" in text and "converges" in text

@@ -10,8 +10,11 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from convcheck import compressors as ref
+from convcheck import encoding
 from convcheck.errors import InputError
 from convcheck.torch import compressors as tc
+from convcheck.torch.select import KEY_DTYPES, magnitude_keys, top_k_mask_keys
+from tests.torch.host_sync import host_syncs
 
 FAST = settings(max_examples=60, deadline=None, derandomize=True, database=None)
 
@@ -228,3 +231,109 @@ def test_a_compressor_without_torch_kernel_runs_its_numpy_kernel() -> None:
             return X * 0
 
     assert isinstance(tc.to_torch(Odd(k=1)), tc.NumpyKernel)
+
+
+@FAST
+@given(st.integers(1, 5000), st.data())
+def test_sparse_bits_on_tensors_equal_the_encoding(d: int, data) -> None:
+    nnz = data.draw(st.lists(st.integers(0, d), min_size=1, max_size=8))
+    counts = torch.tensor(nnz)
+    for value_bits in (32, 64):
+        got = tc.sparse_bits_of_counts(counts, d, encoding.index_bits(d), value_bits)
+        assert got.dtype == torch.int64
+        assert got.tolist() == encoding.sparse_bits(np.array(nnz), d, value_bits).tolist()
+
+
+def test_bits_stay_on_the_device_until_asked() -> None:
+    spec = ref.LayerTopK([3, 40, 5], [1, 10, 5])
+    X = torch.randn(4, 48, generator=torch.Generator().manual_seed(0))
+    out = tc.to_torch(spec).compress(X)
+    on_device = tc.to_torch(spec).bits_tensor(out)
+    assert isinstance(on_device, torch.Tensor) and on_device.dtype == torch.int64
+    assert on_device.tolist() == spec.bits(out.numpy()).tolist()
+    one = tc.to_torch(spec).bits_tensor(out[0])
+    assert one.ndim == 0 and int(one) == tc.to_torch(spec).bits(out[0]) == spec.bits(out[0].numpy())
+    for name, params in (("identity", {}), ("sign", {}), ("top-k", {"k": 3})):
+        c = tc.make_compressor(name, **params)
+        assert c.bits_tensor(c.compress(X)).tolist() == c.spec.bits(
+            c.spec.compress(X.numpy())).tolist()
+
+
+def test_apply_mask_keeps_bits_and_drops_to_positive_zero() -> None:
+    for dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
+        x = torch.tensor([-0.0, -1.5, np.inf, -np.inf, 2.0, -3.0], dtype=dtype)
+        mask = torch.tensor([True, True, True, False, False, False])
+        out = tc.apply_mask(x, mask)
+        word = KEY_DTYPES[dtype]
+        assert torch.equal(out.view(word)[:3], x.view(word)[:3])  # -0.0 kept as -0.0
+        assert out.view(word)[3:].tolist() == [0, 0, 0]  # dropped: +0.0
+        assert tc.apply_mask(x, mask, 2.0)[1].item() == -3.0
+
+
+def test_no_host_synchronization_in_the_source() -> None:
+    """Only the host boundary of bit pricing reads back, and the numpy kernel of a compressor
+    without a torch kernel (it runs on the host by definition)."""
+    allow = {"_to_host", "NumpyKernel.compress_rows", "NumpyKernel.bits_rows"}
+    assert host_syncs([tc], allow=allow) == []
+
+
+def every_compressor(d: int) -> list[tc.TorchCompressor]:
+    """One of each torch compressor for dimension ``d``."""
+    return [
+        tc.make_compressor("identity"),
+        tc.make_compressor("top-k", ratio=0.01),
+        tc.make_compressor("rand-k", ratio=0.01),
+        tc.make_compressor("rand-k", ratio=0.01, scaled=True),
+        tc.make_compressor("threshold", tau=0.5),
+        tc.to_torch(ref.Threshold(np.linspace(0.0, 1.0, d))),
+        tc.to_torch(ref.LayerTopK([d // 2, d - d // 2 - 10, 10], ratio=0.05)),
+        tc.make_compressor("sign"),
+    ]
+
+
+def compress_with_every_compressor(device: torch.device, rounds: int = 1) -> None:
+    """Compress and price a batch with each compressor (and select with both strategies)."""
+    d = 4096
+    X = torch.randn(8, d, generator=torch.Generator().manual_seed(0)).to(device)
+    generator = torch.Generator(device=device).manual_seed(0)
+    compressors = every_compressor(d)
+    for _ in range(rounds):
+        for c in compressors:
+            c.bits_tensor(c.compress(X, generator))
+        for strategy in ("radix", "sort"):
+            top_k_mask_keys(magnitude_keys(X), [1000, d - 1000], [10, 30], strategy)
+
+
+def test_every_compressor_runs_on_cpu() -> None:
+    """The body of the CUDA sync test, on CPU (so that it is known to run)."""
+    compress_with_every_compressor(torch.device("cpu"))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (no GPU visible)")
+def test_compressors_do_not_synchronize_on_cuda() -> None:
+    """Every kernel and the device bit count run under sync-debug mode "error" (after a
+    warm-up round, which may copy a vector τ to the device once)."""
+    device = torch.device("cuda")
+    compress_with_every_compressor(device)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        compress_with_every_compressor(device, rounds=2)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (no GPU visible)")
+def test_cuda_results_equal_cpu_results() -> None:
+    """Same masks and outputs on both devices, both strategies."""
+    X = torch.randn(8, 30000, generator=torch.Generator().manual_seed(1)).round(decimals=2)
+    for c in every_compressor(X.shape[1]):
+        if c.randomized:
+            continue
+        on_gpu = c.compress(X.cuda())
+        assert torch.equal(on_gpu.cpu(), c.compress(X))
+        assert torch.equal(c.bits_tensor(on_gpu).cpu(), c.bits_tensor(c.compress(X)))
+    keys = magnitude_keys(X)
+    for strategy in ("radix", "sort"):
+        on_gpu = top_k_mask_keys(keys.cuda(), [100, 29000, 900], [3, 290, 900], strategy)
+        assert torch.equal(on_gpu.cpu(), top_k_mask_keys(keys, [100, 29000, 900], [3, 290, 900]))

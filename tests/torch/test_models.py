@@ -50,3 +50,16 @@ def test_bad_input() -> None:
         make_model("mlp", input_dim=4, classes=2, depth=3)
     with pytest.raises(InputError, match="'classes'"):
         make_model("mlp", input_dim=4, classes=1)
+
+
+def test_resnet18_is_real_sized() -> None:
+    """≥ 10M parameters (11.17M for 3×32×32 input and 10 classes; the count does not depend on
+    the image size, global pooling comes before the head), no buffers, any image ≥ 4×4."""
+    big = make_model("resnet18", input_dim=3072, classes=10, image_shape=(3, 32, 32))
+    layout = Layout.of(big)
+    # convs 1728 + 147456 + 524288 + 2097152 + 8388608 (stem, stages), GroupNorms 7808,
+    # head 5130
+    assert layout.dim == 11_172_170 and len(layout.sizes) == 56
+    small = make_model("resnet18", input_dim=3 * 8 * 8, classes=10, image_shape=(3, 8, 8))
+    assert Layout.of(small).sizes == layout.sizes
+    assert small(torch.zeros(1, 3 * 8 * 8)).shape == (1, 10)

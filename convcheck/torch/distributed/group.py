@@ -4,8 +4,11 @@ A run is one ``torch.distributed`` process group. :func:`start_group` joins it â
 environment ``torchrun`` sets (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``,
 ``MASTER_PORT``; multi-node rendezvous included) or from explicit arguments (tests) â€” with
 a *finite* timeout on every collective and point-to-point operation. Backends: ``"gloo"``
-(CPU tensors), ``"nccl"`` (one CUDA device per rank, ``cuda:LOCAL_RANK``), ``"auto"``
-(NCCL when CUDA and NCCL are available, else gloo).
+(CPU tensors, or CUDA tensors with ``device="cuda"``: the ranks of a node then share its
+GPUs, ``cuda:(LOCAL_RANK mod #GPUs)``, the fallback when a node has fewer GPUs than ranks),
+``"nccl"`` (one CUDA device per rank, ``cuda:LOCAL_RANK``), ``"auto"`` (NCCL when CUDA and
+NCCL are available, else gloo). Asking NCCL for more ranks on a node than it has visible GPUs
+is refused before any CUDA call, with both numbers and the options that fix it.
 
 Failure model. Every communication call of the backend goes through
 :meth:`convcheck.torch.distributed.wire.Channel.guard`, which turns the backend's error into a
@@ -66,9 +69,10 @@ class Group:
         Timeout of every communication operation.
     p2p : ProcessGroup or None
         The group of point-to-point messages and monitored barriers: ``None`` (the default
-        group) with gloo; with NCCL a gloo group over the same ranks (CPU tensors), because
-        NCCL has no any-source receive (the asynchronous server needs one) and runs its
-        point-to-point operations in order on one stream.
+        group) with gloo on CPU; with NCCL a gloo group over the same ranks (CPU tensors),
+        because NCCL has no any-source receive (the asynchronous server needs one) and runs
+        its point-to-point operations in order on one stream; with gloo on CUDA tensors the
+        same CPU side group (gloo's send and receive take CPU tensors only).
     """
 
     rank: int
@@ -85,6 +89,45 @@ class Group:
             "device": str(self.device),
             "timeout_s": self.timeout_s,
         }
+
+
+def check_visible_gpus(local_world_size: int, local_rank: int, visible: int) -> None:
+    """NCCL needs one CUDA device per rank of a node: refuse ``local_world_size`` ranks (this
+    one ``local_rank``) on ``visible`` devices, naming both numbers and the options."""
+    if local_world_size <= visible and local_rank < visible:
+        return
+    raise InputError(
+        "--nproc-per-node",
+        f"{local_world_size} NCCL ranks on this node, which has {visible} visible CUDA "
+        "device(s) (CUDA_VISIBLE_DEVICES)",
+        f"at most {visible} ranks per node with distributed.backend = 'nccl' (torchrun "
+        f"--nproc-per-node {visible}), or distributed.backend = 'gloo' (--backend gloo) "
+        "with run.device = 'cuda' so that the ranks share the GPU(s)"
+        if visible else "distributed.backend = 'gloo' (--backend gloo): no CUDA device is "
+        "visible here",
+    )
+
+
+def _rank_device(backend: str, device: str | None, rank: int, world_size: int) -> torch.device:
+    """This rank's device, checked against the visible GPUs before any CUDA call.
+
+    NCCL: ``cuda:LOCAL_RANK``. gloo: ``device`` (default CPU); a bare ``"cuda"`` becomes
+    ``cuda:(LOCAL_RANK mod #GPUs)``, spreading a node's ranks over its GPUs. Without torchrun
+    (``LOCAL_WORLD_SIZE``, ``LOCAL_RANK`` unset) all ranks are taken to be on this node.
+    """
+    local_world_size = int(os.environ.get("LOCAL_WORLD_SIZE", world_size))
+    local_rank = int(os.environ.get("LOCAL_RANK", rank))
+    if backend == "nccl":
+        check_visible_gpus(local_world_size, local_rank, torch.cuda.device_count())
+        return torch.device("cuda", local_rank)
+    where = torch.device(device or "cpu")
+    if where.type != "cuda":
+        return where
+    visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if visible == 0 or (where.index is not None and where.index >= visible):
+        raise InputError("run.device", str(where), f"cpu, or cuda with {visible} visible "
+                         "CUDA device(s) here")
+    return where if where.index is not None else torch.device("cuda", local_rank % visible)
 
 
 def _from_env(name: str) -> int:
@@ -114,8 +157,8 @@ def start_group(
     timeout_s : float
         Timeout (s) of every collective and point-to-point operation, ``> 0``.
     device : str, optional
-        Device of the tensors with gloo (default ``"cpu"``); NCCL always uses
-        ``cuda:LOCAL_RANK``.
+        Device of the tensors with gloo (default ``"cpu"``; ``"cuda"``: the ranks share the
+        node's GPUs); NCCL always uses ``cuda:LOCAL_RANK``.
     rank, world_size, init_method
         Default: from torchrun's environment (``RANK``, ``WORLD_SIZE``, ``env://``).
     """
@@ -127,12 +170,9 @@ def start_group(
     world_size = (
         _from_env("WORLD_SIZE") if world_size is None else check_int("world_size", world_size, 1)
     )
-    if backend == "nccl":
-        local_rank = int(os.environ.get("LOCAL_RANK", rank % max(1, torch.cuda.device_count())))
-        where = torch.device("cuda", local_rank)
+    where = _rank_device(backend, device, rank, world_size)
+    if where.type == "cuda":
         torch.cuda.set_device(where)
-    else:
-        where = torch.device(device or "cpu")
     try:
         dist.init_process_group(
             backend, init_method=init_method or "env://", rank=rank, world_size=world_size,
@@ -145,7 +185,7 @@ def start_group(
             f"the {timeout_s:g} s timeout ({first})"
         ) from exc
     p2p = None
-    if backend != "gloo":
+    if backend != "gloo" or where.type == "cuda":  # point to point: gloo on CPU tensors
         p2p = dist.new_group(backend="gloo", timeout=timedelta(seconds=timeout_s))
     return Group(rank, world_size, backend, where, timeout_s, p2p)
 

@@ -6,8 +6,15 @@ import pytest
 import torch
 
 from convcheck.errors import InputError
-from convcheck.torch.distributed.group import DistributedFailure, choose_backend, start_group
-from tests.torch.distributed.helpers import run_isolated, run_ranks
+from convcheck.torch.distributed.group import (
+    DistributedFailure,
+    check_visible_gpus,
+    choose_backend,
+    start_group,
+)
+from tests.torch.distributed.helpers import check_success, run_isolated, run_ranks
+
+GPUS = torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 CONFIG = """
 [data]
@@ -122,3 +129,103 @@ def lonely_rank(folder: str) -> None:
     with pytest.raises(DistributedFailure, match="joining the gloo process group failed"):
         start_group("gloo", timeout_s=1, rank=0, world_size=2,
                     init_method=f"file://{Path(folder) / 'rendezvous'}")
+
+
+def test_more_nccl_ranks_than_gpus_is_refused_with_both_numbers() -> None:
+    check_visible_gpus(2, 1, 2)
+    check_visible_gpus(1, 0, 8)
+    with pytest.raises(InputError, match=r"'--nproc-per-node'.*2 NCCL ranks.*1 visible CUDA"
+                                         r".*at most 1 ranks.*--nproc-per-node 1.*'gloo'"):
+        check_visible_gpus(2, 1, 1)
+    with pytest.raises(InputError, match=r"3 NCCL ranks.*2 visible.*at most 2"):
+        check_visible_gpus(3, 0, 2)
+    with pytest.raises(InputError, match=r"0 visible.*'gloo'"):
+        check_visible_gpus(1, 0, 0)
+
+
+def test_a_cuda_device_without_cuda_is_refused() -> None:
+    if GPUS:
+        pytest.skip("CUDA is visible here: the refusal is for machines without it")
+    with pytest.raises(InputError, match="'run.device'"):
+        start_group("gloo", device="cuda", rank=0, world_size=1, init_method="file:///dev/null")
+
+
+def small_run(tmp_path, backend: str, device: str, world: int):
+    """One epoch of a small MLP on ``world`` ranks: a parameter server, an all-gather, a DDP
+    hook and LAGS (the modes that move CUDA tensors through the backend)."""
+    config = tmp_path / "config.toml"
+    config.write_text(f"""
+[data]
+dataset = "digits"
+scaling = "maxabs"
+train_size = 64
+[model]
+name = "mlp"
+hidden = [8]
+[run]
+batch_size = 8
+epochs = 1
+threads = 1
+device = "{device}"
+[distributed]
+backend = "{backend}"
+timeout_s = 60
+[[algorithm]]
+label = "bidir"
+name = "bidir-topk"
+alpha = 0.1
+ratio_up = 0.1
+ratio_down = 0.1
+[[algorithm]]
+label = "ef allgather"
+name = "ef"
+alpha = 0.1
+ratio = 0.1
+[[algorithm]]
+label = "ef hook"
+name = "ef"
+alpha = 0.1
+ratio = 0.1
+[algorithm.distributed]
+mode = "ddp"
+[[algorithm]]
+label = "lags"
+name = "lags"
+alpha = 0.1
+ratio = 0.1
+""")
+    return run_ranks(world, [str(config), "--out", str(tmp_path / "out"), "--quiet"],
+                     tmp_path / "ranks", deadline=300)
+
+
+@pytest.mark.skipif(GPUS < 1, reason="needs a CUDA device (none visible)")
+def test_gloo_with_cuda_tensors_shares_one_gpu(tmp_path) -> None:
+    """The fallback when a node has fewer GPUs than ranks: 3 gloo ranks, CUDA tensors."""
+    results = small_run(tmp_path, "gloo", "cuda", 3)
+    check_success(results)
+    assert (tmp_path / "out" / "results.json").exists()
+
+
+@pytest.mark.skipif(GPUS < 1, reason="needs a CUDA device (none visible)")
+def test_too_many_nccl_ranks_exit_with_a_clear_error(tmp_path) -> None:
+    """``GPUS + 1`` NCCL ranks on this node: every rank exits with status 2 and the one-line
+    error, before any CUDA call (not "invalid device ordinal")."""
+    results = small_run(tmp_path, "nccl", "cuda", GPUS + 1)
+    for result in results:
+        assert result.exitcode == 2, result.stderr[-2000:]
+        assert f"{GPUS + 1} NCCL ranks on this node, which has {GPUS} visible" in result.stderr
+        assert "Traceback" not in result.stderr and "invalid device ordinal" not in result.stderr
+
+
+@pytest.mark.skipif(GPUS < 2, reason=f"NCCL needs >= 2 CUDA devices; {GPUS} visible")
+def test_nccl_on_two_gpus(tmp_path) -> None:
+    results = small_run(tmp_path, "nccl", "cuda", 2)
+    check_success(results)
+    assert (tmp_path / "out" / "results.json").exists()
+
+
+@pytest.mark.slow
+def test_the_small_run_passes_on_cpu(tmp_path) -> None:
+    """The GPU tests' run, on gloo and CPU tensors (so that its config is known to work)."""
+    results = small_run(tmp_path, "gloo", "cpu", 2)
+    check_success(results)
