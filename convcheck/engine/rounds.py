@@ -109,21 +109,31 @@ def async_round(algorithm: Algorithm, states: States, gradients: Any, rng: Any,
     return Wire(up, algorithm.up_codec, tuple(down))
 
 
-def price(wire: Wire, workers: int) -> tuple[np.ndarray, np.ndarray]:
+def price(wire: Wire, workers: int) -> tuple[Any, Any]:
     """Bits per worker ``(M,)`` of the uplink and of the downlink of ``wire`` (a broadcast counts
-    once per receiving worker)."""
-    up = np.zeros(workers, dtype=np.int64)
-    down = np.zeros(workers, dtype=np.int64)
+    once per receiving worker), int64 arrays of the messages' backend: numpy for numpy messages;
+    torch tensors stay on their device (nothing is read back, so pricing never waits for the
+    device)."""
+    up = down = None
     if wire.up is not None:
-        up += namespace(wire.up).bits(wire.up_codec, wire.up)
+        up = namespace(wire.up).bits(wire.up_codec, wire.up)
     for vector, codec, receiver in wire.down:
         if vector is None:
             continue
-        bits = int(namespace(vector).bits(codec, vector)[0])
+        xp = namespace(vector)
+        bits = xp.bits(codec, vector)  # one row: shape (1,)
+        if down is None:
+            down = xp.zeros((workers,), like=bits)
         if receiver is None:
-            down += bits
+            down = down + bits
         else:
-            down[receiver] += bits
+            down[receiver] += bits[0]
+    if up is None and down is None:
+        up = down = np.zeros(workers, dtype=np.int64)
+    elif up is None:
+        up = down * 0
+    elif down is None:
+        down = up * 0
     return up, down
 
 

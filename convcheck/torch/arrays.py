@@ -81,9 +81,9 @@ class TorchNamespace:
         return out.index_add_(1, owner, X)
 
     @staticmethod
-    def bits(codec: Compressor, X: Tensor) -> np.ndarray:
-        """Bits per row, read back to the host once (the ledger is numpy)."""
-        return kernel(codec).bits(X.reshape(-1, X.shape[-1]))
+    def bits(codec: Compressor, X: Tensor) -> Tensor:
+        """Bits per row, an int64 tensor on ``X``'s device (nothing is read back)."""
+        return kernel(codec).bits_tensor(X.reshape(-1, X.shape[-1]))
 
     @staticmethod
     def mean_square_norm(X: Tensor) -> float:

@@ -9,6 +9,8 @@ its sender, a broadcast once per receiving worker, a dense float message of dime
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from convcheck.engine.trace import Ledger
@@ -32,17 +34,31 @@ class BitLedger:
         zeros = np.zeros(self.workers, dtype=np.int64)
         self.record_bits(zeros, zeros)
 
-    def record_bits(self, up: np.ndarray, down: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Append one round already priced: bits per worker up and down, shape ``(M,)``."""
+    def record_bits(self, up: Any, down: Any) -> None:
+        """Append one round already priced: bits per worker up and down, shape ``(M,)``, numpy
+        or int64 tensors (kept on their device until the ledger is read: :meth:`to_ledger`
+        reads every pending row back at once)."""
         rows = []
         for name, row in (("up", up), ("down", down)):
-            row = np.asarray(row, dtype=np.int64)
-            if row.shape != (self.workers,):
-                raise InputError(name, f"shape {row.shape}", f"({self.workers},)")
+            if not hasattr(row, "device"):
+                row = np.asarray(row, dtype=np.int64)
+            if tuple(row.shape) != (self.workers,):
+                raise InputError(name, f"shape {tuple(row.shape)}", f"({self.workers},)")
             rows.append(row)
         self._up.append(rows[0])
         self._down.append(rows[1])
-        return rows[0], rows[1]
+
+    @staticmethod
+    def _on_host(rows: list) -> list[np.ndarray]:
+        """``rows`` with every tensor replaced by its numpy value, read back in one transfer."""
+        pending = [i for i, row in enumerate(rows) if not isinstance(row, np.ndarray)]
+        if pending:
+            import torch
+
+            values = torch.stack([rows[i].to(torch.int64) for i in pending]).cpu().numpy()
+            for i, value in zip(pending, values, strict=True):
+                rows[i] = value
+        return rows
 
     @property
     def rounds(self) -> int:
@@ -52,8 +68,8 @@ class BitLedger:
     def to_ledger(self) -> Ledger:
         """The numpy engine's :class:`~convcheck.engine.trace.Ledger` of the rows so far."""
         empty = np.zeros((0, self.workers), dtype=np.int64)
-        up = np.stack(self._up) if self._up else empty
-        down = np.stack(self._down) if self._down else empty
+        up = np.stack(self._on_host(self._up)) if self._up else empty
+        down = np.stack(self._on_host(self._down)) if self._down else empty
         return Ledger(up, down)
 
     def totals(self) -> dict[str, int]:

@@ -1,4 +1,9 @@
-"""Exact top-k masks without host synchronization: a radix select over the bits of ``|x|``.
+"""Exact top-k masks without host synchronization, on integer keys of ``|x|``.
+
+The default, ``"keyed"``, makes every key distinct (``key·2³² + 2³² − 1 − column``: a larger
+magnitude wins, then the lower column) so that ``torch.topk``'s indices are the exact mask, ties
+included, with no further pass. The ``"radix"`` and ``"sort"`` strategies (and int64 keys, which
+cannot be made distinct in 64 bits) find the ``k``-th largest key and compact, as follows.
 
 Non-negative IEEE floats order like their bit patterns read as integers of the same width
 (``+0 < subnormals < normals < +inf``), so the ``k``-th largest ``|x_i|`` of a row is the
@@ -110,12 +115,14 @@ def check_segments(
     return sizes, tuple(min(k, s) for k, s in zip(counts, sizes, strict=True))
 
 
-STRATEGIES = ("radix", "sort")
+STRATEGIES = ("keyed", "radix", "sort")
 
 
 def default_strategy(device: torch.device) -> str:
-    """``"radix"`` on accelerators, ``"sort"`` on CPU (see :func:`top_k_mask_keys`)."""
-    return "sort" if device.type == "cpu" else "radix"
+    """``"keyed"`` on accelerators (one ``torch.topk`` on 64-bit keys, no compaction pass),
+    ``"sort"`` on CPU (there ``torch.topk`` on 32-bit keys and a compaction in cache are as
+    fast or faster); see :func:`top_k_mask_keys`."""
+    return "sort" if device.type == "cpu" else "keyed"
 
 
 def top_k_mask_keys(
@@ -131,13 +138,14 @@ def top_k_mask_keys(
         Segment sizes ``d_l`` (contiguous column blocks), ``Σ d_l = D``.
     counts : sequence of int
         ``k_l ≥ 1`` per segment; ``k_l ≥ d_l`` keeps the whole segment.
-    strategy : {"radix", "sort"}, optional
-        How the ``k``-th largest key ``t`` of each (row, segment) is found: ``"radix"``, the
-        histogram passes (all segments at once; built for GPU memory bandwidth), or
-        ``"sort"``, ``torch.topk`` and the compaction on each segment in turn (a loop over
-        segments; on CPU the partial sort of ``torch.topk`` beats several passes over memory,
-        and a segment at a time stays in cache). Default :func:`default_strategy`. Both give
-        the same mask.
+    strategy : {"keyed", "radix", "sort"}, optional
+        How the kept entries are found. ``"keyed"``: ``torch.topk`` of one segment at a time on
+        distinct int64 keys ``key·2³² + (2³² − 1 − column)`` (a larger magnitude wins, then the
+        lower column), whose indices are the mask: no ties, so no compaction pass (keys of at
+        most 31 bits: float16, bfloat16, float32; int64 keys fall back to ``"sort"`` on CPU and
+        ``"radix"`` elsewhere). ``"radix"``: the histogram passes (all segments at once), then
+        the compaction. ``"sort"``: ``torch.topk`` finds ``t`` and the compaction follows, one
+        segment at a time. Default :func:`default_strategy`. All give the same mask.
 
     Returns
     -------
@@ -168,6 +176,10 @@ def _kept_score(
     strategy = default_strategy(keys.device) if strategy is None else strategy
     if strategy not in STRATEGIES:
         raise InputError("strategy", strategy, ", ".join(STRATEGIES))
+    if strategy == "keyed":
+        if KEY_BITS[keys.dtype] <= 32:
+            return _keyed_mask(keys, sizes, counts).to(torch.int32).neg_()
+        strategy = "sort" if keys.device.type == "cpu" else "radix"
     if strategy == "radix":  # all segments together
         segments = _Segments(rows, sizes, counts, keys.device)
         return _compact(keys, segments, *_radix_select(keys, counts, segments))
@@ -210,6 +222,30 @@ def segment_sums(values: Tensor, sizes: Sequence[int]) -> Tensor:
     ends = device_integers(tuple(end - 1 for end in itertools.accumulate(sizes)), values.device)
     totals = values.cumsum(1, dtype=torch.int32).index_select(1, ends).to(torch.int64)
     return torch.diff(totals, dim=1, prepend=totals.new_zeros((values.shape[0], 1)))
+
+
+@functools.lru_cache(maxsize=32)
+def _reversed_columns(dim: int, device: torch.device) -> Tensor:
+    """``2³² − 1 − j`` for the columns ``j < dim`` (int64): the lower column, the larger."""
+    return torch.arange(2**32 - 1, 2**32 - 1 - dim, -1, dtype=torch.int64, device=device)
+
+
+def _keyed_mask(keys: Tensor, sizes: tuple[int, ...], counts: tuple[int, ...]) -> Tensor:
+    """The top-k mask from ``torch.topk`` on distinct keys (``"keyed"``; keys < 2³¹)."""
+    rows, dim = keys.shape
+    distinct = keys.to(torch.int64).bitwise_left_shift_(32).bitwise_or_(
+        _reversed_columns(dim, keys.device))
+    mask = torch.zeros((rows, dim), dtype=torch.bool, device=keys.device)
+    start = 0
+    for size, k in zip(sizes, counts, strict=True):
+        block = mask[:, start : start + size]
+        if k >= size:
+            block.fill_(True)
+        else:
+            chosen = torch.topk(distinct[:, start : start + size], k, dim=1, sorted=False)
+            block.scatter_(1, chosen.indices, True)
+        start += size
+    return mask
 
 
 def _sort_select(keys: Tensor, k: int) -> tuple[Tensor, Tensor]:

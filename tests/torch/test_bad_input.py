@@ -58,7 +58,7 @@ TORCH_ROWS = {
     "huge hidden layer": Row(train(), ["'run.batch_size / model'", "GiB", "free"],
                              config("hidden = [8]", "hidden = [100000000]")),
     "huge batch": Row(train(), ["'run.batch_size / model'", "GiB", "lower run.batch_size"],
-                      config("batch_size = 10", "batch_size = 100000000")),
+                      config("batch_size = 10", "batch_size = 100000000000")),
     "out is a file": Row(train(), ["'--out'", "existing file"], {**config(), "out": "mine"}),
     "out in a missing folder": Row(
         ["torch-train", "{tmp}/config.toml", "--out", "{tmp}/no/out"],

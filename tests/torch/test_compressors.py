@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 import torch
@@ -13,7 +15,7 @@ from convcheck import compressors as ref
 from convcheck import encoding
 from convcheck.errors import InputError
 from convcheck.torch import compressors as tc
-from convcheck.torch.select import KEY_DTYPES, magnitude_keys, top_k_mask_keys
+from convcheck.torch.select import KEY_DTYPES, STRATEGIES, magnitude_keys, top_k_mask_keys
 from tests.torch.host_sync import host_syncs
 
 FAST = settings(max_examples=60, deadline=None, derandomize=True, database=None)
@@ -291,34 +293,40 @@ def every_compressor(d: int) -> list[tc.TorchCompressor]:
     ]
 
 
-def compress_with_every_compressor(device: torch.device, rounds: int = 1) -> None:
-    """Compress and price a batch with each compressor (and select with both strategies)."""
+def every_compression(device: torch.device) -> Callable[[], None]:
+    """A function that compresses and prices one batch with each compressor (and selects
+    with every strategy), its data and compressors made beforehand on ``device``."""
     d = 4096
     X = torch.randn(8, d, generator=torch.Generator().manual_seed(0)).to(device)
     generator = torch.Generator(device=device).manual_seed(0)
     compressors = every_compressor(d)
-    for _ in range(rounds):
+    keys = magnitude_keys(X)
+
+    def compress() -> None:
         for c in compressors:
             c.bits_tensor(c.compress(X, generator))
-        for strategy in ("radix", "sort"):
-            top_k_mask_keys(magnitude_keys(X), [1000, d - 1000], [10, 30], strategy)
+        for strategy in STRATEGIES:
+            top_k_mask_keys(keys, [1000, d - 1000], [10, 30], strategy)
+
+    return compress
 
 
 def test_every_compressor_runs_on_cpu() -> None:
     """The body of the CUDA sync test, on CPU (so that it is known to run)."""
-    compress_with_every_compressor(torch.device("cpu"))
+    every_compression(torch.device("cpu"))()
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (no GPU visible)")
 def test_compressors_do_not_synchronize_on_cuda() -> None:
     """Every kernel and the device bit count run under sync-debug mode "error" (after a
-    warm-up round, which may copy a vector τ to the device once)."""
-    device = torch.device("cuda")
-    compress_with_every_compressor(device)
+    warm-up round, which copies the data and a vector τ to the device once)."""
+    compress = every_compression(torch.device("cuda"))
+    compress()
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
-        compress_with_every_compressor(device, rounds=2)
+        compress()
+        compress()
     finally:
         torch.cuda.set_sync_debug_mode("default")
 

@@ -47,8 +47,9 @@ Tensor = torch.Tensor
 
 def gathered_bits(rows: Tensor, codec: Compressor) -> tuple[np.ndarray, np.ndarray]:
     """``(up, down)`` bits per rank of an all-gather of the messages ``rows`` ``(M, d)``: each
-    rank sends its own message and receives the ``M − 1`` others."""
-    up = TORCH.bits(codec, rows)
+    rank sends its own message and receives the ``M − 1`` others (read back to the host: the
+    all-gather has waited for the messages anyway)."""
+    up = TORCH.bits(codec, rows).cpu().numpy()
     return up, up.sum() - up
 
 
