@@ -1,11 +1,15 @@
-"""What the synchronous and the asynchronous engine share: run settings, the trace recorder
-(quantities at every recorded iterate, the bit ledger, divergence, target, memory budget) and
-the run summary.
+"""What the synchronous, the asynchronous and the batched engine share: run settings, the trace
+recorders (quantities at every recorded iterate, the bit ledger, divergence, target, memory
+budget) and the run summary.
 
 The trace grows by blocks as rows are recorded, so memory follows the rows actually recorded
 (a run asked for 10⁹ rounds that reaches its target after 10⁴ holds 10⁴ rows), and a run whose
 trace would exceed the memory budget is refused before it starts when it cannot stop early, or
 stops cleanly (status ``"stopped"``) when the budget is reached.
+
+:class:`Recorder` traces one run; :class:`RunsRecorder` the ``R`` runs of a batch
+(:mod:`convcheck.engine.batch`) with one vectorized write per round, each run with its own
+rows, ledger, status and target, by the same rules and with the same words.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ DEFAULT_BLOWUP = 1e4
 DEFAULT_TRACE_BUDGET = min(8 << 30, os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4)
 #: Rows allocated at a time (the first block is smaller when the run is short).
 BLOCK_ROWS = 4096
+#: Bytes of one block of a batch's traces (all its runs).
+BATCH_BLOCK_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -108,6 +114,65 @@ STORED_COLUMNS = (
 INTEGER_COLUMNS = ("iteration", "bits_up", "bits_down", "nnz_up", "nnz_down")
 
 
+def row_bytes(columns: int, workers: int) -> int:
+    """Bytes of one trace row: the float columns and the two ledger rows."""
+    return 8 * (columns + 2 * workers)
+
+
+def _nonfinite(where: str) -> str:
+    return f"non-finite iterate or value {where}"
+
+
+def _blown_up(sub: float, blowup: float, where: str) -> str:
+    return f"f − f_ref = {sub:.3g} > {blowup:g}·max(1, f(θ⁰) − f_ref) {where}"
+
+
+def _target_met(measure: Measure, where: str) -> str:
+    return f"{measure.metric} <= {measure.target:g} {where}"
+
+
+def trace_columns(names: Sequence[str], table: np.ndarray, up: np.ndarray,
+                  down: np.ndarray) -> tuple[dict[str, np.ndarray], Ledger]:
+    """The exported columns (stored ones, running bit totals added, in
+    :data:`~convcheck.engine.trace.BASE_COLUMNS` order, then the extra ones) and the ledger of
+    a table of rows ``(rows, len(names))`` and per-worker bits ``(rows, M)``."""
+    stored = {name: table[:, j].copy() for j, name in enumerate(names)}
+    for name in INTEGER_COLUMNS:
+        stored[name] = stored[name].astype(np.int64)
+    stored["bits_up_total"] = np.cumsum(up.sum(axis=1))
+    stored["bits_down_total"] = np.cumsum(down.sum(axis=1))
+    order = BASE_COLUMNS + tuple(names[len(STORED_COLUMNS):])
+    return {name: stored[name] for name in order}, Ledger(up, down)
+
+
+def assemble_run(columns: dict[str, np.ndarray], ledger: Ledger, status: str, reason: str,
+                 measure: Measure, reached: int | None, algorithm: Any, problem: Problem,
+                 theta: np.ndarray, meta: dict, requested: int, wall_time: float, *,
+                 reached_row: int | None = None, iterations: int | None = None,
+                 problem_description: dict | None = None) -> Run:
+    """The :class:`Run` of a recorded trace: status (``"completed"``: ran ``requested``
+    iterations), summary (``reached``: the iteration of the target; ``reached_row``: its trace
+    row, default the row of that iteration; ``iterations``: the iterations run, default the
+    last row's) and metadata."""
+    if status == "completed":
+        reason = f"ran {requested} iterations"
+    if reached_row is None and reached is not None:
+        reached_row = int(np.flatnonzero(columns["iteration"] == reached)[0])
+    summary = summarize(columns, measure.metric, measure.target, reached_row)
+    if iterations is not None:
+        summary["iterations"] = iterations
+    summary["target_iteration"] = reached
+    meta = {
+        "algorithm": algorithm.describe(),
+        "problem": problem.describe() if problem_description is None else problem_description,
+        **meta,
+        "iterations_requested": requested,
+        "wall_time_s": wall_time,
+        "versions": versions(),
+    }
+    return Run(columns, ledger, status, reason, summary, meta, theta)
+
+
 class Recorder:
     """The trace of one run: rows of quantities, per-worker bits, and when to stop.
 
@@ -136,7 +201,7 @@ class Recorder:
         self.names = STORED_COLUMNS + tuple(extra)
         self.column = {name: j for j, name in enumerate(self.names)}
         self.stop_at_target = bool(stop_at_target)
-        per_row = 8 * (len(self.names) + 2 * workers)
+        per_row = row_bytes(len(self.names), workers)
         self.max_rows = max(2, int(budget) // per_row)
         if rows > self.max_rows and (self.measure.target is None or not self.stop_at_target):
             raise InputError(
@@ -208,19 +273,16 @@ class Recorder:
     def _stop(self, iteration: int, theta: np.ndarray, sub: float, metric: float) -> bool:
         where = f"at iteration {iteration}"
         if not (np.isfinite(sub) and np.isfinite(theta).all()):
-            self.status, self.reason = "diverged", f"non-finite iterate or value {where}"
+            self.status, self.reason = "diverged", _nonfinite(where)
             return True
         if sub > self._scale:
-            self.status = "diverged"
-            self.reason = (f"f − f_ref = {sub:.3g} > {self.blowup:g}·max(1, f(θ⁰) − f_ref) "
-                           f"{where}")
+            self.status, self.reason = "diverged", _blown_up(sub, self.blowup, where)
             return True
         target = self.measure.target
         if target is not None and self.reached is None and metric <= target:
             self.reached = iteration
             if self.stop_at_target:
-                self.status = "target reached"
-                self.reason = f"{self.measure.metric} <= {target:g} {where}"
+                self.status, self.reason = "target reached", _target_met(self.measure, where)
                 return True
         if self.rows >= self.max_rows:
             self.status = "stopped"
@@ -235,13 +297,7 @@ class Recorder:
         table = np.concatenate([b[0] for b in self._blocks])[: self.rows]
         up = np.concatenate([b[1] for b in self._blocks])[: self.rows]
         down = np.concatenate([b[2] for b in self._blocks])[: self.rows]
-        stored = {name: table[:, j].copy() for j, name in enumerate(self.names)}
-        for name in INTEGER_COLUMNS:
-            stored[name] = stored[name].astype(np.int64)
-        stored["bits_up_total"] = np.cumsum(up.sum(axis=1))
-        stored["bits_down_total"] = np.cumsum(down.sum(axis=1))
-        order = BASE_COLUMNS + self.names[len(STORED_COLUMNS):]
-        return {name: stored[name] for name in order}, Ledger(up, down)
+        return trace_columns(self.names, table, up, down)
 
     def finish(self, algorithm: Any, problem: Problem, state_theta: np.ndarray, meta: dict,
                requested: int, reached_row: int | None = None,
@@ -252,23 +308,191 @@ class Recorder:
         ``self.reached``); ``iterations``: the iterations run (default: the last row's).
         """
         columns, ledger = self.columns()
-        if self.status == "completed":
-            self.reason = f"ran {requested} iterations"
-        if reached_row is None and self.reached is not None:
-            reached_row = int(np.flatnonzero(columns["iteration"] == self.reached)[0])
-        summary = summarize(columns, self.measure.metric, self.measure.target, reached_row)
-        if iterations is not None:
-            summary["iterations"] = iterations
-        summary["target_iteration"] = self.reached
-        meta = {
-            "algorithm": algorithm.describe(),
-            "problem": problem.describe(),
-            **meta,
-            "iterations_requested": requested,
-            "wall_time_s": time.perf_counter() - self.started,
-            "versions": versions(),
-        }
-        return Run(columns, ledger, self.status, self.reason, summary, meta, state_theta)
+        run = assemble_run(columns, ledger, self.status, self.reason, self.measure, self.reached,
+                           algorithm, problem, state_theta, meta, requested,
+                           time.perf_counter() - self.started, reached_row=reached_row,
+                           iterations=iterations)
+        self.reason = run.reason
+        return run
+
+
+def row_dots(x: np.ndarray) -> np.ndarray:
+    """``x_r · x_r`` for each row of ``(R, d)``: the dot product of a single run's ``x @ x``,
+    bit for bit (one stacked product)."""
+    return np.matmul(x[:, None, :], x[:, :, None])[:, 0, 0]
+
+
+class RunsRecorder:
+    """The traces of the ``R`` runs of a batch that advance in lockstep.
+
+    Every round the runs still in the batch (*active*, in batch order) are recorded with one
+    write; a run leaves the batch when it stops (diverged, or its target reached with
+    ``stop_at_target``) and its rows end there. Quantities, statuses, reasons, targets and
+    summaries follow :class:`Recorder` exactly, run by run (``Recorder`` also validates the
+    settings and refuses a trace over the memory budget: a batch checks its runs with it
+    first).
+
+    Parameters
+    ----------
+    problem : Problem
+    extra : sequence of str
+        The algorithm's diagnostics (columns after :data:`STORED_COLUMNS`).
+    workers : int
+    runs : int
+        ``R``.
+    rows : int
+        Rows a run may record at most (``T + 1``).
+    target, target_metric, stop_at_target, blowup
+        As in :func:`convcheck.engine.run`.
+
+    Attributes
+    ----------
+    active : ndarray of int
+        The batch positions (``0..R−1``) of the runs still recording, in batch order.
+    """
+
+    def __init__(self, problem: Problem, extra: Sequence[str], workers: int, runs: int,
+                 rows: int, *, target: float | None, target_metric: str | None,
+                 stop_at_target: bool, blowup: float) -> None:
+        self.measure = Measure.of(problem, target, target_metric)
+        self.blowup = check_real("blowup", blowup, 1.0, low_open=True)
+        self.workers, self.runs = workers, runs
+        self.names = STORED_COLUMNS + tuple(extra)
+        self.metric_column = self.names.index(self.measure.metric)
+        self.stop_at_target = bool(stop_at_target)
+        self.active = np.arange(runs)
+        self.rows = np.zeros(runs, dtype=np.int64)
+        self.reached: list[int | None] = [None] * runs
+        self.status = ["completed"] * runs
+        self.reason = [""] * runs
+        self.thetas: list[np.ndarray | None] = [None] * runs
+        self.wall_time = np.zeros(runs)
+        self._scale = np.full(runs, np.inf)
+        self._unreached = np.ones(runs, dtype=bool)
+        block = BATCH_BLOCK_BYTES // (runs * row_bytes(len(self.names), workers))
+        self._block_rows = int(min(rows, max(16, min(block, BLOCK_ROWS))))
+        self._blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._row = 0
+        self.started = time.perf_counter()
+
+    def _next_row(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The ``(R, ·)`` arrays of the next row (a new block when the last one is full)."""
+        offset = self._row % self._block_rows
+        if offset == 0:
+            size, runs = self._block_rows, self.runs
+            self._blocks.append((np.full((size, runs, len(self.names)), np.nan),
+                                 np.zeros((size, runs, self.workers), dtype=np.int64),
+                                 np.zeros((size, runs, self.workers), dtype=np.int64)))
+        table, up, down = self._blocks[-1]
+        self._row += 1
+        return table[offset], up[offset], down[offset]
+
+    def record(self, iteration: int, theta: np.ndarray, previous: np.ndarray,
+               evaluated: tuple[np.ndarray, np.ndarray], up_bits: np.ndarray | None,
+               down_bits: np.ndarray | None, nnz: tuple[np.ndarray, np.ndarray],
+               extra: Sequence[Any] = ()) -> np.ndarray:
+        """Record the active runs' iterates ``θ`` ``(A, d)`` (``evaluated``: their worker
+        values ``(A, M)`` and gradients ``(A, M, d)``; bits ``(A, M)``; nonzeros and diagnostics
+        ``(A,)``).
+
+        Returns
+        -------
+        ndarray of bool, shape (A,)
+            The runs that stop here (they leave :attr:`active`; their last iterate is kept).
+        """
+        table, up, down = self._next_row()
+        active = self.active
+        rows = slice(None) if active.size == self.runs else active
+        values, gradients = evaluated
+        grad = NUMPY.mean_rows(gradients)
+        value = np.add.reduce(values, axis=-1) / values.shape[-1]
+        sub = value - self.measure.f_ref
+        out = np.full((active.size, len(self.names)), np.nan)
+        out[:, 0] = iteration
+        out[:, 1] = value
+        out[:, 2] = sub
+        out[:, 3] = row_dots(grad)
+        if self.measure.theta_star is not None:
+            out[:, 4] = row_dots(theta - self.measure.theta_star)
+        out[:, 5] = np.sqrt(row_dots(theta - previous))
+        if up_bits is not None:
+            up[rows] = up_bits
+            out[:, 6] = up_bits.sum(axis=1)
+        else:
+            out[:, 6] = 0
+        if down_bits is not None:
+            down[rows] = down_bits
+            out[:, 7] = down_bits.sum(axis=1)
+        else:
+            out[:, 7] = 0
+        out[:, 8], out[:, 9] = nnz
+        for j, value in enumerate(extra):
+            out[:, 10 + j] = value
+        table[rows] = out
+        self.rows[active] += 1
+        return self._stop(iteration, theta, sub, out[:, self.metric_column])
+
+    def _stop(self, iteration: int, theta: np.ndarray, sub: np.ndarray,
+              metric: np.ndarray) -> np.ndarray:
+        """The rules of :meth:`Recorder._stop`, run by run."""
+        active = self.active
+        finite = np.isfinite(sub) & np.isfinite(theta).all(axis=1)
+        if self._row == 1:
+            self._scale[active] = np.where(np.isfinite(sub),
+                                           self.blowup * np.maximum(1.0, np.abs(sub)), np.inf)
+        blown = finite & (sub > self._scale[active])
+        leave = ~finite | blown
+        target = self.measure.target
+        met = np.zeros_like(leave)
+        if target is not None:
+            met = ~leave & self._unreached[active] & (metric <= target)
+        if not (leave.any() or met.any()):
+            return leave
+        where = f"at iteration {iteration}"
+        for i in np.flatnonzero(leave | met):
+            run = int(active[i])
+            if not finite[i]:
+                self.status[run], self.reason[run] = "diverged", _nonfinite(where)
+            elif blown[i]:
+                self.status[run] = "diverged"
+                self.reason[run] = _blown_up(float(sub[i]), self.blowup, where)
+            else:
+                self.reached[run], self._unreached[run] = iteration, False
+                if self.stop_at_target:
+                    leave[i] = True
+                    self.status[run] = "target reached"
+                    self.reason[run] = _target_met(self.measure, where)
+        if leave.any():
+            now = time.perf_counter() - self.started
+            for i in np.flatnonzero(leave):
+                self.thetas[int(active[i])] = theta[i].copy()
+                self.wall_time[active[i]] = now
+            self.active = active[~leave]
+        return leave
+
+    def finish(self, algorithms: Sequence[Any], problem: Problem, thetas: np.ndarray,
+               metas: Sequence[dict], requested: int) -> list[Run]:
+        """The :class:`Run` of every run (``thetas``: the last iterates ``(A, d)`` of the runs
+        still active; ``metas``: each run's engine metadata)."""
+        now = time.perf_counter() - self.started
+        for i, run in enumerate(self.active):
+            self.thetas[run] = thetas[i].copy()
+            self.wall_time[run] = now
+        table = np.concatenate([b[0] for b in self._blocks])
+        up = np.concatenate([b[1] for b in self._blocks])
+        down = np.concatenate([b[2] for b in self._blocks])
+        description = problem.describe()
+        runs = []
+        for run in range(self.runs):
+            rows = int(self.rows[run])
+            columns, ledger = trace_columns(self.names, table[:rows, run], up[:rows, run].copy(),
+                                            down[:rows, run].copy())
+            runs.append(assemble_run(columns, ledger, self.status[run], self.reason[run],
+                                     self.measure, self.reached[run], algorithms[run], problem,
+                                     self.thetas[run], metas[run], requested,
+                                     float(self.wall_time[run]),
+                                     problem_description=description))
+        return runs
 
 
 def summarize(

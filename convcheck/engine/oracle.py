@@ -77,3 +77,50 @@ class Oracle:
         """Shard ``m``'s minibatch gradient, shape ``(d,)``; one ``rng.random((1, B))`` draw."""
         self.stochastic_evaluations += 1
         return self.objective.restrict(m).stochastic_worker_gradients(theta, batch_size, rng)[0]
+
+
+class RunsOracle:
+    """Worker values and gradients at the models of a batch's runs ``(A, d)``, with a
+    one-batch cache (the batched :class:`Oracle`).
+
+    Attributes
+    ----------
+    full_evaluations : ndarray of int, shape (R,)
+        Evaluations computed that included each run (a run's ``full_evaluations`` alone).
+    """
+
+    def __init__(self, objective: Objective, runs: int) -> None:
+        self.objective = objective
+        self.full_evaluations = np.zeros(runs, dtype=np.int64)
+        self._active = np.arange(runs)
+        self._point: np.ndarray | None = None
+        self._values: np.ndarray | None = None
+        self._gradients: np.ndarray | None = None
+
+    def evaluate(self, thetas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(f_m(θ_r))`` ``(A, M)`` and ``(∇f_m(θ_r))`` ``(A, M, d)``, cached like
+        :meth:`Oracle.evaluate` (read-only)."""
+        if self._point is None or not np.array_equal(thetas, self._point):
+            values, gradients = self.objective.runs_values_and_gradients(thetas)
+            self._keep(np.array(thetas, dtype=np.float64), values, gradients)
+            self.full_evaluations[self._active] += 1
+        return self._values, self._gradients
+
+    def _keep(self, point: np.ndarray, values: np.ndarray, gradients: np.ndarray) -> None:
+        for array in (point, values, gradients):
+            array.flags.writeable = False
+        self._point, self._values, self._gradients = point, values, gradients
+
+    @property
+    def last_gradients(self) -> np.ndarray:
+        """The worker gradients of the last :meth:`evaluate` (read-only)."""
+        return self._gradients
+
+    def worker_gradients(self, thetas: np.ndarray) -> np.ndarray:
+        return self.evaluate(thetas)[1]
+
+    def take(self, keep: np.ndarray) -> None:
+        """Keep the runs at positions ``keep`` of the batch (the others left it)."""
+        self._active = self._active[keep]
+        if self._point is not None:
+            self._keep(self._point[keep], self._values[keep], self._gradients[keep])

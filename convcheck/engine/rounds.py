@@ -14,6 +14,10 @@ an algorithm with these functions, on numpy arrays or torch tensors alike:
   reaches a worker's computation after next, as in the event engine.
 
 Each returns what it put on the wire, so the caller prices it (:func:`price`).
+
+:func:`start` and :func:`sync_round` are shape-generic: with a leading run axis (``θ⁰``
+``(R, d)``, gradients ``(R, M, d)``) they step the ``R`` runs of a batch at once, and
+:func:`price_runs` prices such a round run by run.
 """
 
 from __future__ import annotations
@@ -67,7 +71,7 @@ def start(algorithm: Algorithm, theta0: Any, workers: int,
           initial_gradients: Callable[[], Any]) -> tuple[States, Wire]:
     """The states at ``θ⁰`` (the algorithm prepared for ``d``) and the initial messages."""
     xp = namespace(theta0)
-    algorithm.prepare(theta0.shape[0])
+    algorithm.prepare(theta0.shape[-1])
     w, up0 = algorithm.start_workers(theta0, workers, initial_gradients)
     s = algorithm.start_server(theta0, workers, None if up0 is None else xp.mean_rows(up0))
     initial = Wire(up0, algorithm.initial_codec if up0 is not None else None)
@@ -125,6 +129,40 @@ def price(wire: Wire, workers: int) -> tuple[np.ndarray, np.ndarray]:
         else:
             down[receiver] += bits
     return up, down
+
+
+def price_runs(wire: Wire, runs: int, workers: int
+               ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """:func:`price` and :func:`nonzeros` of a batch's round, run by run: bits ``(R, M)`` up and
+    down, and nonzeros ``(R,)`` up and down (uplink rows ``(R, M, d)``, broadcasts ``(R, d)``)."""
+    up = np.zeros((runs, workers), dtype=np.int64)
+    down = np.zeros((runs, workers), dtype=np.int64)
+    nnz_up = np.zeros(runs, dtype=np.int64)
+    nnz_down = np.zeros(runs, dtype=np.int64)
+    if wire.up is not None:
+        xp = namespace(wire.up)
+        up += xp.bits(wire.up_codec, wire.up).reshape(runs, workers)
+        nnz_up += _count_rows(wire.up).reshape(runs, workers).sum(axis=1)
+    for vector, codec, receiver in wire.down:
+        if vector is None:
+            continue
+        bits = namespace(vector).bits(codec, vector)
+        count = _count_rows(vector)
+        if receiver is None:
+            down += bits[:, None]
+            nnz_down += workers * count
+        else:
+            down[:, receiver] += bits
+            nnz_down += count
+    return up, down, (nnz_up, nnz_down)
+
+
+def _count_rows(x: Any) -> np.ndarray:
+    """Nonzeros of each row (last axis), flattened: int64 numpy."""
+    rows = x.reshape(-1, x.shape[-1])
+    if isinstance(x, np.ndarray):
+        return np.count_nonzero(rows, axis=1)
+    return rows.count_nonzero(dim=1).cpu().numpy()
 
 
 def nonzeros(wire: Wire, workers: int) -> tuple[int, int]:
