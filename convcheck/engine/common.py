@@ -14,6 +14,7 @@ rows, ledger, status and target, by the same rules and with the same words.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Sequence
@@ -200,6 +201,7 @@ class Recorder:
         self.workers = workers
         self.names = STORED_COLUMNS + tuple(extra)
         self.column = {name: j for j, name in enumerate(self.names)}
+        self._metric = self.column[self.measure.metric]
         self.stop_at_target = bool(stop_at_target)
         per_row = row_bytes(len(self.names), workers)
         self.max_rows = max(2, int(budget) // per_row)
@@ -246,33 +248,32 @@ class Recorder:
         the memory budget is full.
         """
         row, up, down = self._row()
-        column = self.column
         values, gradients = evaluated
         grad = NUMPY.mean_rows(gradients)
         value = float(np.add.reduce(values)) / values.shape[0]
         sub = value - self.measure.f_ref
-        row[0], row[1], row[2] = iteration, value, sub
-        row[3] = grad @ grad
-        if self.measure.theta_star is not None:
-            gap = theta - self.measure.theta_star
-            row[4] = gap @ gap
+        theta_star = self.measure.theta_star
+        if theta_star is None:
+            dist = math.nan
+        else:
+            gap = theta - theta_star
+            dist = gap @ gap
         step = theta - previous
-        row[5] = np.sqrt(step @ step)
         if up_bits is not None:
             up[:] = up_bits
         if down_bits is not None:
             down[:] = down_bits
-        row[6], row[7] = up.sum(), down.sum()
-        row[8], row[9] = nnz
-        row[10:10 + len(extra)] = extra
+        quantities = [iteration, value, sub, grad @ grad, dist, math.sqrt(step @ step),
+                      np.add.reduce(up), np.add.reduce(down), *nnz, *extra]
+        row[:len(quantities)] = quantities
         self.rows += 1
         if self.rows == 1:
-            self._scale = self.blowup * max(1.0, abs(sub)) if np.isfinite(sub) else np.inf
-        return self._stop(iteration, theta, sub, row[column[self.measure.metric]])
+            self._scale = self.blowup * max(1.0, abs(sub)) if math.isfinite(sub) else np.inf
+        return self._stop(iteration, theta, sub, quantities[self._metric])
 
     def _stop(self, iteration: int, theta: np.ndarray, sub: float, metric: float) -> bool:
         where = f"at iteration {iteration}"
-        if not (np.isfinite(sub) and np.isfinite(theta).all()):
+        if not (math.isfinite(sub) and np.isfinite(theta).all()):
             self.status, self.reason = "diverged", _nonfinite(where)
             return True
         if sub > self._scale:

@@ -12,6 +12,11 @@ import numpy as np
 from convcheck.objectives import Objective
 
 
+def _same_point(theta: np.ndarray, point: np.ndarray | None) -> bool:
+    """``np.array_equal(theta, point)`` (NaN never equal), without its Python wrapper."""
+    return point is not None and point.shape == theta.shape and bool((theta == point).all())
+
+
 class Oracle:
     """Values and gradients of an :class:`~convcheck.objectives.Objective`, counted and cached.
 
@@ -40,7 +45,7 @@ class Oracle:
 
         Served from the cache when ``θ`` equals the last point exactly.
         """
-        if self._point is None or not np.array_equal(theta, self._point):
+        if not _same_point(theta, self._point):
             values, gradients = self.objective.worker_values_and_gradients(theta)
             values.flags.writeable = False
             gradients.flags.writeable = False
@@ -100,7 +105,7 @@ class RunsOracle:
     def evaluate(self, thetas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(f_m(θ_r))`` ``(A, M)`` and ``(∇f_m(θ_r))`` ``(A, M, d)``, cached like
         :meth:`Oracle.evaluate` (read-only)."""
-        if self._point is None or not np.array_equal(thetas, self._point):
+        if not _same_point(thetas, self._point):
             values, gradients = self.objective.runs_values_and_gradients(thetas)
             self._keep(np.array(thetas, dtype=np.float64), values, gradients)
             self.full_evaluations[self._active] += 1

@@ -131,6 +131,34 @@ def price(wire: Wire, workers: int) -> tuple[np.ndarray, np.ndarray]:
     return up, down
 
 
+def price_round(wire: Wire, workers: int) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """:func:`price` and :func:`nonzeros` of a round at once: on numpy, each message's
+    nonzeros are counted once (:meth:`~convcheck.compressors.Compressor.price_rows`)."""
+    messages = [vector for vector, _, _ in wire.down if vector is not None]
+    if wire.up is not None:
+        messages.append(wire.up)
+    if not all(isinstance(message, np.ndarray) for message in messages):
+        return (*price(wire, workers), nonzeros(wire, workers))
+    down = np.zeros(workers, dtype=np.int64)
+    if wire.up is None:
+        up, nnz_up = np.zeros(workers, dtype=np.int64), 0
+    else:
+        up, counts = wire.up_codec.price_rows(wire.up)
+        nnz_up = int(np.add.reduce(counts))
+    nnz_down = 0
+    for vector, codec, receiver in wire.down:
+        if vector is None:
+            continue
+        bits, counts = codec.price_rows(vector.reshape(1, -1))
+        if receiver is None:
+            down += bits[0]
+            nnz_down += workers * int(counts[0])
+        else:
+            down[receiver] += bits[0]
+            nnz_down += int(counts[0])
+    return up, down, (nnz_up, nnz_down)
+
+
 def price_runs(wire: Wire, runs: int, workers: int
                ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """:func:`price` and :func:`nonzeros` of a batch's round, run by run: bits ``(R, M)`` up and
