@@ -123,9 +123,9 @@ def simulate(config_path: Path, label: str, workers: int, steps: int, counts=Non
     per-worker loop of :class:`~convcheck.torch.simulation.Simulation`), same seed and data.
     ``counts``: LAGS's per-layer ``k`` (those a distributed run measured)."""
     import torch
+    from convcheck.torch.algorithms import LAYERED, make_algorithm
 
     from convcheck.data import split_dataset
-    from convcheck.torch.algorithms import LAYERED, make_algorithm
     from convcheck.torch.launch import read_launch_config
     from convcheck.torch.layout import Layout
     from convcheck.torch.runner import Runner

@@ -51,9 +51,9 @@ def test_hook_steps_on_one_rank_follow_the_formula(tmp_path) -> None:
 
     import torch.distributed as dist
     import torch.nn.functional as F
+    from convcheck.torch.algorithms import make_algorithm
 
     from convcheck.data import split_dataset
-    from convcheck.torch.algorithms import make_algorithm
     from convcheck.torch.datasets import load_train_test
     from convcheck.torch.distributed.group import Group
     from convcheck.torch.distributed.hooks import DDPRun

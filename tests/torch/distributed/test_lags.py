@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from convcheck.torch.algorithms import select_layer_counts
+
 from convcheck.torch.distributed.lags import backward_times, fit_cost
 from tests.torch.distributed.conftest import WORLD, rank_states
 from tests.torch.distributed.helpers import simulate
