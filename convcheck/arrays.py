@@ -62,7 +62,7 @@ class PerRun:
     values : ndarray of float64, shape (R,)
     """
 
-    __slots__ = ("values",)
+    __slots__ = ("values", "_on")
     __array_ufunc__ = None
     #: A scalar per run (``np.ndim`` reads 0, as for the scalar it stands for).
     ndim = 0
@@ -71,17 +71,22 @@ class PerRun:
         self.values = np.asarray(values, dtype=np.float64)
         if self.values.ndim != 1:
             raise ValueError(f"PerRun takes one value per run (R,), not {self.values.shape}")
+        self._on: dict[Any, Any] = {}
 
     def take(self, index: Any) -> PerRun:
         """The values of the runs ``index`` (a batch that lost runs)."""
         return PerRun(self.values[index])
 
     def _aligned(self, other: Any) -> Any:
-        """The values as an array that broadcasts over ``other``'s trailing axes."""
+        """The values as an array that broadcasts over ``other``'s trailing axes (on a tensor's
+        device and dtype: copied there once)."""
         values = self.values.reshape(self.values.shape + (1,) * (other.ndim - 1))
         if isinstance(other, np.ndarray):
             return values
-        return namespace(other).asarray(values, like=other)
+        key = (other.ndim, other.dtype, other.device)
+        if key not in self._on:
+            self._on[key] = namespace(other).asarray(values, like=other)
+        return self._on[key]
 
     def _apply(self, other: Any, op: Any, reflected: bool) -> Any:
         if isinstance(other, PerRun):

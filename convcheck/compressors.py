@@ -224,6 +224,10 @@ class Compressor(Described, abc.ABC):
         transport that records both (sparse codecs count once)."""
         return self.bits_rows(C), row_counts(C)
 
+    def price(self, c: np.ndarray) -> tuple[int, int]:
+        """:meth:`price_rows` of one validated compressed vector ``(d,)``, as integers."""
+        return int(self.bits_rows(c.reshape(1, -1))[0]), int(np.count_nonzero(c))
+
     @abc.abstractmethod
     def encode(self, c: np.ndarray) -> Encoded:
         """The message of one compressed row ``(d,)``."""
@@ -279,6 +283,10 @@ class _SparseCoded(Compressor):
         counts = row_counts(C)
         return encoding.sparse_bits(counts, C.shape[1], self.value_bits), counts
 
+    def price(self, c: np.ndarray) -> tuple[int, int]:
+        count = int(np.count_nonzero(c))
+        return encoding.sparse_bits(count, c.shape[0], self.value_bits), count
+
     def encode(self, c: np.ndarray) -> Encoded:
         return encoding.encode_sparse(_row(c), self.value_bits)
 
@@ -304,6 +312,9 @@ class Identity(Compressor):
 
     def bits_rows(self, C: np.ndarray) -> np.ndarray:
         return np.full(C.shape[0], encoding.dense_bits(C.shape[1], self.value_bits))
+
+    def price(self, c: np.ndarray) -> tuple[int, int]:
+        return encoding.dense_bits(c.shape[0], self.value_bits), int(np.count_nonzero(c))
 
     def encode(self, c: np.ndarray) -> Encoded:
         return encoding.encode_dense(_row(c), self.value_bits)

@@ -32,7 +32,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,8 +45,10 @@ from convcheck.engine.common import (
     DEFAULT_TRACE_BUDGET,
     STORED_COLUMNS,
     Recorder,
+    RunQuantities,
     RunsRecorder,
     row_bytes,
+    run_quantities,
     start_point,
 )
 from convcheck.engine.oracle import RunsOracle
@@ -61,6 +63,45 @@ from convcheck.problem import Problem
 #: arrays at the run's model).
 WORDS_PER_ENTRY = 24
 WORDS_PER_DATA_ROW = 8
+
+
+class NumpyRuns:
+    """Where a batch's arrays live: numpy float64, the reference (each run equal to the run
+    alone bit for bit). Another backend (``convcheck.torch.batch.TorchRuns``: tensors on a
+    device) offers the same methods."""
+
+    name = "numpy"
+
+    @staticmethod
+    def asarray(points: np.ndarray) -> np.ndarray:
+        """Start points ``(R, d)`` as this backend's array."""
+        return points
+
+    @staticmethod
+    def evaluator(problem: Problem) -> Callable[[Any], tuple[Any, Any]]:
+        """``thetas (A, d)`` → worker values ``(A, M)`` and gradients ``(A, M, d)``."""
+        return problem.objective.runs_values_and_gradients
+
+    @staticmethod
+    def quantities(theta: np.ndarray, previous: np.ndarray, values: np.ndarray,
+                   gradients: np.ndarray, theta_star: np.ndarray | None) -> RunQuantities:
+        return run_quantities(theta, previous, values, gradients, theta_star)
+
+    @staticmethod
+    def index(rows: np.ndarray) -> np.ndarray:
+        """Run positions as an index into this backend's arrays."""
+        return rows
+
+    @staticmethod
+    def to_numpy(x: np.ndarray) -> np.ndarray:
+        return np.asarray(x)
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name}
+
+
+#: The default backend.
+NUMPY_RUNS = NumpyRuns()
 
 
 @dataclass(frozen=True)
@@ -85,6 +126,7 @@ def run_batch(
     stop_at_target: bool = True,
     blowup: float = DEFAULT_BLOWUP,
     memory_budget: int = DEFAULT_TRACE_BUDGET,
+    backend: Any = NUMPY_RUNS,
 ) -> list[Run]:
     """Run every algorithm of ``algorithms`` on ``problem``, batching the runs that can be.
 
@@ -107,6 +149,10 @@ def run_batch(
         Bytes a group of runs may take at once (their traces and working arrays, estimated);
         a larger group is run in chunks, and a run whose trace alone exceeds it is run alone
         (as :func:`convcheck.engine.run` with this budget would, or refused the same way).
+    backend : NumpyRuns or another backend
+        Where the batched arrays live (default numpy float64;
+        :func:`convcheck.torch.batch.run_batch` runs them as tensors on a device). Runs that go
+        alone use :func:`convcheck.engine.run` (numpy) whatever the backend.
 
     Returns
     -------
@@ -155,9 +201,10 @@ def run_batch(
             result.meta["batch"] = {"runs": count, "batched_with": 1, "note": note}
             runs[member.index] = result
             continue
-        for member, result in zip(chunk, _run_chunk(chunk, problem, iterations, settings),
-                                  strict=True):
-            result.meta["batch"] = {"runs": count, "batched_with": len(chunk), "note": note}
+        results = _run_chunk(chunk, problem, iterations, settings, backend)
+        for member, result in zip(chunk, results, strict=True):
+            result.meta["batch"] = {"runs": count, "batched_with": len(chunk), "note": note,
+                                    "arrays": backend.describe()}
             runs[member.index] = result
     return runs  # type: ignore[return-value]
 
@@ -305,16 +352,17 @@ def batched_algorithm(algorithms: Sequence[Algorithm]) -> Algorithm:
     return out
 
 
-def _compact(algorithm: Algorithm, states: States, keep: np.ndarray) -> None:
-    """Keep the runs at positions ``keep``: every array of the states (leading run axis; an
-    array shared by two fields stays shared) and every per-run parameter."""
+def _compact(algorithm: Algorithm, states: States, keep: np.ndarray, index: Any) -> None:
+    """Keep the runs at positions ``keep`` (``index``: the same as the backend's index): every
+    array of the states (leading run axis; an array shared by two fields stays shared) and
+    every per-run parameter."""
     taken: dict[int, Any] = {}
 
     def take(value: Any) -> Any:
         if getattr(value, "ndim", 0) == 0:
             return value
         if id(value) not in taken:
-            taken[id(value)] = value[keep]
+            taken[id(value)] = value[index]
         return taken[id(value)]
 
     for state in (states.server, states.workers):
@@ -328,25 +376,29 @@ def _compact(algorithm: Algorithm, states: States, keep: np.ndarray) -> None:
 
 
 def _run_chunk(members: list[_Member], problem: Problem, iterations: int,
-               settings: dict) -> list[Run]:
-    """The runs of ``members`` (one group) as one computation."""
+               settings: dict, backend: Any) -> list[Run]:
+    """The runs of ``members`` (one group) as one computation on ``backend``."""
     objective = problem.objective
     workers, count = objective.n_workers, len(members)
     algorithms = [member.algorithm for member in members]
     algorithm = batched_algorithm(algorithms)
-    thetas0 = np.stack([member.theta0 for member in members])
-    oracle = RunsOracle(objective, count)
+    thetas0 = backend.asarray(np.stack([member.theta0 for member in members]))
+    oracle = RunsOracle(backend.evaluator(problem), count)
     recorder = RunsRecorder(problem, algorithm.diagnostic_names, workers, count,
-                            iterations + 1, **settings)
+                            iterations + 1, to_numpy=backend.to_numpy, **settings)
+    theta_star = recorder.measure.theta_star
+    if theta_star is not None:
+        theta_star = backend.asarray(theta_star)
     states, wire = start(algorithm, thetas0, workers, lambda: oracle.worker_gradients(thetas0))
     diagnose = algorithm.diagnostics
 
-    def record(k: int, wire: Any, previous: np.ndarray) -> np.ndarray:
+    def record(k: int, wire: Any, previous: Any) -> np.ndarray:
         theta = states.server.theta
-        evaluated = oracle.evaluate(theta)
+        values, gradients = oracle.evaluate(theta)
         up, down, nnz = price_runs(wire, theta.shape[0], workers)
-        extra = diagnose(states.server, states.workers, evaluated[1])
-        return recorder.record(k, theta, previous, evaluated, up, down, nnz, extra)
+        extra = diagnose(states.server, states.workers, gradients)
+        quantities = backend.quantities(theta, previous, values, gradients, theta_star)
+        return recorder.record(k, theta, quantities, up, down, nnz, extra)
 
     leave = record(0, wire, thetas0)
     for k in range(1, iterations + 1):
@@ -354,8 +406,9 @@ def _run_chunk(members: list[_Member], problem: Problem, iterations: int,
             keep = np.flatnonzero(~leave)
             if keep.size == 0:
                 break
-            _compact(algorithm, states, keep)
-            oracle.take(keep)
+            index = backend.index(keep)
+            _compact(algorithm, states, keep, index)
+            oracle.take(index)
         previous = states.server.theta
         with np.errstate(over="ignore", invalid="ignore"):
             model = states.model
@@ -373,5 +426,7 @@ def _run_chunk(members: list[_Member], problem: Problem, iterations: int,
         }
         for i, member in enumerate(members)
     ]
-    last = states.server.theta[~leave] if leave.any() else states.server.theta
+    last = states.server.theta
+    if leave.any():
+        last = last[backend.index(np.flatnonzero(~leave))]
     return recorder.finish(algorithms, problem, last, metas, iterations)

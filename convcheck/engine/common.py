@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +39,7 @@ DEFAULT_BLOWUP = 1e4
 DEFAULT_TRACE_BUDGET = min(8 << 30, os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4)
 #: Rows allocated at a time (the first block is smaller when the run is short).
 BLOCK_ROWS = 4096
-#: Bytes of one block of a batch's traces (all its runs).
+#: Bytes of a batch's traces reordered at a time (run by run) when its runs are assembled.
 BATCH_BLOCK_BYTES = 64 << 20
 
 
@@ -259,21 +259,27 @@ class Recorder:
             gap = theta - theta_star
             dist = gap @ gap
         step = theta - previous
+        step_sq = step @ step
         if up_bits is not None:
             up[:] = up_bits
         if down_bits is not None:
             down[:] = down_bits
-        quantities = [iteration, value, sub, grad @ grad, dist, math.sqrt(step @ step),
+        quantities = [iteration, value, sub, grad @ grad, dist, math.sqrt(step_sq),
                       np.add.reduce(up), np.add.reduce(down), *nnz, *extra]
         row[:len(quantities)] = quantities
         self.rows += 1
         if self.rows == 1:
             self._scale = self.blowup * max(1.0, abs(sub)) if math.isfinite(sub) else np.inf
-        return self._stop(iteration, theta, sub, quantities[self._metric])
+        # the previous iterate is finite (else the run stopped there), so a finite step from
+        # another array means a finite θ
+        finite = math.isfinite(sub) and (
+            (math.isfinite(step_sq) and previous is not theta) or np.isfinite(theta).all())
+        return self._stop(iteration, finite, sub, quantities[self._metric])
 
-    def _stop(self, iteration: int, theta: np.ndarray, sub: float, metric: float) -> bool:
+    def _stop(self, iteration: int, finite: bool, sub: float, metric: float) -> bool:
+        """``finite``: the iterate and its value are finite."""
         where = f"at iteration {iteration}"
-        if not (math.isfinite(sub) and np.isfinite(theta).all()):
+        if not finite:
             self.status, self.reason = "diverged", _nonfinite(where)
             return True
         if sub > self._scale:
@@ -323,6 +329,24 @@ def row_dots(x: np.ndarray) -> np.ndarray:
     return np.matmul(x[:, None, :], x[:, :, None])[:, 0, 0]
 
 
+#: Per-run trace quantities of a batch's iterates, numpy ``(A,)`` arrays: ``f(θ)``,
+#: ``‖∇f(θ)‖²``, ``‖θ − θ*‖²`` (None without ``θ*``), ``‖θ − θ_prev‖²``, and whether ``θ``
+#: is finite.
+RunQuantities = tuple[np.ndarray, np.ndarray, "np.ndarray | None", np.ndarray, np.ndarray]
+
+
+def run_quantities(theta: np.ndarray, previous: np.ndarray, values: np.ndarray,
+                   gradients: np.ndarray, theta_star: np.ndarray | None) -> RunQuantities:
+    """The :data:`RunQuantities` of numpy iterates ``(A, d)`` from their worker values
+    ``(A, M)`` and gradients ``(A, M, d)``: run by run, the same floating-point operations as
+    :meth:`Recorder.record` of the run alone."""
+    grad = NUMPY.mean_rows(gradients)
+    value = np.add.reduce(values, axis=-1) / values.shape[-1]
+    dist = None if theta_star is None else row_dots(theta - theta_star)
+    return (value, row_dots(grad), dist, row_dots(theta - previous),
+            np.isfinite(theta).all(axis=1))
+
+
 class RunsRecorder:
     """The traces of the ``R`` runs of a batch that advance in lockstep.
 
@@ -345,6 +369,8 @@ class RunsRecorder:
         Rows a run may record at most (``T + 1``).
     target, target_metric, stop_at_target, blowup
         As in :func:`convcheck.engine.run`.
+    to_numpy : callable
+        The runs' iterates as numpy arrays (the last iterate of each run is kept).
 
     Attributes
     ----------
@@ -354,7 +380,9 @@ class RunsRecorder:
 
     def __init__(self, problem: Problem, extra: Sequence[str], workers: int, runs: int,
                  rows: int, *, target: float | None, target_metric: str | None,
-                 stop_at_target: bool, blowup: float) -> None:
+                 stop_at_target: bool, blowup: float,
+                 to_numpy: Callable[[Any], np.ndarray] = np.asarray) -> None:
+        self._to_numpy = to_numpy
         self.measure = Measure.of(problem, target, target_metric)
         self.blowup = check_real("blowup", blowup, 1.0, low_open=True)
         self.workers, self.runs = workers, runs
@@ -370,74 +398,50 @@ class RunsRecorder:
         self.wall_time = np.zeros(runs)
         self._scale = np.full(runs, np.inf)
         self._unreached = np.ones(runs, dtype=bool)
-        block = BATCH_BLOCK_BYTES // (runs * row_bytes(len(self.names), workers))
-        self._block_rows = int(min(rows, max(16, min(block, BLOCK_ROWS))))
-        self._blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        # one column after another, a run's rows last: a round writes each column in one
+        # contiguous pass; every column of a recorded row is written, and memory is touched
+        # only where rows are (runs that stop early leave the rest untouched)
+        self._table = np.empty((len(self.names), rows, runs))
+        self._up = np.zeros((rows, runs, workers), dtype=np.int64)
+        self._down = np.zeros((rows, runs, workers), dtype=np.int64)
         self._row = 0
         self.started = time.perf_counter()
 
-    def _next_row(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The ``(R, ·)`` arrays of the next row (a new block when the last one is full)."""
-        offset = self._row % self._block_rows
-        if offset == 0:
-            size, runs = self._block_rows, self.runs
-            self._blocks.append((np.full((size, runs, len(self.names)), np.nan),
-                                 np.zeros((size, runs, self.workers), dtype=np.int64),
-                                 np.zeros((size, runs, self.workers), dtype=np.int64)))
-        table, up, down = self._blocks[-1]
-        self._row += 1
-        return table[offset], up[offset], down[offset]
-
-    def record(self, iteration: int, theta: np.ndarray, previous: np.ndarray,
-               evaluated: tuple[np.ndarray, np.ndarray], up_bits: np.ndarray | None,
-               down_bits: np.ndarray | None, nnz: tuple[np.ndarray, np.ndarray],
-               extra: Sequence[Any] = ()) -> np.ndarray:
-        """Record the active runs' iterates ``θ`` ``(A, d)`` (``evaluated``: their worker
-        values ``(A, M)`` and gradients ``(A, M, d)``; bits ``(A, M)``; nonzeros and diagnostics
-        ``(A,)``).
+    def record(self, iteration: int, theta: Any, quantities: RunQuantities,
+               up_bits: np.ndarray | None, down_bits: np.ndarray | None,
+               nnz: tuple[np.ndarray, np.ndarray], extra: Sequence[Any] = ()) -> np.ndarray:
+        """Record the active runs' iterates ``θ`` ``(A, d)`` (``quantities``: numpy ``(A,)``
+        arrays, :func:`run_quantities`; bits ``(A, M)``; nonzeros and diagnostics ``(A,)``).
 
         Returns
         -------
         ndarray of bool, shape (A,)
             The runs that stop here (they leave :attr:`active`; their last iterate is kept).
         """
-        table, up, down = self._next_row()
+        row = self._row
+        self._row += 1
         active = self.active
-        rows = slice(None) if active.size == self.runs else active
-        values, gradients = evaluated
-        grad = NUMPY.mean_rows(gradients)
-        value = np.add.reduce(values, axis=-1) / values.shape[-1]
+        runs = slice(None) if active.size == self.runs else active
+        value, grad_sq, dist_sq, step_sq, finite_theta = quantities
         sub = value - self.measure.f_ref
-        out = np.full((active.size, len(self.names)), np.nan)
-        out[:, 0] = iteration
-        out[:, 1] = value
-        out[:, 2] = sub
-        out[:, 3] = row_dots(grad)
-        if self.measure.theta_star is not None:
-            out[:, 4] = row_dots(theta - self.measure.theta_star)
-        out[:, 5] = np.sqrt(row_dots(theta - previous))
+        columns = [iteration, value, sub, grad_sq, np.nan if dist_sq is None else dist_sq,
+                   np.sqrt(step_sq), 0 if up_bits is None else up_bits.sum(axis=1),
+                   0 if down_bits is None else down_bits.sum(axis=1), *nnz, *extra]
+        table = self._table[:, row]
+        for j, column in enumerate(columns):
+            table[j, runs] = column
         if up_bits is not None:
-            up[rows] = up_bits
-            out[:, 6] = up_bits.sum(axis=1)
-        else:
-            out[:, 6] = 0
+            self._up[row, runs] = up_bits
         if down_bits is not None:
-            down[rows] = down_bits
-            out[:, 7] = down_bits.sum(axis=1)
-        else:
-            out[:, 7] = 0
-        out[:, 8], out[:, 9] = nnz
-        for j, value in enumerate(extra):
-            out[:, 10 + j] = value
-        table[rows] = out
+            self._down[row, runs] = down_bits
         self.rows[active] += 1
-        return self._stop(iteration, theta, sub, out[:, self.metric_column])
+        return self._stop(iteration, theta, finite_theta, sub, table[self.metric_column, runs])
 
-    def _stop(self, iteration: int, theta: np.ndarray, sub: np.ndarray,
+    def _stop(self, iteration: int, theta: Any, finite_theta: np.ndarray, sub: np.ndarray,
               metric: np.ndarray) -> np.ndarray:
         """The rules of :meth:`Recorder._stop`, run by run."""
         active = self.active
-        finite = np.isfinite(sub) & np.isfinite(theta).all(axis=1)
+        finite = np.isfinite(sub) & finite_theta
         if self._row == 1:
             self._scale[active] = np.where(np.isfinite(sub),
                                            self.blowup * np.maximum(1.0, np.abs(sub)), np.inf)
@@ -465,34 +469,41 @@ class RunsRecorder:
                     self.reason[run] = _target_met(self.measure, where)
         if leave.any():
             now = time.perf_counter() - self.started
-            for i in np.flatnonzero(leave):
-                self.thetas[int(active[i])] = theta[i].copy()
+            leaving = np.flatnonzero(leave)
+            for i, last in zip(leaving, self._to_numpy(theta)[leaving], strict=True):
+                self.thetas[int(active[i])] = np.array(last)
                 self.wall_time[active[i]] = now
             self.active = active[~leave]
         return leave
 
-    def finish(self, algorithms: Sequence[Any], problem: Problem, thetas: np.ndarray,
+    def finish(self, algorithms: Sequence[Any], problem: Problem, thetas: Any,
                metas: Sequence[dict], requested: int) -> list[Run]:
         """The :class:`Run` of every run (``thetas``: the last iterates ``(A, d)`` of the runs
         still active; ``metas``: each run's engine metadata)."""
         now = time.perf_counter() - self.started
-        for i, run in enumerate(self.active):
-            self.thetas[run] = thetas[i].copy()
+        for run, last in zip(self.active, self._to_numpy(thetas), strict=True):
+            self.thetas[run] = np.array(last)
             self.wall_time[run] = now
-        table = np.concatenate([b[0] for b in self._blocks])
-        up = np.concatenate([b[1] for b in self._blocks])
-        down = np.concatenate([b[2] for b in self._blocks])
         description = problem.describe()
+        recorded = self._row
+        group = max(1, BATCH_BLOCK_BYTES // (row_bytes(len(self.names), self.workers)
+                                             * max(1, recorded)))
         runs = []
-        for run in range(self.runs):
-            rows = int(self.rows[run])
-            columns, ledger = trace_columns(self.names, table[:rows, run], up[:rows, run].copy(),
-                                            down[:rows, run].copy())
-            runs.append(assemble_run(columns, ledger, self.status[run], self.reason[run],
-                                     self.measure, self.reached[run], algorithms[run], problem,
-                                     self.thetas[run], metas[run], requested,
-                                     float(self.wall_time[run]),
-                                     problem_description=description))
+        for first in range(0, self.runs, group):
+            part = slice(first, first + group)
+            # each run's rows contiguous: (runs, columns, rows) and (runs, rows, M)
+            table = np.ascontiguousarray(self._table[:, :recorded, part].transpose(2, 0, 1))
+            up = np.ascontiguousarray(self._up[:recorded, part].transpose(1, 0, 2))
+            down = np.ascontiguousarray(self._down[:recorded, part].transpose(1, 0, 2))
+            for i, run in enumerate(range(part.start, min(part.stop, self.runs))):
+                rows = int(self.rows[run])
+                columns, ledger = trace_columns(self.names, table[i, :, :rows].T,
+                                                up[i, :rows].copy(), down[i, :rows].copy())
+                runs.append(assemble_run(columns, ledger, self.status[run], self.reason[run],
+                                         self.measure, self.reached[run], algorithms[run],
+                                         problem, self.thetas[run], metas[run], requested,
+                                         float(self.wall_time[run]),
+                                         problem_description=description))
         return runs
 
 

@@ -7,13 +7,18 @@ backward pass over the data). Cached arrays are read-only so that no algorithm c
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
+from convcheck.arrays import namespace
 from convcheck.objectives import Objective
 
 
-def _same_point(theta: np.ndarray, point: np.ndarray | None) -> bool:
-    """``np.array_equal(theta, point)`` (NaN never equal), without its Python wrapper."""
+def _same_point(theta: Any, point: Any) -> bool:
+    """``np.array_equal(theta, point)`` (NaN never equal), without its Python wrapper (numpy
+    arrays or tensors)."""
     return point is not None and point.shape == theta.shape and bool((theta == point).all())
 
 
@@ -88,14 +93,21 @@ class RunsOracle:
     """Worker values and gradients at the models of a batch's runs ``(A, d)``, with a
     one-batch cache (the batched :class:`Oracle`).
 
+    Parameters
+    ----------
+    evaluate : callable
+        ``evaluate(thetas)`` → values ``(A, M)`` and gradients ``(A, M, d)``:
+        :meth:`Objective.runs_values_and_gradients` on numpy, or a tensor backend's.
+    runs : int
+
     Attributes
     ----------
     full_evaluations : ndarray of int, shape (R,)
         Evaluations computed that included each run (a run's ``full_evaluations`` alone).
     """
 
-    def __init__(self, objective: Objective, runs: int) -> None:
-        self.objective = objective
+    def __init__(self, evaluate: Callable[[Any], tuple[Any, Any]], runs: int) -> None:
+        self._evaluate = evaluate
         self.full_evaluations = np.zeros(runs, dtype=np.int64)
         self._active = np.arange(runs)
         self._point: np.ndarray | None = None
@@ -106,14 +118,15 @@ class RunsOracle:
         """``(f_m(θ_r))`` ``(A, M)`` and ``(∇f_m(θ_r))`` ``(A, M, d)``, cached like
         :meth:`Oracle.evaluate` (read-only)."""
         if not _same_point(thetas, self._point):
-            values, gradients = self.objective.runs_values_and_gradients(thetas)
-            self._keep(np.array(thetas, dtype=np.float64), values, gradients)
+            values, gradients = self._evaluate(thetas)
+            self._keep(namespace(thetas).copy(thetas), values, gradients)
             self.full_evaluations[self._active] += 1
         return self._values, self._gradients
 
-    def _keep(self, point: np.ndarray, values: np.ndarray, gradients: np.ndarray) -> None:
+    def _keep(self, point: Any, values: Any, gradients: Any) -> None:
         for array in (point, values, gradients):
-            array.flags.writeable = False
+            if isinstance(array, np.ndarray):
+                array.flags.writeable = False
         self._point, self._values, self._gradients = point, values, gradients
 
     @property

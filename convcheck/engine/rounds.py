@@ -133,7 +133,8 @@ def price(wire: Wire, workers: int) -> tuple[np.ndarray, np.ndarray]:
 
 def price_round(wire: Wire, workers: int) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
     """:func:`price` and :func:`nonzeros` of a round at once: on numpy, each message's
-    nonzeros are counted once (:meth:`~convcheck.compressors.Compressor.price_rows`)."""
+    nonzeros are counted once (:meth:`~convcheck.compressors.Compressor.price_rows`,
+    :meth:`~convcheck.compressors.Compressor.price`)."""
     messages = [vector for vector, _, _ in wire.down if vector is not None]
     if wire.up is not None:
         messages.append(wire.up)
@@ -149,13 +150,13 @@ def price_round(wire: Wire, workers: int) -> tuple[np.ndarray, np.ndarray, tuple
     for vector, codec, receiver in wire.down:
         if vector is None:
             continue
-        bits, counts = codec.price_rows(vector.reshape(1, -1))
+        bits, count = codec.price(vector)
         if receiver is None:
-            down += bits[0]
-            nnz_down += workers * int(counts[0])
+            down += bits
+            nnz_down += workers * count
         else:
-            down[receiver] += bits[0]
-            nnz_down += int(counts[0])
+            down[receiver] += bits
+            nnz_down += count
     return up, down, (nnz_up, nnz_down)
 
 
@@ -168,14 +169,13 @@ def price_runs(wire: Wire, runs: int, workers: int
     nnz_up = np.zeros(runs, dtype=np.int64)
     nnz_down = np.zeros(runs, dtype=np.int64)
     if wire.up is not None:
-        xp = namespace(wire.up)
-        up += xp.bits(wire.up_codec, wire.up).reshape(runs, workers)
-        nnz_up += _count_rows(wire.up).reshape(runs, workers).sum(axis=1)
+        bits, counts = _price_rows(wire.up_codec, wire.up)
+        up += bits.reshape(runs, workers)
+        nnz_up += counts.reshape(runs, workers).sum(axis=1)
     for vector, codec, receiver in wire.down:
         if vector is None:
             continue
-        bits = namespace(vector).bits(codec, vector)
-        count = _count_rows(vector)
+        bits, count = _price_rows(codec, vector)
         if receiver is None:
             down += bits[:, None]
             nnz_down += workers * count
@@ -185,12 +185,12 @@ def price_runs(wire: Wire, runs: int, workers: int
     return up, down, (nnz_up, nnz_down)
 
 
-def _count_rows(x: Any) -> np.ndarray:
-    """Nonzeros of each row (last axis), flattened: int64 numpy."""
+def _price_rows(codec: Compressor, x: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Bits and nonzeros of each row (last axis) of ``x``, flattened: int64 numpy."""
     rows = x.reshape(-1, x.shape[-1])
     if isinstance(x, np.ndarray):
-        return np.count_nonzero(rows, axis=1)
-    return rows.count_nonzero(dim=1).cpu().numpy()
+        return codec.price_rows(rows)
+    return namespace(x).bits(codec, rows), rows.count_nonzero(dim=1).cpu().numpy()
 
 
 def nonzeros(wire: Wire, workers: int) -> tuple[int, int]:
