@@ -124,7 +124,7 @@ QUICK_GRID = (Case(4, 50, 400), Case(8, 500, 2_000, 0.02))
 #: mode's small problem needs a few hundred rounds for a round's time to be that of a round
 #: (not of a run's start and summary).
 FULL_SETTINGS = {"rounds": 20, "repeats": 4, "loop_rounds": 3}
-QUICK_SETTINGS = {"rounds": 200, "repeats": 3, "loop_rounds": 20}
+QUICK_SETTINGS = {"rounds": 200, "repeats": 5, "loop_rounds": 20}
 
 
 # ---------------------------------------------------------------------------------------------
