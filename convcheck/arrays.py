@@ -31,14 +31,15 @@ A namespace offers:
 * ``bits(codec, X)``: the exact bit length of each row's encoding (numpy int64, one per row:
   ``(M,)``, or ``(R·M,)`` for ``(R, M, d)``);
 * scalars for traces: ``mean_square_norm(X)`` = ``(1/M) Σ_m ‖x_m‖²``, ``square_norm(x)``,
-  ``max_entry(X)`` = ``max_{m,j} x_{m,j}``, ``all_finite(x)`` (these read a value back, so
-  they stay out of the algorithms' steps); one value per run (an ``(R,)`` numpy array) when
-  batched;
+  ``norm(x)``, ``max_entry(X)`` = ``max_{m,j} x_{m,j}``, ``all_finite(x)`` (these read a
+  value back, so they stay out of the algorithms' steps); one value per run (an ``(R,)`` numpy
+  array) when batched;
 * ``to_numpy(x)``.
 """
 
 from __future__ import annotations
 
+import math
 import operator
 from typing import Any, Protocol
 
@@ -162,6 +163,7 @@ class Namespace(Protocol):
     def bits(self, codec: Compressor, X: Any) -> np.ndarray: ...
     def mean_square_norm(self, X: Any) -> Any: ...
     def square_norm(self, x: Any) -> Any: ...
+    def norm(self, x: Any) -> Any: ...
     def max_entry(self, X: Any) -> Any: ...
     def all_finite(self, x: Any) -> bool: ...
     def to_numpy(self, x: Any) -> np.ndarray: ...
@@ -237,6 +239,13 @@ class NumpyNamespace:
         if x.ndim == 1:
             return float(np.einsum("i,i->", x, x))
         return np.einsum("...i,...i->...", x, x)
+
+    @staticmethod
+    def norm(x: np.ndarray) -> float | np.ndarray:
+        """``sqrt(square_norm(x))`` (a float, or per run)."""
+        if x.ndim == 1:
+            return math.sqrt(NumpyNamespace.square_norm(x))
+        return np.sqrt(NumpyNamespace.square_norm(x))
 
     @staticmethod
     def max_entry(X: np.ndarray) -> float | np.ndarray:

@@ -88,6 +88,9 @@ def test_trace_scalars_are_per_run_when_batched():
         assert isinstance(single, float) and msn[r] == single
         assert sq[r] == NUMPY.square_norm(X[r, 0])
         assert top[r] == NUMPY.max_entry(X[r]) == X[r].max()
+        single_norm = NUMPY.norm(X[r, 0])
+        assert type(single_norm) is float and single_norm == np.sqrt(sq[r])
+        assert NUMPY.norm(X[:, 0])[r] == single_norm
     assert NUMPY.mean_square_norm(X[0]) == pytest.approx((X[0] ** 2).sum() / WORKERS, rel=1e-14)
 
 

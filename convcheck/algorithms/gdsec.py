@@ -260,4 +260,4 @@ class GDSEC(Algorithm):
         """``(1/M) Σ ‖e_m‖²`` and ``‖w‖ = ‖(α/M) Σ_m e_m‖``."""
         xp = namespace(w.errors)
         return (xp.mean_square_norm(w.errors),
-                np.sqrt(xp.square_norm(self.alpha * xp.mean_rows(w.errors))))
+                xp.norm(self.alpha * xp.mean_rows(w.errors)))

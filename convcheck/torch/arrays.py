@@ -105,6 +105,12 @@ class TorchNamespace:
         return x.double().square().sum(dim=-1).cpu().numpy()
 
     @staticmethod
+    def norm(x: Tensor) -> float | np.ndarray:
+        if x.ndim == 1:
+            return float(x.double().square().sum().sqrt())
+        return x.double().square().sum(dim=-1).sqrt().cpu().numpy()
+
+    @staticmethod
     def max_entry(X: Tensor) -> float | np.ndarray:
         if X.ndim == 2:
             return float(X.max())

@@ -27,8 +27,10 @@ def test_batched_operations_equal_numpy_run_by_run():
                                   NUMPY.bits(TopK(k=2), NUMPY.compress(TopK(k=2), X, None)))
     for op in ("mean_square_norm", "max_entry"):
         np.testing.assert_allclose(getattr(TORCH, op)(T), getattr(NUMPY, op)(X), rtol=1e-14)
-    np.testing.assert_allclose(TORCH.square_norm(T[:, 0]), NUMPY.square_norm(X[:, 0]),
-                               rtol=1e-14)
+    for op in ("square_norm", "norm"):
+        np.testing.assert_allclose(getattr(TORCH, op)(T[:, 0]), getattr(NUMPY, op)(X[:, 0]),
+                                   rtol=1e-14)
+        assert isinstance(getattr(TORCH, op)(T[0, 0]), float)
     assert isinstance(TORCH.mean_square_norm(T[0]), float)
 
 
