@@ -557,11 +557,12 @@ def report(rows: Sequence[dict[str, Any]], batch: dict[str, Any] | None = None
 # Profile of one round
 # ---------------------------------------------------------------------------------------------
 
-def _cumulative(stats: dict, function: str) -> float:
-    """Cumulative seconds of the calls of ``function`` (a Python name or a built-in's name)."""
+def _cumulative(stats: dict, function: str, module: str = "") -> float:
+    """Cumulative seconds of the calls of ``function`` (a Python name or a built-in's name),
+    defined in a file whose path ends with ``module`` when given."""
     return sum(
-        entry[3] for (_, _, name), entry in stats.items()
-        if name == function or name.endswith(f".{function}>")
+        entry[3] for (path, _, name), entry in stats.items()
+        if (name == function or name.endswith(f".{function}>")) and path.endswith(module)
     )
 
 
@@ -582,7 +583,7 @@ def profile_round(problem: Problem, name: str, rounds: int = 5) -> list[tuple[st
     oracle = _cumulative(stats, "worker_values_and_gradients")
     loss = _cumulative(stats, "_loss")
     step = _cumulative(stats, "sync_round")
-    record = _cumulative(stats, "record") - oracle
+    record = _cumulative(stats, "record", "sync.py") - oracle  # the engine's, not the recorder's
     entries = [
         ("engine round (under cProfile)", total),
         ("oracle: worker values and gradients", oracle),
