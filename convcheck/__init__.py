@@ -36,6 +36,7 @@ _EXPORTS = {
     "build_problem": "convcheck.problem",
     "run": "convcheck.engine",
     "run_async": "convcheck.engine",
+    "run_batch": "convcheck.engine",
     "write_run": "convcheck.engine",
     "bounds_for": "convcheck.theory.registry",
     "check_bound": "convcheck.theory.check",

@@ -20,6 +20,11 @@ Algorithms: GD-SEC (``ξ = 0.1``, ``β = 1``, error correction) and EF with top-
 logistic regression (``λ = 10⁻³``, iid split) with dense Gaussian rows, or sparse CSR rows with
 a fixed number of stored entries per row; the optimum is not computed (``f_low = 0``) and ``L``
 is the row-norm bound ``L_m = ¼ max_{i∈S_m} ‖a_i‖² + λ ≥ λmax(∇²f_m)``, ``L = mean_m L_m``.
+
+A third figure (:func:`batch_figure`, ``convcheck bench --batch``): a grid of GD-SEC runs
+(step sizes × ξ) on breast-cancer in one batched call (:func:`convcheck.engine.batch.run_batch`)
+against the same runs one by one (a stratified sample timed and extrapolated), after checking
+that the batch's runs equal the runs alone bit for bit.
 """
 
 from __future__ import annotations
@@ -43,12 +48,13 @@ from convcheck.compressors import keep
 from convcheck.data import Dataset, make_dataset, split_dataset
 from convcheck.encoding import sparse_bits
 from convcheck.engine import Oracle, run
+from convcheck.engine.batch import run_batch
 from convcheck.engine.rounds import start, sync_round
 from convcheck.environment import machine, versions
 from convcheck.errors import ConvcheckError, InputError, check_int
 from convcheck.objectives import Constants, make_objective
 from convcheck.optimum import Optimum
-from convcheck.problem import Problem
+from convcheck.problem import Problem, build_problem
 
 #: L2 weight of the benchmark's logistic problems.
 LAM = 1e-3
@@ -57,6 +63,11 @@ TARGET_RATIO = 1.3
 TARGET_RATIO_DIM = 10_000
 TARGET_SPEEDUP = 10.0
 TARGET_SPEEDUP_WORKERS = 100
+#: Small-problem targets: at M = 4, d = 50 an engine round within this many bare gradient
+#: evaluations, and this many times faster than the per-worker loop.
+SMALL_CASE = (4, 50)
+TARGET_SMALL_RATIO = 3.0
+TARGET_SMALL_SPEEDUP = 1.5
 #: The two benchmarked algorithms: registry name and parameters (``α = 1/L`` for both).
 ALGORITHMS: dict[str, dict[str, Any]] = {
     "gd-sec": {"xi": 0.1, "beta": 1.0, "error_correction": True},
@@ -109,9 +120,11 @@ FULL_GRID = (
 #: Quick grid (seconds): one dense and one sparse problem.
 QUICK_GRID = (Case(4, 50, 400), Case(8, 500, 2_000, 0.02))
 #: Defaults of the full and quick modes: rounds T of the timed engine runs, repeats (best
-#: of), rounds of the loop reference (also the rounds of the agreement check).
+#: of), rounds of the loop reference (also the rounds of the agreement check). The quick
+#: mode's small problem needs a few hundred rounds for a round's time to be that of a round
+#: (not of a run's start and summary).
 FULL_SETTINGS = {"rounds": 20, "repeats": 4, "loop_rounds": 3}
-QUICK_SETTINGS = {"rounds": 3, "repeats": 1, "loop_rounds": 3}
+QUICK_SETTINGS = {"rounds": 200, "repeats": 5, "loop_rounds": 20}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -514,23 +527,42 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
             f"target speed-up >= {TARGET_SPEEDUP:g}x at M = {TARGET_SPEEDUP_WORKERS}: met in "
             f"{met}/{len(speed_rows)} rows (worst {worst:.1f}x)"
         )
+    small = [row for row in rows if (row["workers"], row["dim"]) == SMALL_CASE]
+    if small:
+        worst_ratio = max(row["ratio"] for row in small)
+        worst_speedup = min(row["speedup"] for row in small)
+        where = f"M = {SMALL_CASE[0]}, d = {SMALL_CASE[1]}"
+        lines.append(
+            f"target ratio <= {TARGET_SMALL_RATIO:g} at {where}: met in "
+            f"{sum(row['ratio'] <= TARGET_SMALL_RATIO for row in small)}/{len(small)} rows "
+            f"(worst {worst_ratio:.2f})")
+        lines.append(
+            f"target speed-up >= {TARGET_SMALL_SPEEDUP:g}x over the loop at {where}: met in "
+            f"{sum(row['speedup'] >= TARGET_SMALL_SPEEDUP for row in small)}/{len(small)} rows "
+            f"(worst {worst_speedup:.2f}x)")
     return "\n".join(lines)
 
 
-def report(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """JSON document of a benchmark: its rows, the software versions and the machine."""
-    return {"rows": list(rows), "versions": versions(), "machine": machine()}
+def report(rows: Sequence[dict[str, Any]], batch: dict[str, Any] | None = None
+           ) -> dict[str, Any]:
+    """JSON document of a benchmark: its rows (and the batched figure), the software versions
+    and the machine."""
+    out = {"rows": list(rows), "versions": versions(), "machine": machine()}
+    if batch is not None:
+        out["batch"] = batch
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
 # Profile of one round
 # ---------------------------------------------------------------------------------------------
 
-def _cumulative(stats: dict, function: str) -> float:
-    """Cumulative seconds of the calls of ``function`` (a Python name or a built-in's name)."""
+def _cumulative(stats: dict, function: str, module: str = "") -> float:
+    """Cumulative seconds of the calls of ``function`` (a Python name or a built-in's name),
+    defined in a file whose path ends with ``module`` when given."""
     return sum(
-        entry[3] for (_, _, name), entry in stats.items()
-        if name == function or name.endswith(f".{function}>")
+        entry[3] for (path, _, name), entry in stats.items()
+        if (name == function or name.endswith(f".{function}>")) and path.endswith(module)
     )
 
 
@@ -551,19 +583,19 @@ def profile_round(problem: Problem, name: str, rounds: int = 5) -> list[tuple[st
     oracle = _cumulative(stats, "worker_values_and_gradients")
     loss = _cumulative(stats, "_loss")
     step = _cumulative(stats, "sync_round")
-    record = _cumulative(stats, "record") - oracle
+    record = _cumulative(stats, "record", "sync.py") - oracle  # the engine's, not the recorder's
     entries = [
         ("engine round (under cProfile)", total),
         ("oracle: worker values and gradients", oracle),
         ("  loss: logaddexp + expit on the n margins", loss),
         ("  products X θ, Bᵀr (+ regularizer)", oracle - loss),
         ("the algorithm's halves (gradients cached)", step),
-        ("  compressor.compress", _cumulative(stats, "compress")),
+        ("  compressor rows (compress_rows)", _cumulative(stats, "compress_rows")),
         ("engine trace without the oracle", record),
-        ("  codec bits (up and down)", _cumulative(stats, "bits")),
+        ("  pricing: bits and nonzeros (price_round)", _cumulative(stats, "price_round")),
         ("  algorithm.diagnostics", _cumulative(stats, "diagnostics")),
-        ("count_nonzero (all calls: compressor, codec bits, nnz)",
-         _cumulative(stats, "count_nonzero")),
+        ("nonzero counts (all calls: compressor, pricing)",
+         _cumulative(stats, "count_nonzero") + _cumulative(stats, "row_counts")),
         ("rest (start, tables, summary)", total - oracle - step - record),
     ]
     per_round = [(label, seconds / rounds) for label, seconds in entries]
@@ -607,13 +639,133 @@ def format_profile(title: str, entries: Sequence[tuple[str, float]]) -> str:
     return "\n".join(lines)
 
 
+#: The small problem of the per-round targets, profiled by ``convcheck bench --profile``.
+PROFILE_CASE = Case(*SMALL_CASE, 400)
+
+
 def profile_largest(grid: Sequence[Case] = FULL_GRID, seed: int = 0, rounds: int = 5) -> str:
-    """:func:`profile_round` of both algorithms on the largest case of ``grid``, formatted."""
-    case = max(grid, key=lambda c: (c.workers * c.dim, c.samples))
-    problem = benchmark_problem(case, synthetic_logistic(case, seed), seed)
-    return "\n".join(
-        format_profile(f"profile of one round: {name}, M={case.workers}, d={case.dim}, "
-                       f"n={case.samples}, {case.layout} (ms per round)",
-                       profile_round(problem, name, rounds))
-        for name in ALGORITHMS
-    )
+    """:func:`profile_round` of both algorithms on :data:`PROFILE_CASE` (the small problem of
+    the per-round targets, over more rounds) and on the largest case of ``grid``, formatted."""
+    largest = max(grid, key=lambda c: (c.workers * c.dim, c.samples))
+    out = []
+    for case, count in ((PROFILE_CASE, max(rounds, 500)), (largest, rounds)):
+        problem = benchmark_problem(case, synthetic_logistic(case, seed), seed)
+        out.extend(
+            format_profile(f"profile of one round: {name}, M={case.workers}, d={case.dim}, "
+                           f"n={case.samples}, {case.layout} (ms per round, {count} rounds)",
+                           profile_round(problem, name, count))
+            for name in ALGORITHMS
+        )
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Batched runs
+# ---------------------------------------------------------------------------------------------
+
+#: The batched figure: GD-SEC (β = 1, error correction) on breast-cancer (logistic, λ = LAM,
+#: iid over M = 4 workers) with ``steps`` step sizes α·L in :data:`BATCH_STEPS` × ``xis``
+#: thresholds ξ in :data:`BATCH_XIS`, ``rounds`` rounds; ``sample`` of the runs are timed one
+#: by one.
+BATCH_SETTINGS = {"steps": 16, "xis": 16, "rounds": 2000, "sample": 16}
+QUICK_BATCH_SETTINGS = {"steps": 4, "xis": 4, "rounds": 200, "sample": 4}
+BATCH_STEPS = (0.1, 2.0)
+BATCH_XIS = (0.0, 1.5)
+BATCH_WORKERS = 4
+TARGET_BATCH_SPEEDUP = 20.0
+
+
+def batch_problem(seed: int = 0) -> Problem:
+    """Logistic regression on breast-cancer (λ = :data:`LAM`), iid over
+    :data:`BATCH_WORKERS` workers, its optimum certified."""
+    return build_problem("logistic", "breast-cancer", workers=BATCH_WORKERS, split="iid",
+                         lam=LAM, seed=seed, cross_check=False)
+
+
+def _same_run(batched: Any, alone: Any) -> bool:
+    """Trace, ledger, status and last iterate equal bit for bit."""
+    return (batched.status == alone.status and batched.reason == alone.reason
+            and all(np.array_equal(batched.columns[name], column, equal_nan=True)
+                    for name, column in alone.columns.items())
+            and np.array_equal(batched.ledger.up, alone.ledger.up)
+            and np.array_equal(batched.ledger.down, alone.ledger.down)
+            and np.array_equal(batched.theta, alone.theta))
+
+
+def batch_figure(steps: int = BATCH_SETTINGS["steps"], xis: int = BATCH_SETTINGS["xis"],
+                 rounds: int = BATCH_SETTINGS["rounds"], sample: int = BATCH_SETTINGS["sample"],
+                 *, problem: Problem | None = None, seed: int = 0) -> dict[str, Any]:
+    """Time ``steps × xis`` GD-SEC runs of ``rounds`` rounds in one batched call and one by one.
+
+    The one-by-one time is measured on ``sample`` runs spread over the grid (run ``i`` has the
+    step size ``⌊i·steps/sample⌋`` and the threshold ``⌊i·xis/sample⌋``), each timed before and
+    after the batched call (the better of the two, so that load from other processes hits both
+    sides alike), and extrapolated to all runs: ``mean time × runs``. Each timed run alone must
+    equal its run in the batch bit for bit (trace, ledger, status, last iterate), else
+    :class:`BenchmarkError`.
+
+    Returns
+    -------
+    dict
+        ``runs``, ``rounds``, the grid, ``batch_s``, ``alone_timed``, ``alone_s_per_run``,
+        ``alone_s`` (extrapolated), ``speedup`` = ``alone_s / batch_s``, ``run_round_us``
+        (batched, per run and round) and the runs' statuses.
+    """
+    steps, xis = check_int("steps", steps, 1), check_int("xis", xis, 1)
+    rounds = check_int("rounds", rounds, 1)
+    sample = check_int("sample", sample, 1, steps * xis)
+    problem = batch_problem(seed) if problem is None else problem
+    L = problem.constants.L
+    grid = [(float(a), float(x)) for a in np.linspace(*BATCH_STEPS, steps)
+            for x in np.linspace(*BATCH_XIS, xis)]
+    algorithms = [make_algorithm("gd-sec", problem.constants, alpha=a / L, xi=x)
+                  for a, x in grid]
+    timed = sorted({(i * steps // sample) * xis + i * xis // sample for i in range(sample)})
+
+    def one_by_one() -> tuple[list[float], list[Any]]:
+        seconds, results = [], []
+        for index in timed:
+            start = time.perf_counter()
+            results.append(run(algorithms[index], problem, rounds))
+            seconds.append(time.perf_counter() - start)
+        return seconds, results
+
+    before, alone = one_by_one()
+    start = time.perf_counter()
+    batch = run_batch(algorithms, problem, rounds)
+    batch_s = time.perf_counter() - start
+    after, _ = one_by_one()
+    for index, result in zip(timed, alone, strict=True):
+        if not _same_run(batch[index], result):
+            raise BenchmarkError(f"run {index} of the batch (alpha·L = {grid[index][0]:g}, "
+                                 f"xi = {grid[index][1]:g}) differs from the same run alone")
+    per_run = sum(map(min, before, after)) / len(timed)
+    statuses: dict[str, int] = {}
+    for result in batch:
+        statuses[result.status] = statuses.get(result.status, 0) + 1
+    objective = problem.objective
+    return {
+        "algorithm": "gd-sec", "problem": objective.name, "workers": objective.n_workers,
+        "dim": objective.dim, "samples": int(objective.shards.sizes.sum()),
+        "steps": steps, "xis": xis, "alpha_L": list(BATCH_STEPS), "xi": list(BATCH_XIS),
+        "runs": len(grid), "rounds": rounds, "batch_s": batch_s, "alone_timed": len(timed),
+        "alone_s_per_run": per_run, "alone_s": per_run * len(grid),
+        "speedup": per_run * len(grid) / batch_s,
+        "run_round_us": 1e6 * batch_s / (len(grid) * rounds), "statuses": statuses,
+    }
+
+
+def format_batch(row: dict[str, Any]) -> str:
+    """The batched figure in words, with the issue's target (met or missed)."""
+    met = "met" if row["speedup"] >= TARGET_BATCH_SPEEDUP else "missed"
+    return "\n".join([
+        f"batched: {row['runs']} {row['algorithm']} runs ({row['steps']} step sizes alpha·L in "
+        f"{row['alpha_L']} x {row['xis']} xi in {row['xi']}) on {row['problem']}, "
+        f"M = {row['workers']}, d = {row['dim']}, {row['rounds']} rounds",
+        f"  one batched call: {row['batch_s']:.2f} s ({row['run_round_us']:.1f} us per run "
+        f"and round); statuses {row['statuses']}",
+        f"  one by one: {row['alone_timed']} of the runs timed, {row['alone_s_per_run']:.3f} s "
+        f"per run, extrapolated to all: {row['alone_s']:.1f} s",
+        f"  speed-up {row['speedup']:.1f}x (target >= {TARGET_BATCH_SPEEDUP:g}x: {met}); the "
+        "timed runs equal their runs in the batch bit for bit",
+    ])

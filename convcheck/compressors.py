@@ -113,18 +113,28 @@ def _top_k_mask(a: np.ndarray, k: int) -> np.ndarray:
     if k >= d:
         return np.ones(a.shape, dtype=bool)
     if 2 * np.count_nonzero(a) < a.size:
-        t = -np.partition(-a, k - 1, axis=1)[:, k - 1 : k]
+        negated = -a
+        negated.partition(k - 1, axis=1)
+        t = -negated[:, k - 1 : k]
     else:
-        t = np.partition(a, d - k, axis=1)[:, d - k : d - k + 1]
+        ordered = a.copy()
+        ordered.partition(d - k, axis=1)
+        t = ordered[:, d - k : d - k + 1]
     mask = a >= t
     tied = a == t
-    need = k - np.count_nonzero(a > t, axis=1, keepdims=True)
+    need = k - np.add.reduce(a > t, axis=1, keepdims=True, dtype=np.int64)
     # only rows with more ties at t than places left need the cumulative count
-    over = np.flatnonzero(np.count_nonzero(tied, axis=1) > need[:, 0])
+    over = np.flatnonzero(np.add.reduce(tied, axis=1, dtype=np.int64) > need[:, 0])
     if over.size:
         ties = tied[over]
         mask[over] &= ~ties | (np.cumsum(ties, axis=1) <= need[over])
     return mask
+
+
+def row_counts(C: np.ndarray) -> np.ndarray:
+    """Nonzeros of each row of ``(M, d)`` (int64 ``(M,)``): ``np.count_nonzero(C, axis=1)``
+    without its Python wrapper."""
+    return np.add.reduce(C != 0, axis=1, dtype=np.int64)
 
 
 def keep(X: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -209,6 +219,15 @@ class Compressor(Described, abc.ABC):
     def bits_rows(self, C: np.ndarray) -> np.ndarray:
         """Bit length of each row of a validated ``(M, d)`` compressed array (int64 ``(M,)``)."""
 
+    def price_rows(self, C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`bits_rows` and the nonzeros of each row (int64 ``(M,)`` each), for a
+        transport that records both (sparse codecs count once)."""
+        return self.bits_rows(C), row_counts(C)
+
+    def price(self, c: np.ndarray) -> tuple[int, int]:
+        """:meth:`price_rows` of one validated compressed vector ``(d,)``, as integers."""
+        return int(self.bits_rows(c.reshape(1, -1))[0]), int(np.count_nonzero(c))
+
     @abc.abstractmethod
     def encode(self, c: np.ndarray) -> Encoded:
         """The message of one compressed row ``(d,)``."""
@@ -258,7 +277,15 @@ class _SparseCoded(Compressor):
 
     def bits_rows(self, C: np.ndarray) -> np.ndarray:
         """``nnz·(b + v)`` if ``nnz·b < d`` else ``d + nnz·v``, per row (``b = ⌈log₂ d⌉``)."""
-        return encoding.sparse_bits(np.count_nonzero(C, axis=1), C.shape[1], self.value_bits)
+        return encoding.sparse_bits(row_counts(C), C.shape[1], self.value_bits)
+
+    def price_rows(self, C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        counts = row_counts(C)
+        return encoding.sparse_bits(counts, C.shape[1], self.value_bits), counts
+
+    def price(self, c: np.ndarray) -> tuple[int, int]:
+        count = int(np.count_nonzero(c))
+        return encoding.sparse_bits(count, c.shape[0], self.value_bits), count
 
     def encode(self, c: np.ndarray) -> Encoded:
         return encoding.encode_sparse(_row(c), self.value_bits)
@@ -285,6 +312,9 @@ class Identity(Compressor):
 
     def bits_rows(self, C: np.ndarray) -> np.ndarray:
         return np.full(C.shape[0], encoding.dense_bits(C.shape[1], self.value_bits))
+
+    def price(self, c: np.ndarray) -> tuple[int, int]:
+        return encoding.dense_bits(c.shape[0], self.value_bits), int(np.count_nonzero(c))
 
     def encode(self, c: np.ndarray) -> Encoded:
         return encoding.encode_dense(_row(c), self.value_bits)

@@ -26,6 +26,7 @@ Conventions
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -96,9 +97,27 @@ def sparse_bits(nnz: int | np.ndarray, d: int, value_bits: int) -> int | np.ndar
     if isinstance(nnz, (int, np.integer)):
         n = int(nnz)
         return n * (b + value_bits) if n * b < d else d + n * value_bits
-    n = np.asarray(nnz, dtype=np.int64)
-    out = np.where(n * b < d, n * (b + value_bits), d + n * value_bits)
+    try:
+        if d > _TABLE_LIMIT:
+            raise IndexError
+        out = _sparse_table(int(d), value_bits)[np.asarray(nnz)]
+    except IndexError:  # large d, or counts outside 0..d, or not integers: the formula
+        n = np.asarray(nnz, dtype=np.int64)
+        out = np.where(n * b < d, n * (b + value_bits), d + n * value_bits)
     return int(out) if out.ndim == 0 else out
+
+
+#: Dimensions up to which :func:`sparse_bits` of an array looks its counts up in a table.
+_TABLE_LIMIT = 1 << 16
+
+
+@functools.lru_cache(maxsize=64)
+def _sparse_table(d: int, value_bits: int) -> np.ndarray:
+    """``sparse_bits(n, d, value_bits)`` for ``n = 0..d`` (int64, read-only)."""
+    n = np.arange(d + 1, dtype=np.int64)
+    table = np.where(n * index_bits(d) < d, n * (index_bits(d) + value_bits), d + n * value_bits)
+    table.flags.writeable = False
+    return table
 
 
 def dense_bits(d: int, value_bits: int) -> int:

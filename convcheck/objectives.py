@@ -31,6 +31,9 @@ from convcheck.shards import PaddedShards, Shards, build_shards
 from convcheck.spectrum import Spectrum, extreme_eigenvalues
 
 FAMILIES = ("ridge", "logistic", "nonconvex-logistic")
+#: Data-row entries (runs × stored rows) evaluated at a time by
+#: :meth:`Objective.runs_values_and_gradients`: the loss's temporaries stay in cache.
+RUN_BLOCK_ENTRIES = 1 << 14
 
 
 @dataclass(frozen=True)
@@ -165,6 +168,34 @@ class Objective:
         reg, reg_grad = self._regularizer(theta)
         values = shards.worker_sum(shards.weights * loss) + reg
         return values, shards.backward(shards.weights * slope) + reg_grad
+
+    def runs_values_and_gradients(self, thetas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(f_m(θ_r))_{r,m}`` ``(R, M)`` and ``(∇f_m(θ_r))_{r,m}`` ``(R, M, d)`` at ``R``
+        shared points ``thetas`` ``(R, d)`` (the runs of a batch); run ``r``'s entries equal
+        ``worker_values_and_gradients(thetas[r])`` bit for bit.
+
+        A stacked forward and backward product per block of runs (about
+        :data:`RUN_BLOCK_ENTRIES` data-row entries, so that the loss's temporaries stay in
+        cache).
+        """
+        shards = self.shards
+        runs = thetas.shape[0]
+        step = max(1, RUN_BLOCK_ENTRIES // shards.weights.size)
+        if runs <= step:
+            return self._runs_block(thetas)
+        values = np.empty((runs, self.n_workers))
+        gradients = np.empty((runs, self.n_workers, self.dim))
+        for first in range(0, runs, step):
+            block = slice(first, first + step)
+            values[block], gradients[block] = self._runs_block(thetas[block])
+        return values, gradients
+
+    def _runs_block(self, thetas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        shards = self.shards
+        loss, slope = self._loss(shards.forward_runs(thetas), shards.labels)
+        reg, reg_grad = self._regularizer(thetas)
+        values = shards.worker_sum(shards.weights * loss) + reg[:, None]
+        return values, shards.backward_runs(shards.weights * slope) + reg_grad[:, None, :]
 
     def worker_gradients(self, theta: np.ndarray) -> np.ndarray:
         """``(M, d)`` array of ``∇f_m(θ_m)``; ``theta`` shared ``(d,)`` or per worker ``(M, d)``."""

@@ -12,6 +12,11 @@ Two layouts hold the rows ``A_m`` of every worker ``m``:
 Both expose the same operations on *row arrays*: arrays with one entry per stored row, shaped
 ``(M, n_max)`` (padded) or ``(n,)`` (block). Labels and weights are row arrays in the same
 layout; padding rows have weight 0 and contribute nothing.
+
+A batch of ``R`` runs evaluates at ``R`` shared points ``Θ ∈ R^{R×d}`` at once
+(``forward_runs``, ``backward_runs``): row arrays then have a leading run axis, and each run's
+entries are the same floating-point results as its own ``forward``/``backward`` (the same
+matrix-vector kernel per run and worker, called from one stacked product).
 """
 
 from __future__ import annotations
@@ -61,9 +66,17 @@ class PaddedShards:
         """``(M, d)`` array with rows ``Σ_{i∈S_m} r_i a_i``."""
         return np.matmul(r[:, None, :], self.X)[:, 0, :]
 
+    def forward_runs(self, thetas: np.ndarray) -> np.ndarray:
+        """Row arrays ``(R, M, n_max)`` of ``a_iᵀ θ_r`` at ``R`` shared points ``(R, d)``."""
+        return np.matmul(self.X, thetas[:, None, :, None])[..., 0]
+
+    def backward_runs(self, r: np.ndarray) -> np.ndarray:
+        """``(R, M, d)``: :meth:`backward` of each run's row array ``r[k]`` ``(M, n_max)``."""
+        return np.matmul(r[:, :, None, :], self.X)[:, :, 0, :]
+
     def worker_sum(self, v: np.ndarray) -> np.ndarray:
-        """``(M,)`` sums of a row array over each worker's rows."""
-        return v.sum(axis=1)
+        """``(M,)`` sums of a row array over each worker's rows (``(R, M)`` for ``R`` runs)."""
+        return v.sum(axis=-1)
 
     def stacked(self) -> np.ndarray:
         """All stored rows as one ``(M·n_max, d)`` matrix (row order of ``ravel`` of row arrays)."""
@@ -132,8 +145,17 @@ class BlockShards:
     def backward(self, r: np.ndarray) -> np.ndarray:
         return (self.blocks_t @ r).reshape(self.n_workers, self.dim)
 
+    def forward_runs(self, thetas: np.ndarray) -> np.ndarray:
+        """``(R, n)``: one sparse product with the ``R`` points as columns."""
+        return (self.X @ thetas.T).T
+
+    def backward_runs(self, r: np.ndarray) -> np.ndarray:
+        """``(R, M, d)`` from ``R`` row arrays ``(R, n)``: one sparse product."""
+        return np.ascontiguousarray((self.blocks_t @ r.T).T).reshape(
+            r.shape[0], self.n_workers, self.dim)
+
     def worker_sum(self, v: np.ndarray) -> np.ndarray:
-        return np.add.reduceat(v, self.starts)
+        return np.add.reduceat(v, self.starts, axis=-1)
 
     def stacked(self) -> sp.csr_matrix:
         return self.X

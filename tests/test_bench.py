@@ -43,13 +43,43 @@ def test_quick_rows_have_the_expected_keys_and_positive_finite_figures(quick_row
 
 def test_table_and_report(quick_rows):
     table = bench.format_table(quick_rows)
-    assert len(table.splitlines()) == 4 + len(quick_rows)  # no d = 10⁴ or M = 100: no targets
+    # no d = 10⁴ or M = 100: only the targets of the small problem (M = 4, d = 50)
+    assert len(table.splitlines()) == 4 + len(quick_rows) + 2
     assert "ratio" in table and "speed-up" in table
+    small = [row for row in quick_rows if (row["workers"], row["dim"]) == bench.SMALL_CASE]
+    met = sum(row["ratio"] <= bench.TARGET_SMALL_RATIO for row in small)
+    assert f"target ratio <= 3 at M = 4, d = 50: met in {met}/{len(small)} rows" in table
     document = json.loads(json.dumps(bench.report(quick_rows)))
     assert len(document["rows"]) == len(quick_rows) and "numpy" in document["versions"]
     target_rows = [dict(row, dim=bench.TARGET_RATIO_DIM, workers=100) for row in quick_rows]
     lines = bench.format_table(target_rows).splitlines()
     assert lines[-2].startswith("target ratio") and lines[-1].startswith("target speed-up")
+
+
+def test_batch_figure_times_a_grid_and_checks_it_against_the_runs_alone():
+    problem, _ = _tiny_problem()
+    row = bench.batch_figure(steps=3, xis=2, rounds=15, sample=3, problem=problem)
+    assert row["runs"] == 6 and row["alone_timed"] == 3 and row["rounds"] == 15
+    assert row["speedup"] == pytest.approx(row["alone_s"] / row["batch_s"])
+    assert row["alone_s"] == pytest.approx(6 * row["alone_s_per_run"])
+    assert sum(row["statuses"].values()) == 6
+    text = bench.format_batch(row)
+    assert "6 gd-sec runs" in text and "target >= 20x" in text
+    document = json.loads(json.dumps(bench.report([], row)))
+    assert document["batch"]["runs"] == 6
+
+
+def test_batch_figure_refuses_to_compare_different_computations(monkeypatch):
+    """A batch whose runs differ from the runs alone: no speed-up is reported."""
+    problem, _ = _tiny_problem()
+    real = bench.run_batch
+
+    def shifted(algorithms, problem, rounds):
+        return real(algorithms, problem, rounds, theta0=np.full(problem.objective.dim, 1e-3))
+
+    monkeypatch.setattr(bench, "run_batch", shifted)
+    with pytest.raises(bench.BenchmarkError, match="differs from the same run alone"):
+        bench.batch_figure(steps=2, xis=1, rounds=5, sample=1, problem=problem)
 
 
 def _tiny_problem(case: bench.Case = TINY[0]):

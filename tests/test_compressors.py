@@ -489,3 +489,21 @@ def test_keep_equals_where_bit_for_bit(dtype):
     expected = np.where(mask, X, dtype(0))
     assert out.tobytes() == expected.tobytes()  # kept bits identical, dropped entries are +0
     assert not np.signbit(out[~mask]).any()
+
+
+@pytest.mark.parametrize(("name", "params"), [
+    ("identity", {}), ("top-k", {"k": 2}), ("threshold", {"tau": 0.5}),
+    ("layer-top-k", {"layer_sizes": [3, 4], "k": [1, 2]}), ("sign", {}), ("qsgd", {"s": 2}),
+    ("rand-k", {"k": 3}),
+])
+def test_price_rows_is_bits_and_nonzeros_of_each_row(name: str, params: dict) -> None:
+    compressor = make_compressor(name, **params)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(5, 7))
+    X[1] = 0.0
+    X[2, :3] = 0.0
+    C = compressor.compress(X, rng)
+    bits, counts = compressor.price_rows(C)
+    assert np.array_equal(bits, compressor.bits(C))
+    assert np.array_equal(counts, np.count_nonzero(C, axis=1))
+    assert [compressor.encode(row).nbits for row in C] == bits.tolist()

@@ -165,3 +165,18 @@ def test_malformed_messages_are_rejected() -> None:
 def test_value_bits_must_be_32_or_64(bad: object) -> None:
     with pytest.raises(InputError, match="'value_bits'.*32 .*or 64"):
         encoding.check_value_bits(bad)
+
+
+@pytest.mark.parametrize("d", [1, 2, 3, 16, 17, 1000, (1 << 16) + 3])
+def test_sparse_bits_of_arrays_follow_the_formula(d: int) -> None:
+    """The table looked up for arrays (small d) and the formula (large d, or counts outside
+    0..d) agree with the scalar rule, entry by entry."""
+    b = encoding.index_bits(d)
+    counts = np.unique(np.linspace(0, d, 40).astype(np.int64))
+    for v in (32, 64):
+        expected = [n * (b + v) if n * b < d else d + n * v for n in counts.tolist()]
+        got = encoding.sparse_bits(counts, d, v)
+        assert got.dtype == np.int64 and got.tolist() == expected
+        assert [encoding.sparse_bits(int(n), d, v) for n in counts] == expected
+    over = encoding.sparse_bits(np.array([d + 5]), d, 32)
+    assert over.tolist() == [(d + 5) * (b + 32) if (d + 5) * b < d else d + (d + 5) * 32]

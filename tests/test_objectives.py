@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from convcheck import objectives
 from convcheck.data import Dataset, Split
 from convcheck.errors import InputError
 from convcheck.objectives import make_objective
@@ -64,6 +65,25 @@ def test_worker_gradients_average_to_global_and_match_single_worker_objectives(f
         rtol=1e-13,
         atol=1e-15,
     )
+
+
+@pytest.mark.parametrize(("family", "lam", "lam_nc"), FAMILIES)
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("runs", [1, 5, 400])
+def test_values_and_gradients_at_the_runs_of_a_batch(family, lam, lam_nc, sparse, runs):
+    """At R points (in blocks of runs when R is large): each run's values and gradients are
+    its own ``worker_values_and_gradients`` bit for bit."""
+    objective = small_problem(family, lam, lam_nc, sparse=sparse)
+    thetas = np.random.default_rng(runs).normal(size=(runs, objective.dim))
+    if runs == 400:
+        assert runs * objective.shards.weights.size > objectives.RUN_BLOCK_ENTRIES
+    values, gradients = objective.runs_values_and_gradients(thetas)
+    assert values.shape == (runs, objective.n_workers)
+    assert gradients.shape == (runs, objective.n_workers, objective.dim)
+    for k in range(0, runs, 37):
+        own_values, own_gradients = objective.worker_values_and_gradients(thetas[k])
+        np.testing.assert_array_equal(values[k], own_values)
+        np.testing.assert_array_equal(gradients[k], own_gradients)
 
 
 @pytest.mark.parametrize(

@@ -88,3 +88,28 @@ def test_select_is_one_workers_shard(sizes, sparse):
         np.testing.assert_allclose(
             one.backward(r.reshape(one.labels.shape))[0], r @ dense, rtol=1e-12
         )
+
+
+@pytest.mark.parametrize(
+    ("sizes", "sparse", "layout"),
+    [((6, 5, 4), False, PaddedShards), ((20, 1, 1), False, BlockShards),
+     ((6, 5, 4), True, BlockShards)],
+)
+def test_products_of_runs_equal_each_runs_own_products(sizes, sparse, layout):
+    """``forward_runs``/``backward_runs`` at R points: each run's entries are its own
+    ``forward``/``backward`` bit for bit, and ``worker_sum`` keeps the run axis."""
+    rng = np.random.default_rng(1)
+    n, d, runs = sum(sizes), 5, 4
+    X = rng.normal(size=(n, d))
+    shards = tuple(np.sort(s) for s in np.split(rng.permutation(n), np.cumsum(sizes)[:-1]))
+    laid_out = build_shards(sp.csr_matrix(X) if sparse else X, rng.normal(size=n), shards)
+    assert isinstance(laid_out, layout)
+    thetas = rng.normal(size=(runs, d))
+    z = laid_out.forward_runs(thetas)
+    r = rng.normal(size=z.shape) * (laid_out.weights > 0)
+    backward, sums = laid_out.backward_runs(r), laid_out.worker_sum(r)
+    assert backward.shape == (runs, len(sizes), d) and sums.shape == (runs, len(sizes))
+    for k in range(runs):
+        np.testing.assert_array_equal(z[k], laid_out.forward(thetas[k]))
+        np.testing.assert_array_equal(backward[k], laid_out.backward(r[k]))
+        np.testing.assert_array_equal(sums[k], laid_out.worker_sum(r[k]))

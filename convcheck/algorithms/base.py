@@ -70,6 +70,10 @@ class Param:
         :class:`~convcheck.errors.InputError` naming the parameter.
     default : Any
         The default; absent for a required parameter.
+    batchable : bool
+        A real scalar that runs of one batch may differ in
+        (:func:`convcheck.engine.batch.run_batch`): the halves use it only in arithmetic, so a
+        :class:`~convcheck.arrays.PerRun` of the runs' values can stand for it.
     """
 
     name: str
@@ -77,6 +81,7 @@ class Param:
     allowed: str
     check: Callable[[Any], Any]
     default: Any = _REQUIRED
+    batchable: bool = False
 
     @property
     def required(self) -> bool:
@@ -92,15 +97,16 @@ class Param:
 def step_param(description: str = "step size α > 0 (a number, or 'c/L' with the problem's "
                "L, L_tilde, L_max or mu)") -> Param:
     return Param("alpha", description, "a real number > 0, or 'c/NAME' resolved before",
-                 lambda v: check_real("alpha", v, 0.0, low_open=True))
+                 lambda v: check_real("alpha", v, 0.0, low_open=True), batchable=True)
 
 
 def real_param(name: str, description: str, low: float, high: float, default: Any = _REQUIRED,
-               *, low_open: bool = False, high_open: bool = False) -> Param:
+               *, low_open: bool = False, high_open: bool = False,
+               batchable: bool = False) -> Param:
     left, right = "(" if low_open else "[", ")" if high_open else "]"
     return Param(name, description, f"a real number in {left}{low:g}, {high:g}{right}",
                  lambda v: check_real(name, v, low, high, low_open=low_open,
-                                      high_open=high_open), default)
+                                      high_open=high_open), default, batchable)
 
 
 def flag_param(name: str, description: str, default: bool) -> Param:
@@ -207,6 +213,12 @@ class Algorithm(Described, abc.ABC):
         How the specification encodes the uplink rows and the broadcast: ``"dense"``,
         ``"sparse"``, or the name of a compressor parameter (``"compressor"``); verification
         encodes every message with these and compares with the transport's ledger.
+    batch_axis : bool
+        The halves, ``start_workers``, ``start_server`` and :meth:`diagnostics` are
+        shape-generic: given a leading run axis (``θ⁰`` ``(R, d)``, gradients ``(R, M, d)``)
+        and :class:`~convcheck.arrays.PerRun` values of the ``batchable`` parameters, they run
+        ``R`` runs at once (:func:`convcheck.engine.batch.run_batch`; the diagnostics then
+        return one value per run). False runs every run alone.
     """
 
     name: ClassVar[str]
@@ -218,6 +230,7 @@ class Algorithm(Described, abc.ABC):
     invariants: ClassVar[tuple[Any, ...]] = ()
     reductions: ClassVar[tuple[Any, ...]] = ()
     wire_format: ClassVar[tuple[str, str]] = ("sparse", "dense")
+    batch_axis: ClassVar[bool] = False
 
     def __init__(self, *args: Any, **values: Any) -> None:
         """Parameters by name, or by position in the order of :attr:`parameters`."""

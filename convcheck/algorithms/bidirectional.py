@@ -93,6 +93,7 @@ class BidirectionalTopK(Algorithm):
     )
     diagnostic_names = ("error_norm_sq", "server_error_norm_sq")
     wire_format = ("up", "down")
+    batch_axis = True
     reductions = (
         Reduction("dense-both-ways-is-gd", "k_up = k_down = d: bidirectional top-k is GD",
                   lambda alg, d: ({"k_up": d, "ratio_up": None, "k_down": d,
@@ -147,7 +148,7 @@ class BidirectionalTopK(Algorithm):
 
     def start_workers(self, theta0: Any, workers: int, initial_gradients: Any) -> tuple:
         xp = namespace(theta0)
-        return BidirectionalWorkers(xp.zeros((workers, theta0.shape[0]), like=theta0)), None
+        return BidirectionalWorkers(xp.rows_like(theta0, workers)), None
 
     def start_server(self, theta0: Any, workers: int, initial_mean: Any) -> BidirectionalServer:
         xp = namespace(theta0)

@@ -120,6 +120,7 @@ class ErrorFeedback(Algorithm):
     )
     diagnostic_names = ("error_norm_sq",)
     wire_format = ("compressor", "sparse")
+    batch_axis = True
     invariants = INVARIANTS
     reductions = (
         Reduction("identity-is-gd", "C = identity: nothing is held back, error feedback is GD",
@@ -150,7 +151,7 @@ class ErrorFeedback(Algorithm):
 
     def start_workers(self, theta0: Any, workers: int, initial_gradients: Any) -> tuple:
         xp = namespace(theta0)
-        return EFWorkers(errors=xp.zeros((workers, theta0.shape[0]), like=theta0)), None
+        return EFWorkers(errors=xp.rows_like(theta0, workers)), None
 
     def start_server(self, theta0: Any, workers: int, initial_mean: Any) -> EFServer:
         return EFServer(namespace(theta0).copy(theta0))

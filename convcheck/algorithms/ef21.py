@@ -105,6 +105,7 @@ class EF21(Algorithm):
     )
     diagnostic_names = ("ef21_G",)
     wire_format = ("compressor", "dense")
+    batch_axis = True
     invariants = (*UPLINK, Invariant("step", "θ⁺ = θ − α g, broadcast", _step, exact=True))
     reductions = (
         Reduction("identity-is-gd", "C = identity: g_m = ∇f_m(θ^k), EF21 is GD",
@@ -135,7 +136,7 @@ class EF21(Algorithm):
         if self.init == "full":
             estimates = xp.copy(initial_gradients())
             return EF21Workers(estimates), estimates
-        return EF21Workers(xp.zeros((workers, theta0.shape[0]), like=theta0)), None
+        return EF21Workers(xp.rows_like(theta0, workers)), None
 
     def start_server(self, theta0: Any, workers: int, initial_mean: Any) -> EF21Server:
         xp = namespace(theta0)

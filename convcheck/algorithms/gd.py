@@ -33,6 +33,7 @@ class GD(Algorithm):
     summary = "gradient descent: workers send full gradients, the server broadcasts the model"
     parameters = (step_param(), batch_param())
     wire_format = ("dense", "dense")
+    batch_axis = True
     mutants = (
         *common("server", sparse_uplink=False, memories=False),
         Mutant("workers-miss-the-broadcast", "the workers ignore the broadcast and keep "

@@ -156,14 +156,16 @@ class GDSEC(Algorithm):
                "ξ|θ^k − θ^(k−1)|/α, with memories and error correction")
     parameters = (
         step_param(),
-        real_param("beta", "memory weight β of h_m and h", 0.0, 1.0, 1.0, low_open=True),
+        real_param("beta", "memory weight β of h_m and h", 0.0, 1.0, 1.0, low_open=True,
+                   batchable=True),
         Param("xi", "threshold weights ξ (scalar or one per coordinate); 0 is GD",
-              "a real number >= 0 or a list of reals >= 0", _check_xi, 0.0),
+              "a real number >= 0 or a list of reals >= 0", _check_xi, 0.0, batchable=True),
         flag_param("error_correction", "keep the unsent part e_m and add it next round", True),
         batch_param(),
     )
     diagnostic_names = ("error_norm_sq", "w_norm")
     wire_format = ("sparse", "dense")
+    batch_axis = True
     reductions = (
         Reduction("xi-zero-is-gd", "ξ = 0 (any β): every difference is sent, GD-SEC is GD",
                   lambda alg, d: ({"xi": 0.0}, "gd", {"alpha": alg.alpha})),
@@ -207,7 +209,7 @@ class GDSEC(Algorithm):
 
     def start_workers(self, theta0: Any, workers: int, initial_gradients: Any) -> tuple:
         xp = namespace(theta0)
-        zeros = xp.zeros((workers, theta0.shape[0]), like=theta0)
+        zeros = xp.rows_like(theta0, workers)
         return GDSECWorkers(h=zeros, errors=xp.copy(zeros), last_step=xp.zeros_like(theta0)), None
 
     def start_server(self, theta0: Any, workers: int, initial_mean: Any) -> GDSECServer:
@@ -216,7 +218,7 @@ class GDSEC(Algorithm):
                            g_hat=xp.zeros_like(theta0))
 
     def thresholds(self, w: GDSECWorkers) -> Any:
-        """``τ^k = ξ |θ^k − θ^{k−1}| / α``, shape ``(d,)``."""
+        """``τ^k = ξ |θ^k − θ^{k−1}| / α``, shape ``(d,)`` (per run ``(R, d)``)."""
         xp = namespace(w.last_step)
         xi = self.xi if np.ndim(self.xi) == 0 else xp.asarray(self.xi, like=w.last_step)
         return xi * xp.abs(w.last_step) / self.alpha
@@ -258,4 +260,4 @@ class GDSEC(Algorithm):
         """``(1/M) Σ ‖e_m‖²`` and ``‖w‖ = ‖(α/M) Σ_m e_m‖``."""
         xp = namespace(w.errors)
         return (xp.mean_square_norm(w.errors),
-                float(np.sqrt(xp.square_norm(self.alpha * xp.mean_rows(w.errors)))))
+                xp.norm(self.alpha * xp.mean_rows(w.errors)))

@@ -234,8 +234,8 @@ class LAGS(ErrorFeedback):
     def start_workers(self, theta0: Any, workers: int, initial_gradients: Any) -> tuple:
         xp = namespace(theta0)
         layers = len(self.compressor.layer_sizes)
-        errors = xp.zeros((workers, theta0.shape[0]), like=theta0)
-        return LAGSWorkers(errors=errors, delta=xp.zeros((workers, layers), like=theta0)), None
+        errors = xp.rows_like(theta0, workers)
+        return LAGSWorkers(errors=errors, delta=xp.rows_like(theta0, workers, layers)), None
 
     def worker(self, w: LAGSWorkers, gradients: Any, model: Any, rng: Any) -> Any:
         """Error feedback's worker half, then ``δ_l = ‖ε_l‖² / ((1 − k_l/d_l)‖a_l‖²)`` with
@@ -247,7 +247,7 @@ class LAGS(ErrorFeedback):
     def diagnostics(self, s: Any, w: LAGSWorkers, gradients: Any) -> tuple[float, ...]:
         """``(1/M) Σ ‖ε_m‖²`` and ``max_{m,l} δ_l`` of the last round."""
         xp = namespace(w.errors)
-        return xp.mean_square_norm(w.errors), float(xp.to_numpy(w.delta).max())
+        return xp.mean_square_norm(w.errors), xp.max_entry(w.delta)
 
     def params(self) -> dict[str, Any]:
         out = super().params()

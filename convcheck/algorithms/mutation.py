@@ -57,6 +57,7 @@ class Mutant:
             "__module__": __name__,
             "__doc__": self.description,
             "params": lambda alg: {**base.params(alg), "injected_bug": self.name},
+            "batch_axis": False,  # the hooks index the worker axis as axis 0
         }
         for half in _HALVES:
             hook = getattr(self, half)

@@ -29,8 +29,15 @@ def handle(args: argparse.Namespace) -> int:
     if args.profile:
         print()
         print(bench.profile_largest(grid, seed=args.seed))
+    batch = None
+    if args.batch:
+        batch = bench.batch_figure(
+            **(bench.QUICK_BATCH_SETTINGS if args.quick else bench.BATCH_SETTINGS),
+            seed=args.seed)
+        print()
+        print(bench.format_batch(batch))
     if args.out:
-        write_json(args.out, bench.report(rows))
+        write_json(args.out, bench.report(rows, batch))
     return 0
 
 
@@ -47,5 +54,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     benchmark.add_argument(
         "--profile", action="store_true", help="also profile one round on the largest case"
     )
+    benchmark.add_argument(
+        "--batch", action="store_true",
+        help="also 256 GD-SEC runs (16 step sizes x 16 xi) on breast-cancer, M = 4, 2000 rounds, "
+        "in one batched call against the runs one by one (--quick: 16 runs, 200 rounds)")
     benchmark.add_argument("--out", help="write rows, versions and machine as JSON")
     benchmark.set_defaults(handler=handle)

@@ -1,6 +1,8 @@
-"""Simulated parameter server: synchronous rounds, asynchronous events, bit ledger, traces."""
+"""Simulated parameter server: synchronous rounds, batches of runs, asynchronous events, bit
+ledger, traces."""
 
-from convcheck.engine.common import TARGET_METRICS, Recorder
+from convcheck.engine.batch import run_batch
+from convcheck.engine.common import TARGET_METRICS, Recorder, RunsRecorder
 from convcheck.engine.events import ASYNC_COLUMNS, run_async
 from convcheck.engine.oracle import Oracle
 from convcheck.engine.sync import run
@@ -15,7 +17,9 @@ __all__ = [
     "Oracle",
     "Recorder",
     "Run",
+    "RunsRecorder",
     "run",
     "run_async",
+    "run_batch",
     "write_run",
 ]

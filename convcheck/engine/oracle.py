@@ -7,9 +7,19 @@ backward pass over the data). Cached arrays are read-only so that no algorithm c
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
+from convcheck.arrays import namespace
 from convcheck.objectives import Objective
+
+
+def _same_point(theta: Any, point: Any) -> bool:
+    """``np.array_equal(theta, point)`` (NaN never equal), without its Python wrapper (numpy
+    arrays or tensors)."""
+    return point is not None and point.shape == theta.shape and bool((theta == point).all())
 
 
 class Oracle:
@@ -40,7 +50,7 @@ class Oracle:
 
         Served from the cache when ``θ`` equals the last point exactly.
         """
-        if self._point is None or not np.array_equal(theta, self._point):
+        if not _same_point(theta, self._point):
             values, gradients = self.objective.worker_values_and_gradients(theta)
             values.flags.writeable = False
             gradients.flags.writeable = False
@@ -77,3 +87,58 @@ class Oracle:
         """Shard ``m``'s minibatch gradient, shape ``(d,)``; one ``rng.random((1, B))`` draw."""
         self.stochastic_evaluations += 1
         return self.objective.restrict(m).stochastic_worker_gradients(theta, batch_size, rng)[0]
+
+
+class RunsOracle:
+    """Worker values and gradients at the models of a batch's runs ``(A, d)``, with a
+    one-batch cache (the batched :class:`Oracle`).
+
+    Parameters
+    ----------
+    evaluate : callable
+        ``evaluate(thetas)`` → values ``(A, M)`` and gradients ``(A, M, d)``:
+        :meth:`Objective.runs_values_and_gradients` on numpy, or a tensor backend's.
+    runs : int
+
+    Attributes
+    ----------
+    full_evaluations : ndarray of int, shape (R,)
+        Evaluations computed that included each run (a run's ``full_evaluations`` alone).
+    """
+
+    def __init__(self, evaluate: Callable[[Any], tuple[Any, Any]], runs: int) -> None:
+        self._evaluate = evaluate
+        self.full_evaluations = np.zeros(runs, dtype=np.int64)
+        self._active = np.arange(runs)
+        self._point: np.ndarray | None = None
+        self._values: np.ndarray | None = None
+        self._gradients: np.ndarray | None = None
+
+    def evaluate(self, thetas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(f_m(θ_r))`` ``(A, M)`` and ``(∇f_m(θ_r))`` ``(A, M, d)``, cached like
+        :meth:`Oracle.evaluate` (read-only)."""
+        if not _same_point(thetas, self._point):
+            values, gradients = self._evaluate(thetas)
+            self._keep(namespace(thetas).copy(thetas), values, gradients)
+            self.full_evaluations[self._active] += 1
+        return self._values, self._gradients
+
+    def _keep(self, point: Any, values: Any, gradients: Any) -> None:
+        for array in (point, values, gradients):
+            if isinstance(array, np.ndarray):
+                array.flags.writeable = False
+        self._point, self._values, self._gradients = point, values, gradients
+
+    @property
+    def last_gradients(self) -> np.ndarray:
+        """The worker gradients of the last :meth:`evaluate` (read-only)."""
+        return self._gradients
+
+    def worker_gradients(self, thetas: np.ndarray) -> np.ndarray:
+        return self.evaluate(thetas)[1]
+
+    def take(self, keep: np.ndarray) -> None:
+        """Keep the runs at positions ``keep`` of the batch (the others left it)."""
+        self._active = self._active[keep]
+        if self._point is not None:
+            self._keep(self._point[keep], self._values[keep], self._gradients[keep])

@@ -14,6 +14,10 @@ an algorithm with these functions, on numpy arrays or torch tensors alike:
   reaches a worker's computation after next, as in the event engine.
 
 Each returns what it put on the wire, so the caller prices it (:func:`price`).
+
+:func:`start` and :func:`sync_round` are shape-generic: with a leading run axis (``θ⁰``
+``(R, d)``, gradients ``(R, M, d)``) they step the ``R`` runs of a batch at once, and
+:func:`price_runs` prices such a round run by run.
 """
 
 from __future__ import annotations
@@ -67,7 +71,7 @@ def start(algorithm: Algorithm, theta0: Any, workers: int,
           initial_gradients: Callable[[], Any]) -> tuple[States, Wire]:
     """The states at ``θ⁰`` (the algorithm prepared for ``d``) and the initial messages."""
     xp = namespace(theta0)
-    algorithm.prepare(theta0.shape[0])
+    algorithm.prepare(theta0.shape[-1])
     w, up0 = algorithm.start_workers(theta0, workers, initial_gradients)
     s = algorithm.start_server(theta0, workers, None if up0 is None else xp.mean_rows(up0))
     initial = Wire(up0, algorithm.initial_codec if up0 is not None else None)
@@ -135,6 +139,69 @@ def price(wire: Wire, workers: int) -> tuple[Any, Any]:
     elif down is None:
         down = up * 0
     return up, down
+
+
+def price_round(wire: Wire, workers: int) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """:func:`price` and :func:`nonzeros` of a round at once: on numpy, each message's
+    nonzeros are counted once (:meth:`~convcheck.compressors.Compressor.price_rows`,
+    :meth:`~convcheck.compressors.Compressor.price`)."""
+    messages = [vector for vector, _, _ in wire.down if vector is not None]
+    if wire.up is not None:
+        messages.append(wire.up)
+    if not all(isinstance(message, np.ndarray) for message in messages):
+        return (*price(wire, workers), nonzeros(wire, workers))
+    down = np.zeros(workers, dtype=np.int64)
+    if wire.up is None:
+        up, nnz_up = np.zeros(workers, dtype=np.int64), 0
+    else:
+        up, counts = wire.up_codec.price_rows(wire.up)
+        nnz_up = int(np.add.reduce(counts))
+    nnz_down = 0
+    for vector, codec, receiver in wire.down:
+        if vector is None:
+            continue
+        bits, count = codec.price(vector)
+        if receiver is None:
+            down += bits
+            nnz_down += workers * count
+        else:
+            down[receiver] += bits
+            nnz_down += count
+    return up, down, (nnz_up, nnz_down)
+
+
+def price_runs(wire: Wire, runs: int, workers: int
+               ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """:func:`price` and :func:`nonzeros` of a batch's round, run by run: bits ``(R, M)`` up and
+    down, and nonzeros ``(R,)`` up and down (uplink rows ``(R, M, d)``, broadcasts ``(R, d)``)."""
+    up = np.zeros((runs, workers), dtype=np.int64)
+    down = np.zeros((runs, workers), dtype=np.int64)
+    nnz_up = np.zeros(runs, dtype=np.int64)
+    nnz_down = np.zeros(runs, dtype=np.int64)
+    if wire.up is not None:
+        bits, counts = _price_rows(wire.up_codec, wire.up)
+        up += bits.reshape(runs, workers)
+        nnz_up += counts.reshape(runs, workers).sum(axis=1)
+    for vector, codec, receiver in wire.down:
+        if vector is None:
+            continue
+        bits, count = _price_rows(codec, vector)
+        if receiver is None:
+            down += bits[:, None]
+            nnz_down += workers * count
+        else:
+            down[:, receiver] += bits
+            nnz_down += count
+    return up, down, (nnz_up, nnz_down)
+
+
+def _price_rows(codec: Compressor, x: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Bits and nonzeros of each row (last axis) of ``x``, flattened: int64 numpy."""
+    rows = x.reshape(-1, x.shape[-1])
+    if isinstance(x, np.ndarray):
+        return codec.price_rows(rows)
+    xp = namespace(x)
+    return xp.to_numpy(xp.bits(codec, rows)), rows.count_nonzero(dim=1).cpu().numpy()
 
 
 def nonzeros(wire: Wire, workers: int) -> tuple[int, int]:

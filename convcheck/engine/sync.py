@@ -18,7 +18,7 @@ import numpy as np
 from convcheck.algorithms.base import Algorithm
 from convcheck.engine.common import DEFAULT_BLOWUP, DEFAULT_TRACE_BUDGET, Recorder, start_point
 from convcheck.engine.oracle import Oracle
-from convcheck.engine.rounds import States, Wire, nonzeros, price, start, sync_round
+from convcheck.engine.rounds import States, Wire, price_round, start, sync_round
 from convcheck.engine.trace import Run
 from convcheck.errors import InputError, check_int
 from convcheck.problem import Problem
@@ -99,10 +99,9 @@ def run(
     def record(k: int, wire: Wire, previous: np.ndarray) -> bool:
         theta = states.server.theta
         evaluated = oracle.evaluate(theta)
-        up, down = price(wire, workers)
+        up, down, nnz = price_round(wire, workers)
         extra = diagnose(states.server, states.workers, evaluated[1])
-        return recorder.record(k, theta, previous, evaluated, up, down, nonzeros(wire, workers),
-                               extra)
+        return recorder.record(k, theta, previous, evaluated, up, down, nnz, extra)
 
     def round_gradients() -> np.ndarray:
         """The gradients at the workers' model: from the trace's evaluation when the model is
@@ -120,11 +119,11 @@ def run(
         from tqdm import tqdm
 
         rounds = tqdm(rounds, desc=algorithm.name, unit="round")
-    for k in rounds:
-        if stop:
-            break
-        previous = states.server.theta
-        with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):
+        for k in rounds:
+            if stop:
+                break
+            previous = states.server.theta
             grads = round_gradients()
             wire = sync_round(algorithm, states, grads, rng)
             if observer is not None:

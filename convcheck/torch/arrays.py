@@ -12,6 +12,7 @@ from weakref import WeakKeyDictionary
 import numpy as np
 import torch
 
+from convcheck.arrays import broadcast_threshold
 from convcheck.compressors import Compressor
 from convcheck.torch.compressors import TorchCompressor, threshold, to_torch
 
@@ -37,7 +38,12 @@ class TorchNamespace:
 
     @staticmethod
     def mean_rows(X: Tensor) -> Tensor:
-        return X.mean(dim=0)
+        return X.mean(dim=-2)
+
+    @staticmethod
+    def rows_like(theta: Tensor, rows: int, columns: int | None = None) -> Tensor:
+        return theta.new_zeros(theta.shape[:-1] + (rows, theta.shape[-1] if columns is None
+                                                    else columns))
 
     @staticmethod
     def zeros_like(x: Tensor) -> Tensor:
@@ -64,21 +70,23 @@ class TorchNamespace:
 
     @staticmethod
     def compress(compressor: Compressor, X: Tensor, rng: Any) -> Tensor:
+        if X.ndim > 2:
+            return kernel(compressor).compress(X.reshape(-1, X.shape[-1]), rng).reshape(X.shape)
         return kernel(compressor).compress(X, rng)
 
     @staticmethod
     def threshold(X: Tensor, tau: Any) -> Tensor:
         if isinstance(tau, np.ndarray):
             tau = torch.as_tensor(tau, device=X.device)
-        return threshold(X, tau)
+        return threshold(X, broadcast_threshold(X, tau))
 
     @staticmethod
     def layer_sums(X: Tensor, starts: np.ndarray) -> Tensor:
         sizes = np.diff(np.append(starts, X.shape[-1]))
         owner = torch.repeat_interleave(
             torch.arange(len(starts), device=X.device), torch.as_tensor(sizes, device=X.device))
-        out = X.new_zeros((X.shape[0], len(starts)))
-        return out.index_add_(1, owner, X)
+        out = X.new_zeros(X.shape[:-1] + (len(starts),))
+        return out.index_add_(X.ndim - 1, owner, X)
 
     @staticmethod
     def bits(codec: Compressor, X: Tensor) -> Tensor:
@@ -86,12 +94,28 @@ class TorchNamespace:
         return kernel(codec).bits_tensor(X.reshape(-1, X.shape[-1]))
 
     @staticmethod
-    def mean_square_norm(X: Tensor) -> float:
-        return float(X.double().square().sum() / X.shape[0])
+    def mean_square_norm(X: Tensor) -> float | np.ndarray:
+        if X.ndim == 2:
+            return float(X.double().square().sum() / X.shape[0])
+        return (X.double().square().sum(dim=(-2, -1)) / X.shape[-2]).cpu().numpy()
 
     @staticmethod
-    def square_norm(x: Tensor) -> float:
-        return float(x.double().square().sum())
+    def square_norm(x: Tensor) -> float | np.ndarray:
+        if x.ndim == 1:
+            return float(x.double().square().sum())
+        return x.double().square().sum(dim=-1).cpu().numpy()
+
+    @staticmethod
+    def norm(x: Tensor) -> float | np.ndarray:
+        if x.ndim == 1:
+            return float(x.double().square().sum().sqrt())
+        return x.double().square().sum(dim=-1).sqrt().cpu().numpy()
+
+    @staticmethod
+    def max_entry(X: Tensor) -> float | np.ndarray:
+        if X.ndim == 2:
+            return float(X.max())
+        return X.amax(dim=(-2, -1)).double().cpu().numpy()
 
     @staticmethod
     def all_finite(x: Tensor) -> bool:

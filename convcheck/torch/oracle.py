@@ -7,6 +7,11 @@ independently of the numpy code:
 * ridge: ``∇f_m(θ) = (1/n_m) A_mᵀ(A_m θ − b_m) + λθ``;
 * logistic: ``∇f_m(θ) = −(1/n_m) A_mᵀ(b_m ⊙ σ(−b_m ⊙ A_m θ)) + λθ``.
 
+:meth:`ObjectiveOracle.runs_values_and_gradients` evaluates the values
+``f_m(θ) = (1/n_m) Σ_i ℓ(a_iᵀθ, b_i) + (λ/2)‖θ‖²`` (``ℓ = ½(z − b)²`` or
+``log(1 + e^{−bz})``) and gradients at the ``R`` models of a batch of runs at once
+(:func:`convcheck.torch.batch.run_batch`).
+
 Only dense (padded) shards and these two families are supported.
 """
 
@@ -72,3 +77,22 @@ class ObjectiveOracle:
             slope = -self.labels * torch.sigmoid(-self.labels * z)
         gradients = torch.bmm((self.weights * slope)[:, None, :], self.X)[:, 0, :]
         return gradients + self.lam * per_worker
+
+    def runs_values_and_gradients(self, thetas: torch.Tensor
+                                  ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(f_m(θ_r))`` ``(R, M)`` and ``(∇f_m(θ_r))`` ``(R, M, D)`` at ``R`` shared points
+        ``thetas`` ``(R, D)``: per worker, one matrix product forward and one backward (all
+        runs at once)."""
+        self.calls += 1
+        z = torch.einsum("mnd,rd->rmn", self.X, thetas)
+        if self.family == "ridge":
+            slope = z - self.labels
+            loss = 0.5 * slope * slope
+        else:
+            margin = self.labels * z
+            loss = torch.logaddexp(torch.zeros((), dtype=z.dtype, device=z.device), -margin)
+            slope = -self.labels * torch.sigmoid(-margin)
+        squares = (thetas * thetas).sum(dim=-1)
+        values = (self.weights * loss).sum(dim=-1) + (0.5 * self.lam * squares)[:, None]
+        gradients = torch.einsum("rmn,mnd->rmd", self.weights * slope, self.X)
+        return values, gradients + self.lam * thetas[:, None, :]
