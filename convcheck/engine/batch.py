@@ -408,7 +408,7 @@ def _run_chunk(members: list[_Member], problem: Problem, iterations: int,
                 break
             index = backend.index(keep)
             _compact(algorithm, states, keep, index)
-            oracle.take(index)
+            oracle.take(keep, index)
         previous = states.server.theta
         with np.errstate(over="ignore", invalid="ignore"):
             model = states.model

@@ -137,8 +137,10 @@ class RunsOracle:
     def worker_gradients(self, thetas: np.ndarray) -> np.ndarray:
         return self.evaluate(thetas)[1]
 
-    def take(self, keep: np.ndarray) -> None:
-        """Keep the runs at positions ``keep`` of the batch (the others left it)."""
+    def take(self, keep: np.ndarray, index: Any = None) -> None:
+        """Keep the runs at positions ``keep`` (numpy) of the batch (the others left it);
+        ``index``: the same positions on the arrays' backend (default ``keep``)."""
+        index = keep if index is None else index
         self._active = self._active[keep]
         if self._point is not None:
-            self._keep(self._point[keep], self._values[keep], self._gradients[keep])
+            self._keep(self._point[index], self._values[index], self._gradients[index])
