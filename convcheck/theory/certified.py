@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -36,10 +37,29 @@ from convcheck.errors import InputError, check_int
 from convcheck.problem import Problem
 from convcheck.theory import quantities as q
 from convcheck.theory.base import Bound, Condition
-from convcheck.theory.lmi import RHO_TOL, Certificate, LinearModel, certify_model
-from convcheck.theory.models import MODELS, ModelConstants, build_model
+from convcheck.theory.lmi import (
+    MEMORY_LIMIT,
+    RHO_TOL,
+    Certificate,
+    LinearModel,
+    SizeError,
+    certify_model,
+    check_size,
+)
+from convcheck.theory.lower import FAMILIES
+from convcheck.theory.models import (
+    MODELS,
+    ModelConstants,
+    assumptions_sentence,
+    build_auto,
+    build_model,
+    lower_bound_of,
+)
 
 _CACHE: dict[str, Certificate] = {}
+#: Above this many LMI rows the SDPs are slow: the full instance search runs before the
+#: bisection (its rate starts it), not only a quick one.
+QUICK_ROWS = 20
 
 
 class _StepConstants:
@@ -86,35 +106,58 @@ def certify(
     L_workers: Any = None,
     mu_workers: Any = None,
     tol: float = RHO_TOL,
+    model: str = "auto",
+    window: int | None = None,
+    classes: int | None = None,
+    force: bool = False,
+    lower_bound: bool = True,
     **params: Any,
 ) -> Certificate:
     """Certified linear rate of ``algorithm`` for every ``f = (1/M)Σ f_m`` with
-    ``f_m ∈ S(μ_m, L_m)`` and ``f ∈ S(μ, L)``.
+    ``f_m ∈ S(μ_m, L_m)`` and ``f ∈ S(μ, L)``, and a lower bound beside it.
 
     Parameters
     ----------
     algorithm : str
         One of :data:`convcheck.theory.models.MODELS`: ``gd``, ``gd-sec``, ``ef``, ``ef21``,
-        ``bidir-topk``, ``gd-delay``.
+        ``compressed-gd``, ``bidir-topk``, ``gd-delay``.
     L, mu : float
         Smoothness and strong convexity of ``f`` (``0 ≤ μ ≤ L``, ``L > 0``).
     workers : int
-        ``M``.
+        ``M ≥ 1``.
     L_workers, mu_workers : sequence of M floats, optional
         Per-worker constants (default: ``L`` and ``μ`` for every worker).
     tol : float
         Bisection tolerance on ``ρ``.
+    model : {"auto", "interpolation", "sector"}
+        The sharp model (interpolation inequalities with function values over a history
+        window), the state-complete sector model (the one certified bounds on runs use), or
+        ``"auto"``: the sharpest whose main LMI has at most
+        :data:`~convcheck.theory.models.AUTO_ROWS` rows (the interpolation model for a few
+        classes of workers, the sector model for many).
+    window : int, optional
+        History window of the interpolation model (default: the algorithm's).
+    classes : int, optional
+        Round the per-worker constants into at most this many classes (``L_m`` up, ``μ_m``
+        down); by default one class per distinct ``(L_m, μ_m)``.
+    force : bool
+        Solve even when the estimated SDP exceeds :data:`~convcheck.theory.lmi.MEMORY_LIMIT`.
+    lower_bound : bool
+        Search an explicit instance for ``rho_low`` (and start the bisection there).
     **params
         The algorithm's parameters: ``alpha`` (a number or ``"c/L"``, ``"c/L_tilde"``, ...),
         ``beta``, ``xi``, ``error_correction``, ``lifting`` (gd-sec, ef21), ``delta`` or ``k``
-        with ``d`` (ef, ef21), ``delta_up``/``delta_down`` or ``k_up``/``k_down`` with ``d``
-        (bidir-topk), ``heterogeneous`` (ef, bidir-topk), ``tau`` and ``varying`` (gd-delay).
+        with ``d`` (ef, ef21, compressed-gd), ``delta_up``/``delta_down`` or ``k_up``/``k_down``
+        with ``d`` (bidir-topk), ``sparsifier``, ``heterogeneous`` (ef, compressed-gd,
+        bidir-topk), ``tau`` and ``varying`` (gd-delay).
 
     Raises
     ------
     InputError
         Unknown algorithm or parameter, a constant out of range, a per-worker list of the wrong
-        length; the message names the field.
+        length, ``classes`` outside ``[1, M]``, an SDP past the size guard (naming ``tau``,
+        ``classes`` or ``workers`` and the largest value that fits); the message names the
+        field.
     """
     if algorithm not in MODELS:
         raise InputError("algorithm", algorithm, "one of " + ", ".join(repr(k) for k in MODELS))
@@ -123,58 +166,153 @@ def certify(
     params = _resolve_compression(params, spec.required + tuple(spec.optional))
     if "alpha" in params and isinstance(params["alpha"], str):
         params["alpha"] = resolve_step(params["alpha"], _StepConstants(constants))
-    model = build_model(algorithm, constants, **params)
-    return _certify_cached(model, tol)
+
+    def build(**change: Any) -> LinearModel:
+        options = {"classes": classes, **params, **change}
+        if model == "auto" and window is None:
+            return build_auto(algorithm, constants, **options)
+        variant = "interpolation" if model == "auto" else model
+        return build_model(algorithm, constants, variant=variant, window_steps=window, **options)
+
+    built = build()
+    if not force:
+        guard_size(built, build, algorithm, classes, constants.workers)
+    return _certify_cached(built, tol, lower_bound)
 
 
-def _certify_cached(model: LinearModel, tol: float) -> Certificate:
-    key = json.dumps([model.algorithm, model.params, tol], sort_keys=True, default=str)
-    if key not in _CACHE:
-        alpha, c = model.params["alpha"], model.params
-        _CACHE[key] = certify_model(model, tol=tol, hint=gd_rate(alpha, c["mu"], c["L"]))
-    return _CACHE[key]
+def guard_size(
+    model: LinearModel, rebuild: Any, algorithm: str, classes: int | None, workers: int,
+    limit: float = MEMORY_LIMIT,
+) -> None:
+    """Refuse an SDP whose estimated memory exceeds ``limit``: an :class:`InputError` naming
+    the parameter that makes it large (``tau`` of the delayed model, else ``classes`` — or
+    ``workers`` when every worker has its own constants), its largest value within the limit,
+    and the estimate. ``rebuild(**change)`` builds the model with one parameter changed."""
+    try:
+        check_size(model, limit)
+        return
+    except SizeError as error:
+        estimate = error.size.describe()
+    if algorithm == "gd-delay":
+        field, value = "tau", model.params["tau"]
+    else:
+        field = "classes" if classes is not None else "workers"
+        value = classes if classes is not None else workers
+    count = model.params.get("tau") if field == "tau" else model.params.get("classes", 1)
+    low, high = 0 if field == "tau" else 1, int(count)
+    while high - low > 1:
+        middle = (low + high) // 2
+        change = {"tau": middle} if field == "tau" else {"classes": middle}
+        try:
+            check_size(rebuild(**change), limit)
+            low = middle
+        except SizeError:
+            high = middle
+    if field == "tau":
+        allowed = f"tau ≤ {low} for this model"
+    else:
+        allowed = (f"at most {low} classes of constants (pass classes ≤ {low}: "
+                   "the constants are rounded, L_m up and μ_m down)")
+    raise InputError(
+        field, value,
+        f"{allowed}; the SDP would be {estimate}, past the limit of "
+        f"{MEMORY_LIMIT / 1024**3:g} GB (force=True, or --force, to solve anyway)",
+    )
+
+
+def _certify_cached(model: LinearModel, tol: float, lower_bound: bool = True) -> Certificate:
+    """The certificate of ``model`` (cached) with its lower bound: a quick instance search
+    first (its rate starts the bisection), then, if the gap exceeds the tolerance, the full
+    search until an instance reaches the certified rate."""
+    key = json.dumps([model.algorithm, model.params, tol, lower_bound], sort_keys=True,
+                     default=str)
+    if key in _CACHE:
+        return _CACHE[key]
+    alpha, c = model.params["alpha"], model.params
+    hint = gd_rate(alpha, c["mu"], c["L"])
+    if not lower_bound:
+        certificate = certify_model(model, tol=tol, hint=hint)
+        certificate = replace(certificate, assumptions=assumptions_sentence(model))
+        _CACHE[key] = certificate
+        return certificate
+    large = model.main.size > QUICK_ROWS
+    quick = lower_bound_of(model, families=FAMILIES if large else FAMILIES[:1])
+    certificate = certify_model(model, tol=tol, hint=hint, lower=quick.rho)
+    found = quick
+    target = certificate.rho - tol if certificate.certified else 1.0
+    if found.rho is not None and found.rho < target:
+        thorough = lower_bound_of(model, target=target)
+        if thorough.rho is not None and thorough.rho > found.rho:
+            found = thorough
+    certificate = certificate.with_lower_bound(found.rho, found.method, found.instance)
+    certificate = replace(certificate, assumptions=assumptions_sentence(model))
+    _CACHE[key] = certificate
+    return certificate
 
 
 def model_for(algorithm: Algorithm, problem: Problem) -> tuple[LinearModel | None, str]:
-    """The LMI model of an engine algorithm on a problem, or ``(None, why not)``."""
+    """The LMI model of an engine algorithm on a problem, or ``(None, why not)``: the
+    state-complete ``"sector"`` model (its state is the algorithm's own, see
+    :func:`state_rows`), one class per distinct ``(L_m, μ_m)``."""
     constants = ModelConstants.from_constants(problem.constants)
     d = problem.objective.dim
-    if isinstance(algorithm, GD):
-        return build_model("gd", constants, alpha=algorithm.alpha), ""
-    if isinstance(algorithm, GDSEC):
-        model = build_model(
-            "gd-sec",
-            constants,
-            alpha=algorithm.alpha,
-            beta=algorithm.beta,
-            xi=algorithm.xi_max,
-            error_correction=algorithm.error_correction,
-        )
-        return model, ""
-    if isinstance(algorithm, BidirectionalTopK):
-        return build_model(
-            "bidir-topk",
-            constants,
-            alpha=algorithm.alpha,
-            delta_up=algorithm.up.delta(d),
-            delta_down=algorithm.down.delta(d),
-        ), ""
-    if isinstance(algorithm, (ErrorFeedback, EF21)):
-        compressor = algorithm.compressor
-        if algorithm.stochastic or compressor.in_expectation:
-            return None, "stochastic gradients or a randomized compressor (no sure bound)"
-        if compressor.guarantee != "contractive":
-            return None, f"compressor {compressor.name!r} is not contractive"
-        name = "ef" if isinstance(algorithm, ErrorFeedback) else "ef21"
-        model = build_model(
-            name,
-            constants,
-            alpha=algorithm.alpha,
-            delta=compressor.delta(d),
-            sparsifier=compressor.sparsifier,
-        )
-        return model, ""
+    for kind, parameters in _MODEL_PARAMETERS:
+        if isinstance(algorithm, kind):
+            return parameters(algorithm, constants, d)
     return None, f"no LMI model for algorithm {algorithm.name!r}"
+
+
+# -- per algorithm: its model and its parameters (one small function each) --------------------
+def _gd_model(algorithm: GD, constants: ModelConstants, d: int) -> tuple:
+    return build_model("gd", constants, alpha=algorithm.alpha), ""
+
+
+def _gdsec_model(algorithm: GDSEC, constants: ModelConstants, d: int) -> tuple:
+    model = build_model(
+        "gd-sec",
+        constants,
+        alpha=algorithm.alpha,
+        beta=algorithm.beta,
+        xi=algorithm.xi_max,
+        error_correction=algorithm.error_correction,
+    )
+    return model, ""
+
+
+def _bidirectional_model(algorithm: BidirectionalTopK, constants: ModelConstants, d: int) -> tuple:
+    model = build_model(
+        "bidir-topk",
+        constants,
+        alpha=algorithm.alpha,
+        delta_up=algorithm.up.delta(d),
+        delta_down=algorithm.down.delta(d),
+    )
+    return model, ""
+
+
+def _feedback_model(algorithm: ErrorFeedback | EF21, constants: ModelConstants, d: int) -> tuple:
+    compressor = algorithm.compressor
+    if algorithm.stochastic or compressor.in_expectation:
+        return None, "stochastic gradients or a randomized compressor (no sure bound)"
+    if compressor.guarantee != "contractive":
+        return None, f"compressor {compressor.name!r} is not contractive"
+    name = "ef" if isinstance(algorithm, ErrorFeedback) else "ef21"
+    model = build_model(
+        name,
+        constants,
+        alpha=algorithm.alpha,
+        delta=compressor.delta(d),
+        sparsifier=compressor.sparsifier,
+    )
+    return model, ""
+
+
+_MODEL_PARAMETERS = (
+    (GD, _gd_model),
+    (GDSEC, _gdsec_model),
+    (BidirectionalTopK, _bidirectional_model),
+    ((ErrorFeedback, EF21), _feedback_model),
+)
 
 
 def certificate_for(
@@ -244,7 +382,7 @@ def start_value_range(
     value = certificate.lyapunov(state)
     model = certificate.model
     spread = math.sqrt(sum(model.sensitivity.get(name, 0.0) ** 2 for name in model.states))
-    top = float(np.linalg.eigvalsh(certificate.P)[-1])
+    top = certificate.max_eigenvalue()
     shift = math.sqrt(max(top, 0.0)) * radius * spread
     root = math.sqrt(max(value, 0.0))
     return value, max(root - shift, 0.0) ** 2, (root + shift) ** 2
@@ -282,6 +420,11 @@ class CertifiedBound(Bound):
         out.update(
             certified=certificate.certified,
             rho=certificate.rho,
+            rho_low=certificate.rho_low,
+            gap=certificate.gap,
+            lower_bound_method=certificate.lower_bound_method,
+            assumptions=certificate.assumptions,
+            model_description=dict(model.description),
             certificate_reason=certificate.reason,
             certificate_seconds=certificate.seconds,
         )
