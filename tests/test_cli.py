@@ -144,7 +144,8 @@ def test_certify_prints_and_writes_the_certificate(tmp_path, capsys):
     argv = ["certify", "--algorithm", "gd", "--L", "2", "--mu", "0.2", "--set", "alpha=1/L"]
     assert main(argv + ["--out", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "certified  rho = 0.9" in text and "re-check   numpy" in text
+    assert "certified    rho = 0.9" in text and "re-check     numpy" in text
+    assert "lower bound  rho_low = 0.9" in text and "gap          rho − rho_low" in text
     written = json.loads(out.read_text())
     assert written["certified"] and abs(written["rho"] - 0.9) <= 1e-6
     assert written["params"]["alpha"] == 0.5 and written["P"] is not None

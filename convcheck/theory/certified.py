@@ -40,6 +40,7 @@ from convcheck.theory.base import Bound, Condition
 from convcheck.theory.lmi import (
     MEMORY_LIMIT,
     RHO_TOL,
+    TIME_LIMIT,
     Certificate,
     LinearModel,
     SizeError,
@@ -182,17 +183,18 @@ def certify(
 
 def guard_size(
     model: LinearModel, rebuild: Any, algorithm: str, classes: int | None, workers: int,
-    limit: float = MEMORY_LIMIT,
+    limit: float = MEMORY_LIMIT, seconds: float = TIME_LIMIT,
 ) -> None:
-    """Refuse an SDP whose estimated memory exceeds ``limit``: an :class:`InputError` naming
-    the parameter that makes it large (``tau`` of the delayed model, else ``classes`` — or
-    ``workers`` when every worker has its own constants), its largest value within the limit,
-    and the estimate. ``rebuild(**change)`` builds the model with one parameter changed."""
+    """Refuse an SDP whose estimated memory or time exceeds the limits: an :class:`InputError`
+    naming the parameter that makes it large (``tau`` of the delayed model, else ``classes`` —
+    or ``workers`` when every worker has its own constants), its largest value within the
+    limits, and the estimate. ``rebuild(**change)`` builds the model with one parameter
+    changed."""
     try:
-        check_size(model, limit)
+        check_size(model, limit, seconds)
         return
     except SizeError as error:
-        estimate = error.size.describe()
+        estimate, limits = error.size.describe(), error.limits()
     if algorithm == "gd-delay":
         field, value = "tau", model.params["tau"]
     else:
@@ -204,7 +206,7 @@ def guard_size(
         middle = (low + high) // 2
         change = {"tau": middle} if field == "tau" else {"classes": middle}
         try:
-            check_size(rebuild(**change), limit)
+            check_size(rebuild(**change), limit, seconds)
             low = middle
         except SizeError:
             high = middle
@@ -215,8 +217,8 @@ def guard_size(
                    "the constants are rounded, L_m up and μ_m down)")
     raise InputError(
         field, value,
-        f"{allowed}; the SDP would be {estimate}, past the limit of "
-        f"{MEMORY_LIMIT / 1024**3:g} GB (force=True, or --force, to solve anyway)",
+        f"{allowed}; the SDP would be {estimate}, past the limits of {limits} "
+        "(force=True, or --force, to solve anyway)",
     )
 
 
@@ -254,65 +256,74 @@ def model_for(algorithm: Algorithm, problem: Problem) -> tuple[LinearModel | Non
     """The LMI model of an engine algorithm on a problem, or ``(None, why not)``: the
     state-complete ``"sector"`` model (its state is the algorithm's own, see
     :func:`state_rows`), one class per distinct ``(L_m, μ_m)``."""
+    name, params, why = model_parameters(algorithm, problem)
+    if name is None:
+        return None, why
     constants = ModelConstants.from_constants(problem.constants)
+    return build_model(name, constants, **params), ""
+
+
+def model_parameters(algorithm: Algorithm, problem: Problem) -> tuple[str | None, dict, str]:
+    """``(model name, its parameters, "")`` of an engine algorithm, or ``(None, {}, why not)``."""
     d = problem.objective.dim
     for kind, parameters in _MODEL_PARAMETERS:
         if isinstance(algorithm, kind):
-            return parameters(algorithm, constants, d)
-    return None, f"no LMI model for algorithm {algorithm.name!r}"
+            return parameters(algorithm, d)
+    return None, {}, f"no LMI model for algorithm {algorithm.name!r}"
 
 
-# -- per algorithm: its model and its parameters (one small function each) --------------------
-def _gd_model(algorithm: GD, constants: ModelConstants, d: int) -> tuple:
-    return build_model("gd", constants, alpha=algorithm.alpha), ""
+# -- per algorithm: its model name and parameters (one small function each) -------------------
+def _gd_parameters(algorithm: GD, d: int) -> tuple:
+    return "gd", {"alpha": algorithm.alpha}, ""
 
 
-def _gdsec_model(algorithm: GDSEC, constants: ModelConstants, d: int) -> tuple:
-    model = build_model(
-        "gd-sec",
-        constants,
-        alpha=algorithm.alpha,
-        beta=algorithm.beta,
-        xi=algorithm.xi_max,
-        error_correction=algorithm.error_correction,
-    )
-    return model, ""
+def _gdsec_parameters(algorithm: GDSEC, d: int) -> tuple:
+    params = {
+        "alpha": algorithm.alpha,
+        "beta": algorithm.beta,
+        "xi": algorithm.xi_max,
+        "error_correction": algorithm.error_correction,
+    }
+    return "gd-sec", params, ""
 
 
-def _bidirectional_model(algorithm: BidirectionalTopK, constants: ModelConstants, d: int) -> tuple:
-    model = build_model(
-        "bidir-topk",
-        constants,
-        alpha=algorithm.alpha,
-        delta_up=algorithm.up.delta(d),
-        delta_down=algorithm.down.delta(d),
-    )
-    return model, ""
+def _bidirectional_parameters(algorithm: BidirectionalTopK, d: int) -> tuple:
+    params = {
+        "alpha": algorithm.alpha,
+        "delta_up": algorithm.up.delta(d),
+        "delta_down": algorithm.down.delta(d),
+    }
+    return "bidir-topk", params, ""
 
 
-def _feedback_model(algorithm: ErrorFeedback | EF21, constants: ModelConstants, d: int) -> tuple:
+def _feedback_parameters(algorithm: ErrorFeedback | EF21, d: int) -> tuple:
     compressor = algorithm.compressor
     if algorithm.stochastic or compressor.in_expectation:
-        return None, "stochastic gradients or a randomized compressor (no sure bound)"
+        return None, {}, "stochastic gradients or a randomized compressor (no sure bound)"
     if compressor.guarantee != "contractive":
-        return None, f"compressor {compressor.name!r} is not contractive"
+        return None, {}, f"compressor {compressor.name!r} is not contractive"
     name = "ef" if isinstance(algorithm, ErrorFeedback) else "ef21"
-    model = build_model(
-        name,
-        constants,
-        alpha=algorithm.alpha,
-        delta=compressor.delta(d),
-        sparsifier=compressor.sparsifier,
-    )
-    return model, ""
+    params = {
+        "alpha": algorithm.alpha,
+        "delta": compressor.delta(d),
+        "sparsifier": compressor.sparsifier,
+    }
+    return name, params, ""
 
 
 _MODEL_PARAMETERS = (
-    (GD, _gd_model),
-    (GDSEC, _gdsec_model),
-    (BidirectionalTopK, _bidirectional_model),
-    ((ErrorFeedback, EF21), _feedback_model),
+    (GD, _gd_parameters),
+    (GDSEC, _gdsec_parameters),
+    (BidirectionalTopK, _bidirectional_parameters),
+    ((ErrorFeedback, EF21), _feedback_parameters),
 )
+
+
+def coordinate_thresholds(algorithm: Algorithm, d: int) -> np.ndarray | None:
+    """GD-SEC's per-coordinate ``ξ_i`` (an instance model uses them), else ``None``."""
+    if isinstance(algorithm, GDSEC):
+        return np.broadcast_to(np.asarray(algorithm.xi, dtype=float), (d,)).copy()
+    return None
 
 
 def certificate_for(

@@ -69,6 +69,13 @@ SOLVER_OPTIONS = {
 KINDS = ("inequality", "equality")
 #: Largest estimated memory of one SDP (bytes) before :func:`check_size` refuses it.
 MEMORY_LIMIT = 2 * 1024**3
+#: Largest estimated time of one certificate (seconds, about 20 SDPs) before it is refused.
+TIME_LIMIT = 900.0
+#: Seconds per ``(cone entries)³`` of one SDP (Clarabel's dense cone blocks), measured on the
+#: project's 2-core machine (a delayed-GD model with τ = 40: 3.9 s per SDP).
+SECONDS_PER_CUBE = 2.9e-9
+#: SDPs of one certificate, for the time estimate.
+SOLVES_ESTIMATE = 20
 
 
 class Signal:
@@ -245,8 +252,9 @@ class Block:
     value_points : dict
         Function value name → ``(x, m, L)``: ``(m/2)‖x‖² ≤ F ≤ (L/2)‖x‖²`` with ``x`` a signal
         over ``states + inputs`` (a function of ``S(m, L)`` vanishing with its gradient at 0).
-    theta : Signal or None
-        Over ``states``: ``θ − θ*`` (main block); ``None`` for deviation blocks.
+    theta : tuple of Signal
+        Over ``states``: ``θ − θ*`` (main block; one signal, or one per coordinate when the
+        entries are scalars), so that ``V ≥ Σ_j ‖θ_j‖²``; empty for deviation blocks.
     deviation_of : int or None
         The class of a deviation block.
     """
@@ -258,7 +266,7 @@ class Block:
     values: tuple[str, ...] = ()
     value_inputs: tuple[str, ...] = ()
     value_points: Mapping[str, tuple[Signal, float, float]] = field(default_factory=dict)
-    theta: Signal | None = None
+    theta: tuple[Signal, ...] = ()
     deviation_of: int | None = None
 
     @property
@@ -296,10 +304,11 @@ class Block:
             out[name] = (np.outer(vector, vector), low, high)
         return out
 
-    def theta_vector(self) -> np.ndarray:
-        if self.theta is None:
-            return np.zeros(len(self.states))
-        return self.theta.vector({n: i for i, n in enumerate(self.states)}, len(self.states))
+    def theta_matrix(self) -> np.ndarray:
+        """``Θ`` (n_s × k), one column per signal of ``theta``: ``V ≥ ‖Θᵀs‖²``."""
+        index = {n: i for i, n in enumerate(self.states)}
+        columns = [t.vector(index, len(self.states)) for t in self.theta]
+        return np.array(columns).T.reshape(len(self.states), len(columns))
 
 
 @dataclass(frozen=True)
@@ -396,7 +405,11 @@ class SDPSize:
     memory_bytes : float
         Estimated peak memory of building and solving one SDP: the dense coefficients of the
         LMIs (``Σ n²·(entries of P + multipliers)`` at 8 bytes) and the solver's dense cone
-        blocks (``Σ (n(n+1)/2)²`` at 8 bytes), times 3 for copies and factorization.
+        blocks (``Σ (n(n+1)/2)²`` at 8 bytes), times 3 for copies and factorization (measured:
+        110 MB for a 42-row LMI, estimated 105 MB).
+    seconds : float
+        Estimated time of a certificate: :data:`SOLVES_ESTIMATE` SDPs of
+        ``SECONDS_PER_CUBE·Σ (cone entries)³`` each.
     """
 
     blocks: list[tuple[int, int]]
@@ -405,13 +418,22 @@ class SDPSize:
     lmi_rows: int
     variables: int
     memory_bytes: float
+    seconds: float = 0.0
 
     def describe(self) -> str:
         return (
             f"{len(self.blocks)} block(s), largest LMI {self.lmi_rows}×{self.lmi_rows}, "
             f"{self.modes} mode(s), {self.variables} variables, "
-            f"~{_human(self.memory_bytes)} estimated"
+            f"~{_human(self.memory_bytes)} and ~{_duration(self.seconds)} estimated"
         )
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.2g} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.3g} min"
+    return f"{seconds / 3600:.3g} h"
 
 
 def _human(size: float) -> str:
@@ -431,31 +453,41 @@ def sdp_size(model: LinearModel) -> SDPSize:
     variables = p_entries + modes * constraints + len(model.main.values) + 1
     dense = 0.0
     cones = 0.0
+    cubes = 0.0
     for s, w in dims:
         n = s + w
         per_block = min(constraints, 4 * n + 8)
         dense += modes * n * n * (s * (s + 1) / 2 + per_block) + n * n * s * (s + 1) / 2
         cones += modes * (n * (n + 1) / 2) ** 2 + (s * (s + 1) / 2) ** 2
+        cubes += modes * (n * (n + 1) / 2) ** 3 + (s * (s + 1) / 2) ** 3
     memory = 3.0 * 8.0 * (dense + cones)
+    seconds = SOLVES_ESTIMATE * SECONDS_PER_CUBE * cubes
     rows = max((s + w for s, w in dims), default=0)
-    return SDPSize(dims, modes, constraints, rows, variables, memory)
+    return SDPSize(dims, modes, constraints, rows, variables, memory, seconds)
 
 
-def check_size(model: LinearModel, limit: float = MEMORY_LIMIT) -> SDPSize:
-    """:func:`sdp_size`, or :class:`SizeError` when it exceeds ``limit`` bytes."""
+def check_size(
+    model: LinearModel, limit: float = MEMORY_LIMIT, seconds: float = TIME_LIMIT
+) -> SDPSize:
+    """:func:`sdp_size`, or :class:`SizeError` when it exceeds ``limit`` bytes or ``seconds``."""
     size = sdp_size(model)
-    if size.memory_bytes > limit:
-        raise SizeError(size, limit)
+    if size.memory_bytes > limit or size.seconds > seconds:
+        raise SizeError(size, limit, seconds)
     return size
 
 
 class SizeError(Exception):
-    """An SDP would exceed the memory limit (the caller names the parameter to shrink)."""
+    """An SDP would exceed the memory or time limit (the caller names the parameter)."""
 
-    def __init__(self, size: SDPSize, limit: float) -> None:
+    def __init__(self, size: SDPSize, limit: float, seconds: float) -> None:
         self.size = size
         self.limit = limit
-        super().__init__(f"SDP {size.describe()} exceeds the limit of {_human(limit)}")
+        self.seconds = seconds
+        super().__init__(f"SDP {size.describe()} exceeds the limits of {_human(limit)} and "
+                         f"{_duration(seconds)}")
+
+    def limits(self) -> str:
+        return f"{_human(self.limit)} and {_duration(self.seconds)}"
 
 
 @dataclass(frozen=True)
@@ -815,21 +847,22 @@ class _SDP:
         return out
 
     def normalize(self, Ps: list, p: np.ndarray | None, lams: list) -> tuple:
-        """Scale ``(P, p, λ)`` by ``(1 + η)·θᵀP̃⁻¹θ`` (``P̃`` the positivity matrix).
+        """Scale ``(P, p, λ)`` by ``(1 + η)·λmax(ΘᵀP̃⁻¹Θ)`` (``P̃`` the positivity matrix).
 
-        ``1/(θᵀP̃⁻¹θ)`` is the largest ``c`` with ``P̃ ⪰ c·θθᵀ`` (Schur complement), so the scaled
+        ``1/λmax(ΘᵀP̃⁻¹Θ)`` is the largest ``c`` with ``P̃ ⪰ c·ΘΘᵀ`` (Schur complement), so the scaled
         ``V`` satisfies ``V ≥ ‖θ − θ*‖²`` with the smallest ``V``; the relative slack
         ``η = 100·τ_P/λmin(P̃)`` (clipped to ``[10⁻¹², 10⁻³]``) lifts the one tight direction
         above the rounding tolerance ``τ_P`` of the re-check.
         """
         P = self.positivity(Ps, p)
-        e = self.model.main.theta_vector()
+        theta = self.model.main.theta_matrix()
         lowest = float(np.linalg.eigvalsh(P)[0])
         if not lowest > 0:
             return Ps, p, lams
         rounding = 8 * P.shape[0] * np.finfo(float).eps * float(np.linalg.norm(P))
         slack = float(np.clip(100 * rounding / lowest, 1e-12, 1e-3))
-        scale = float(e @ np.linalg.solve(P, e)) * (1.0 + slack)
+        inner = theta.T @ np.linalg.solve(P, theta)
+        scale = float(np.linalg.eigvalsh(0.5 * (inner + inner.T))[-1]) * (1.0 + slack)
         return (
             [scale * X for X in Ps],
             None if p is None else scale * p,
@@ -852,8 +885,8 @@ class _SDP:
                 M = 0.5 * (M + M.T)
                 maxima.append(float(np.linalg.eigvalsh(M)[-1]))
                 tolerances.append(float(8 * M.shape[0] * eps * np.linalg.norm(M)))
-        e = main.theta_vector()
-        checks = [self.positivity(Ps, p) - np.outer(e, e)] + [P for P in Ps[1:] if P.size]
+        theta = main.theta_matrix()
+        checks = [self.positivity(Ps, p) - theta @ theta.T] + [P for P in Ps[1:] if P.size]
         p_min = min(float(np.linalg.eigvalsh(X)[0]) for X in checks)
         p_tol = max(float(8 * X.shape[0] * eps * np.linalg.norm(X)) for X in checks)
         passed = all(m <= -t for m, t in zip(maxima, tolerances, strict=True))

@@ -676,15 +676,15 @@ def search_lower_bound(
 ) -> LowerBound:
     """The best explicit instance of the assumptions of ``name``'s models (see
     :mod:`convcheck.theory.lower`): the main view with the workers of a class identical and,
-    when the workers may have ``∇f_m(θ*) ≠ 0`` but share one class, the same class split in two
-    halves (so that the offsets can differ)."""
+    when all workers share one class, the same class split in two halves whose functions,
+    compressors (and offsets ``∇f_m(θ*)``, where allowed) differ."""
     checked = validate_params(name, params)
     if "heterogeneous" in checked and checked["heterogeneous"] is None:
         checked["heterogeneous"] = constants.workers > 1
     grouped = WorkerClasses.of(constants.L_workers, constants.mu_workers, classes)
     spec = MODELS[name]
     views = [View(grouped, constants.L, constants.mu, checked["alpha"])]
-    if checked.get("heterogeneous") and grouped.count == 1 and constants.workers >= 2:
+    if grouped.count == 1 and constants.workers >= 2:
         half = constants.workers // 2
         split = WorkerClasses(
             np.repeat(grouped.L, 2), np.repeat(grouped.mu, 2),
@@ -710,3 +710,21 @@ def lower_bound_of(model: LinearModel, **options: Any) -> LowerBound:
     )
     return search_lower_bound(model.algorithm, constants, classes=params["classes"],
                               **algorithm_params, **options)
+
+
+def explicit_round(name: str, constants: ModelConstants, **params: Any) -> Round:
+    """The round of ``name`` with one class per worker (no reduction, no function values, no
+    window): every worker's entries are explicit (``u_m``, ``r_m``, ...). Used to expand a model
+    coordinate by coordinate on a concrete instance (:mod:`convcheck.theory.instance`)."""
+    checked = validate_params(name, params)
+    if "heterogeneous" in checked and checked["heterogeneous"] is None:
+        checked["heterogeneous"] = constants.workers > 1
+    singletons = WorkerClasses(constants.L_workers, constants.mu_workers,
+                               tuple((m,) for m in range(constants.workers)))
+    view = View(singletons, constants.L, constants.mu, checked["alpha"])
+    made = MODELS[name].rounds(view, **checked)
+    if isinstance(made, list):
+        if len(made) > 1:
+            raise InputError("algorithm", name, "a model with one mode")
+        made = made[0]
+    return made

@@ -457,7 +457,7 @@ def block_of(rounds: Sequence[Round], form: str) -> Block:
         values=first.values,
         value_inputs=first.value_inputs,
         value_points=points,
-        theta=first.theta if first.deviation_of is None else None,
+        theta=(first.theta,) if first.deviation_of is None else (),
         deviation_of=first.deviation_of,
     )
 
