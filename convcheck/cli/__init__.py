@@ -2,11 +2,12 @@
 
 Subcommands: ``list`` (what is available), ``inspect`` (one problem's constants and certified
 optimum), ``run`` (one run of an algorithm and its trace), ``compare`` (bits and iterations to a
-target for several algorithms on one problem), ``certify`` (an LMI-certified linear rate),
-``verify`` (the verification suite and its report), ``bench`` (the engine's performance
-figures) and ``torch-train``. Each module offers ``add_parser(commands)``, which registers the
-subcommand and its handler. Errors on bad input print one line naming the field and exit with
-status 2.
+target for several algorithms on one problem), ``certify`` (an LMI-certified linear rate, with
+a lower bound beside it), ``regions`` (certified, worst-case and empirical stability regions
+over a grid), ``verify`` (the verification suite and its report), ``bench`` (the engine's
+performance figures) and ``torch-train``. Each module offers ``add_parser(commands)``, which
+registers the subcommand and its handler. Errors on bad input print one line naming the field
+and exit with status 2.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from convcheck.errors import ConvcheckError
 from convcheck.keyvalue import parse_assignments
 
 #: Subcommand modules, in the order ``convcheck --help`` lists them.
-COMMANDS = ("listing", "inspect", "run", "certify", "compare", "verify", "bench", "torch_train")
+COMMANDS = (
+    "listing", "inspect", "run", "certify", "regions", "compare", "verify", "bench", "torch_train",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

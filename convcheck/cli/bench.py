@@ -9,6 +9,8 @@ from convcheck.jsonio import write_json
 
 
 def handle(args: argparse.Namespace) -> int:
+    if args.certificates:
+        return _certificates(args)
     from convcheck import bench
 
     grid, settings = (
@@ -31,6 +33,19 @@ def handle(args: argparse.Namespace) -> int:
     return 0
 
 
+def _certificates(args: argparse.Namespace) -> int:
+    """The time of a certificate against the number of workers (no engine benchmark)."""
+    from convcheck.environment import environment
+    from convcheck.theory import scaling_bench
+
+    progress_line(scaling_bench.HEADER)
+    rows = scaling_bench.certificate_timings(progress=progress_line)
+    print(scaling_bench.format_table(rows))
+    if args.out:
+        write_json(args.out, {"certificates": rows, "environment": environment()})
+    return 0
+
+
 def add_parser(commands: argparse._SubParsersAction) -> None:
     benchmark = commands.add_parser(
         "bench", help="engine round vs bare gradients, and vectorized vs per-worker loop"
@@ -43,6 +58,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     benchmark.add_argument("--seed", type=int, default=0, help="seed of the data and split (0)")
     benchmark.add_argument(
         "--profile", action="store_true", help="also profile one round on the largest case"
+    )
+    benchmark.add_argument(
+        "--certificates", action="store_true",
+        help="instead: certificate time against the number of workers M (1 to 1000)",
     )
     benchmark.add_argument("--out", help="write rows, versions and machine as JSON")
     benchmark.set_defaults(handler=handle)

@@ -53,6 +53,30 @@ def row_cells(check: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def certificate_note(check: Mapping[str, Any]) -> str:
+    """For a certified-rate check: the class certificate with its lower bound and gap, the
+    instance certificate, the measured rate (``√`` of the fitted per-iteration factor of
+    ``‖θ^k − θ*‖²``) and the class the certificate is about; ``""`` for other checks."""
+    constants = check.get("constants") or {}
+    if "rho_low" not in constants:
+        return ""
+    model = (constants.get("model_description") or {}).get("name", "?")
+    parts = [f"certificate ({model} model): ρ = {_number(constants.get('rho'), 9)}, "
+             f"ρ_low = {_number(constants.get('rho_low'), 9)}, "
+             f"gap = {_number(constants.get('gap'), 3)}"]
+    if constants.get("instance_rho") is not None:
+        parts.append(f"instance (its own quadratics): ρ = {_number(constants['instance_rho'], 9)}")
+    elif constants.get("instance_reason"):
+        parts.append(f"instance: none ({constants['instance_reason']})")
+    fitted = check.get("fitted_rate")
+    if fitted is not None and fitted >= 0 and check.get("rate_kind") == "linear":
+        parts.append(f"measured ρ = {_number(fitted ** 0.5, 9)}")
+    note = "; ".join(parts)
+    if constants.get("assumptions"):
+        note += f". About: {constants['assumptions']}"
+    return note
+
+
 def summary_lines(document: Mapping[str, Any]) -> list[str]:
     """The verdict and its counts, in words."""
     summary = document["summary"]
@@ -101,6 +125,8 @@ def markdown_page(document: Mapping[str, Any], figures: Mapping[str, Sequence[st
             lines.append(f"- {check['name']}: {verdict_text(check)} — {check['reason']}")
             if check["why"]:
                 lines.append(f"  (negative control: {check['why']})")
+            if certificate_note(check):
+                lines.append(f"  ({certificate_note(check)})")
         lines.append("")
         lines += [f"![{case['case']}]({path})" for path in figures.get(case["case"], ())]
         lines.append("")
@@ -162,6 +188,9 @@ def html_page(document: Mapping[str, Any], images: Mapping[str, Sequence[tuple[s
         for check in (c for c in document["checks"] if c["case"] == case["case"]):
             klass = "verdict-pass" if check["passed"] else "verdict-fail"
             note = f" <i>(negative control: {e(check['why'])})</i>" if check["why"] else ""
+            certificate = certificate_note(check)
+            if certificate:
+                note += f"<br><small>{e(certificate)}</small>"
             parts.append(f"<li>{e(check['name'])}: <span class='{klass}'>"
                          f"{e(verdict_text(check))}</span> — {e(check['reason'])}{note}</li>")
         parts.append("</ul>")

@@ -327,11 +327,12 @@ def coordinate_thresholds(algorithm: Algorithm, d: int) -> np.ndarray | None:
 
 
 def certificate_for(
-    algorithm: Algorithm, problem: Problem, *, tol: float = RHO_TOL
+    algorithm: Algorithm, problem: Problem, *, tol: float = RHO_TOL, lower_bound: bool = True
 ) -> Certificate | None:
-    """The (cached) certificate of ``algorithm`` on ``problem``'s constants, or None."""
+    """The (cached) certificate of ``algorithm`` on ``problem``'s constants (the model of
+    :func:`model_for`) with its lower bound, or None."""
     model, _ = model_for(algorithm, problem)
-    return None if model is None else _certify_cached(model, tol)
+    return None if model is None else _certify_cached(model, tol, lower_bound)
 
 
 def state_rows(
@@ -399,6 +400,29 @@ def start_value_range(
     return value, max(root - shift, 0.0) ** 2, (root + shift) ** 2
 
 
+_INSTANCES: dict[str, dict[str, Any]] = {}
+
+
+def _instance_summary(algorithm: Algorithm, problem: Problem, tol: float) -> dict[str, Any]:
+    """``instance_rho``, ``instance_rho_low`` and ``instance_reason`` of the instance certificate
+    (quadratic problems; cached per algorithm parameters and problem)."""
+    from convcheck.theory.instance import instance_certificate, instance_model
+
+    key = json.dumps([algorithm.describe(), problem.objective.name, problem.constants.as_dict(),
+                      tol], sort_keys=True, default=str)
+    if key not in _INSTANCES:
+        certificate = instance_certificate(algorithm, problem, tol=tol)
+        if certificate is None:
+            _, why = instance_model(algorithm, problem)
+            summary = {"instance_rho": None, "instance_rho_low": None,
+                       "instance_reason": why or "instance model past the size guard"}
+        else:
+            summary = {"instance_rho": certificate.rho, "instance_rho_low": certificate.rho_low,
+                       "instance_reason": certificate.reason}
+        _INSTANCES[key] = summary
+    return _INSTANCES[key]
+
+
 class CertifiedBound(Bound):
     """``‖θ^k − θ*‖² ≤ ρ^{2k} s⁰ᵀPs⁰`` from the LMI certificate of the run's algorithm."""
 
@@ -411,8 +435,9 @@ class CertifiedBound(Bound):
     provenance = "certified (LMI)"
     citation = "[LRP]; LMI of docs/theory.md §4 (THEORY.md §5.2), re-checked with numpy"
 
-    def __init__(self, tol: float = RHO_TOL) -> None:
+    def __init__(self, tol: float = RHO_TOL, lower_bound: bool = True) -> None:
         self.tol = tol
+        self.lower_bound = lower_bound
 
     def constants(self, algorithm, problem, theta0=None) -> dict:
         model, why = model_for(algorithm, problem)
@@ -427,7 +452,7 @@ class CertifiedBound(Bound):
         }
         if model is None or problem.constants.mu <= 0:
             return out
-        certificate = _certify_cached(model, self.tol)
+        certificate = _certify_cached(model, self.tol, self.lower_bound)
         out.update(
             certified=certificate.certified,
             rho=certificate.rho,
@@ -439,6 +464,7 @@ class CertifiedBound(Bound):
             certificate_reason=certificate.reason,
             certificate_seconds=certificate.seconds,
         )
+        out.update(_instance_summary(algorithm, problem, self.tol))
         if certificate.certified:
             ref = q.Reference.of(problem)
             state = initial_state(model, algorithm, problem, theta0)

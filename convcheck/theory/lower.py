@@ -266,6 +266,7 @@ class _Family:
                 R = _rotation(z[i + 2])
                 hessians[c] = R @ np.diag([a, b]) @ R.T
                 described[f"hessian eigenvalues f_{c}"] = [a, b]
+                described[f"hessian rotation f_{c}"] = float(z[i + 2])
             else:
                 h = low + (high - low) * _squash(z[i])
                 hessians[c] = np.array([[h]], dtype=complex)
