@@ -620,12 +620,15 @@ def build_auto(
     model with the algorithm's window, then with shorter windows (down to 1), then the sector
     model (the smallest; used whatever its size)."""
     spec = MODELS[name]
+    sector = build_model(name, constants, variant="sector", classes=classes, **params)
+    if sector.main.size > AUTO_ROWS:  # a window only adds rows
+        return sector
     for steps in range(spec.window, 0, -1):
         model = build_model(name, constants, variant="interpolation", window_steps=steps,
                             classes=classes, **params)
         if model.main.size <= AUTO_ROWS:
             return model
-    return build_model(name, constants, variant="sector", classes=classes, **params)
+    return sector
 
 
 def _describe(

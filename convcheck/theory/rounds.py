@@ -24,6 +24,7 @@ zero with their gradient at ``x = 0``) times the step ``α``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import combinations, permutations
@@ -136,32 +137,37 @@ def _best_cuts(keys: list[tuple[float, float]], classes: int) -> list[int]:
     (merging ``μ_m = 0`` with ``μ_m > 0`` costs ``10⁶``). The loss of a group only grows when
     it is extended, so for a threshold the greedy cut is optimal; the least threshold is found
     by bisection."""
-    L = np.array([k[0] for k in keys])
-    mu = np.array([k[1] for k in keys])
+    L = [k[0] for k in keys]
+    mu = [k[1] for k in keys]
+    log_L = [math.log(v) for v in L]
+    own = [math.log(L[j] / mu[j]) if mu[j] > 0 else -math.inf for j in range(len(keys))]
 
     def greedy(threshold: float) -> list[int]:
         cuts, start = [0], 0
-        top = bottom = ratio = None
+        top = bottom = ratio = smallest = None
+        positive = False
         for j in range(len(keys)):
             new_top = L[j] if top is None else max(top, L[j])
             new_bottom = mu[j] if bottom is None else min(bottom, mu[j])
-            own = np.log(L[j] / mu[j]) if mu[j] > 0 else -np.inf
-            new_ratio = own if ratio is None else min(ratio, own)
+            new_ratio = own[j] if ratio is None else min(ratio, own[j])
+            new_smallest = log_L[j] if smallest is None else min(smallest, log_L[j])
+            new_positive = positive or mu[j] > 0
             if new_bottom > 0:
-                loss = np.log(new_top / new_bottom) - new_ratio
+                loss = math.log(new_top / new_bottom) - new_ratio
             else:
-                mixed = mu[start:j + 1].max() > 0
-                loss = np.log(new_top / L[start:j + 1].min()) + (1e6 if mixed else 0.0)
+                loss = math.log(new_top) - new_smallest + (1e6 if new_positive else 0.0)
             if j > start and loss > threshold:
                 cuts.append(j)
                 start = j
-                top, bottom, ratio = L[j], mu[j], own
+                top, bottom, ratio, smallest = L[j], mu[j], own[j], log_L[j]
+                positive = mu[j] > 0
             else:
-                top, bottom, ratio = new_top, new_bottom, new_ratio
+                top, bottom, ratio, smallest = new_top, new_bottom, new_ratio, new_smallest
+                positive = new_positive
         return cuts + [len(keys)]
 
     low, high = 0.0, 1e7
-    for _ in range(100):
+    for _ in range(60):
         middle = 0.5 * (low + high)
         if len(greedy(middle)) - 1 <= classes:
             high = middle

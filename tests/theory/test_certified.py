@@ -202,3 +202,20 @@ def test_the_report_data_carries_the_lower_bound_and_the_class():
     assert constants["model_description"]["name"] == "sector"
     assert "S(μ_m, L_m)" in constants["assumptions"]
     assert constants["instance_rho"] is None and "not a quadratic" in constants["instance_reason"]
+
+
+def test_the_size_guard_names_the_parameter_and_the_allowed_range():
+    """Distinct constants for 200 workers: 200 classes; the error names ``workers`` and says how
+    many classes fit; with classes=10 the same constants are certified. τ = 10000: ``tau``."""
+    from convcheck.theory.certified import certify
+
+    L_workers = np.linspace(0.5, 1.0, 200)
+    with pytest.raises(InputError, match="'workers'") as error:
+        certify("gd-sec", L=1.0, mu=0.1, workers=200, L_workers=L_workers, alpha=0.5, xi=0.2)
+    assert "at most" in str(error.value) and "classes" in str(error.value)
+    rounded = certify("gd-sec", L=1.0, mu=0.1, workers=200, L_workers=L_workers, alpha=0.5,
+                      xi=0.2, classes=3, lower_bound=False, tol=1e-5)
+    assert rounded.certified and rounded.model.params["classes"] == 3
+    with pytest.raises(InputError, match="'tau'") as error:
+        certify("gd-delay", L=1.0, mu=0.1, alpha=0.01, tau=10_000)
+    assert "tau ≤" in str(error.value) and "force" in str(error.value)
