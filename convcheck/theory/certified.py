@@ -1,11 +1,15 @@
 """Certified linear rates for the algorithms of the engine, and the bound they give on a run.
 
 * :func:`certify` — the Python twin of ``convcheck certify``: an algorithm name, its parameters
-  and the constants ``L``, ``μ`` (optionally ``L_m``, ``μ_m``) → a
-  :class:`~convcheck.theory.lmi.Certificate` (``ρ``, ``P``, multipliers, numpy re-check).
+  and the constants ``L``, ``μ`` (optionally ``L_m``, ``μ_m``, classes) → a
+  :class:`~convcheck.theory.lmi.Certificate` (``ρ``, ``P``, multipliers, numpy re-check) with
+  ``rho_low``, ``gap``, ``lower_bound_method`` and ``assumptions`` (an explicit instance of the
+  same class, :mod:`convcheck.theory.lower`), after the size guard (:func:`guard_size`).
 * :func:`model_for` / :func:`certificate_for` — the model and certificate of an engine
   :class:`~convcheck.algorithms.base.Algorithm` on a :class:`~convcheck.problem.Problem`
-  (α, β, ξ, δ = compressor.delta(d), the problem's ``L``, ``μ``, ``L_m``, ``μ_m``).
+  (α, β, ξ, δ = compressor.delta(d), the problem's ``L``, ``μ``, ``L_m``, ``μ_m``): the sector
+  model, whose state is the algorithm's own. :func:`model_parameters` holds the per-algorithm
+  part (one small function per algorithm).
 * :func:`initial_state` — the state ``s⁰`` of that model at a run's start ``θ⁰``: the algorithm's
   own :meth:`~convcheck.algorithms.base.Algorithm.start` state, in deviations from the fixed
   point (``θ⁰ − θ̂``, ``α(h_m − ∇f_m(θ̂))``, error memories, ...).
@@ -433,7 +437,7 @@ class CertifiedBound(Bound):
     quantity_formula = "‖θ^k − θ*‖²  (measured as (‖θ^k − θ̂‖ + r)²)"
     statement = "‖θ^k − θ*‖² ≤ ρ^{2k} V(s⁰), V(s) = sᵀPs ≥ ‖θ − θ*‖² (LMI certificate)"
     provenance = "certified (LMI)"
-    citation = "[LRP]; LMI of docs/theory.md §4 (THEORY.md §5.2), re-checked with numpy"
+    citation = "[LRP]; LMI of docs/theory.md §4 (sector model), re-checked with numpy"
 
     def __init__(self, tol: float = RHO_TOL, lower_bound: bool = True) -> None:
         self.tol = tol

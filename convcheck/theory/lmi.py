@@ -662,6 +662,7 @@ class Certificate:
             ],
             "modes": [mode.name for mode in self.model.main.modes],
             "P": None if self.P is None else self.P.tolist(),
+            "deviation_P": [P.tolist() for P in self.blocks_P[1:]],
             "value_weights": None
             if self.value_weights is None
             else self.value_weights.tolist(),
