@@ -954,10 +954,12 @@ def certify_model(
     sdp = _SDP(model)
     solves = 0
 
+    rejected = 0  # solver solutions the numpy re-check refused: the numerical resolution
+
     def attempt(rho: float) -> tuple[float | None, tuple | None]:
         """``(margin, verified certificate or None)``; a margin is kept for interpolation only
         when its sign agrees with the verdict."""
-        nonlocal solves
+        nonlocal solves, rejected
         solves += 1
         margin, solution = sdp.solve(rho)
         if solution is None:
@@ -965,6 +967,7 @@ def certify_model(
         Ps, p, lams, solver = solution
         verification = sdp.verify(rho, Ps, p, lams)
         if not verification.passed:
+            rejected += 1
             return None, None
         return margin, (Ps, p, lams, solver, verification)
 
@@ -998,7 +1001,9 @@ def certify_model(
     # usually certified, and the next chord is far more accurate); a root within the tolerance
     # of ``high`` is confirmed by one try just below ``high``. Otherwise: bisection.
     feasible = [(high, t_high)]
-    while high - low > tol * (1 + 1e-6):
+    # Twice the solver found a certificate the re-check refused: the margin is at the rounding
+    # level, and no smaller ρ can be verified; the bracket stays honest (rho_infeasible).
+    while high - low > tol * (1 + 1e-6) and rejected < 2:
         middle = 0.5 * (low + high)
         points = sorted(point for point in feasible if point[1] is not None)[:2]
         if len(points) == 2 and points[1][1] > points[0][1] > 0:
@@ -1035,7 +1040,8 @@ def certify_model(
         value_weights=p,
         multipliers=multipliers,
         verification=verification,
-        reason=f"certified ρ = {high:.9g} (‖θ^k − θ*‖² ≤ ρ^(2k)·V⁰); none exists below {low:.9g}",
+        reason=(f"certified ρ = {high:.9g} (‖θ^k − θ*‖² ≤ ρ^(2k)·V⁰); none verified or possible "
+                f"below {low:.9g}" + (" (numerical resolution reached)" if rejected >= 2 else "")),
         solves=solves,
         seconds=time.perf_counter() - started,
         solver=solver,
