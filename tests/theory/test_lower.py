@@ -99,6 +99,7 @@ def test_compressed_gd_instance_alternates_compressors():
     assert fixed.rho < found.rho - 1e-4
 
 
+@pytest.mark.slow
 def test_two_kinds_of_workers_make_compressed_gd_diverge():
     """With one worker compressed GD converges at α = 0.3/L; with several, two halves of
     workers with different quadratics and mirrored compressors diverge (the certificate at

@@ -101,7 +101,7 @@ def lift(certificate, explicit):
 
 @pytest.mark.parametrize(("name", "params"), [
     ("gd-sec", {"alpha": 0.5, "xi": 0.2}),
-    ("ef21", {"alpha": 0.1, "delta": 0.3}),
+    pytest.param("ef21", {"alpha": 0.1, "delta": 0.3}, marks=pytest.mark.slow),
 ])
 def test_symmetry_reduction_is_exact(name, params):
     """Three equal workers and one other. The reduced certificate (main + 1 deviation block),
