@@ -250,6 +250,10 @@ class GDSEC(Algorithm):
         return "gd-sec", {"alpha": self.alpha, "beta": self.beta, "xi": self.xi_max,
                           "error_correction": self.error_correction}
 
+    def coordinate_thresholds(self, d: int) -> np.ndarray:
+        """``ξ_i`` for every coordinate ``i < d`` (a scalar ξ repeated)."""
+        return np.broadcast_to(np.asarray(self.xi, dtype=float), (d,)).copy()
+
     def lmi_state(self, s: GDSECServer, w: GDSECWorkers, gradients: Any, optimum: Any,
                   optimum_gradients: Any) -> dict:
         """``x_prev = θ^{k−1} − θ*``, ``h_m = α(h_m − ∇f_m(θ*))``, ``e_m = α e_m``."""

@@ -2,13 +2,14 @@
 
 Subcommands: ``list`` (what is available), ``inspect`` (one problem's constants and certified
 optimum), ``run`` (one run of an algorithm and its trace), ``compare`` (bits and iterations to a
-target for several algorithms on one problem), ``certify`` (an LMI-certified linear rate),
-``verify`` (the verification suite and its report), ``bench`` (the engine's performance
-figures), ``data`` (where the real datasets are; downloading them) and
-``torch-train``. Each module offers ``add_parser(commands)``, which registers the
-subcommand and its handler. Errors on bad input print one line naming the field and exit with
-status 2; an interrupt (Ctrl-C, ``SIGTERM``) prints one line and exits with 128 + the signal
-number (:mod:`convcheck.cli.exits` lists every status).
+target for several algorithms on one problem), ``certify`` (an LMI-certified linear rate, with
+a lower bound beside it), ``regions`` (certified, worst-case and empirical stability regions
+over a grid), ``verify`` (the verification suite and its report), ``bench`` (the engine's
+performance figures), ``data`` (where the real datasets are; downloading them) and
+``torch-train``. Each module offers ``add_parser(commands)``, which registers the subcommand
+and its handler. Errors on bad input print one line naming the field and exit with status 2;
+an interrupt (Ctrl-C, ``SIGTERM``) prints one line and exits with 128 + the signal number
+(:mod:`convcheck.cli.exits` lists every status).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from convcheck.processes import exit_status, interrupt_name, interruptible
 
 #: Subcommand modules, in the order ``convcheck --help`` lists them.
 COMMANDS = (
-    "listing", "inspect", "run", "certify", "compare", "verify", "bench", "data", "torch_train",
+    "listing", "inspect", "run", "certify", "regions", "compare", "verify", "bench", "data",
+    "torch_train",
 )
 
 

@@ -10,6 +10,8 @@ from convcheck.outputs import check_output_file
 
 
 def handle(args: argparse.Namespace) -> int:
+    if args.certificates:
+        return _certificates(args)
     from convcheck import bench
 
     if args.out:
@@ -41,6 +43,19 @@ def handle(args: argparse.Namespace) -> int:
     return 0
 
 
+def _certificates(args: argparse.Namespace) -> int:
+    """The time of a certificate against the number of workers (no engine benchmark)."""
+    from convcheck.environment import environment
+    from convcheck.theory import scaling_bench
+
+    progress_line(scaling_bench.HEADER)
+    rows = scaling_bench.certificate_timings(progress=progress_line)
+    print(scaling_bench.format_table(rows))
+    if args.out:
+        write_json(args.out, {"certificates": rows, "environment": environment()})
+    return 0
+
+
 def add_parser(commands: argparse._SubParsersAction) -> None:
     benchmark = commands.add_parser(
         "bench", help="engine round vs bare gradients, and vectorized vs per-worker loop"
@@ -58,5 +73,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--batch", action="store_true",
         help="also 256 GD-SEC runs (16 step sizes x 16 xi) on breast-cancer, M = 4, 2000 rounds, "
         "in one batched call against the runs one by one (--quick: 16 runs, 200 rounds)")
+    benchmark.add_argument(
+        "--certificates", action="store_true",
+        help="instead: certificate time against the number of workers M (1 to 1000)",
+    )
     benchmark.add_argument("--out", help="write rows, versions and machine as JSON")
     benchmark.set_defaults(handler=handle)

@@ -114,6 +114,30 @@ def row_cells(check: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def certificate_note(check: Mapping[str, Any]) -> str:
+    """For a certified-rate check: the class certificate with its lower bound and gap, the
+    instance certificate, the measured rate (``√`` of the fitted per-iteration factor of
+    ``‖θ^k − θ*‖²``) and the class the certificate is about; ``""`` for other checks."""
+    constants = check.get("constants") or {}
+    if "rho_low" not in constants:
+        return ""
+    model = (constants.get("model_description") or {}).get("name", "?")
+    parts = [f"certificate ({model} model): ρ = {_number(constants.get('rho'), 9)}, "
+             f"ρ_low = {_number(constants.get('rho_low'), 9)}, "
+             f"gap = {_number(constants.get('gap'), 3)}"]
+    if constants.get("instance_rho") is not None:
+        parts.append(f"instance (its own quadratics): ρ = {_number(constants['instance_rho'], 9)}")
+    elif constants.get("instance_reason"):
+        parts.append(f"instance: none ({constants['instance_reason']})")
+    fitted = check.get("fitted_rate")
+    if fitted is not None and fitted >= 0 and check.get("rate_kind") == "linear":
+        parts.append(f"measured ρ = {_number(fitted ** 0.5, 9)}")
+    note = "; ".join(parts)
+    if constants.get("assumptions"):
+        note += f". About: {constants['assumptions']}"
+    return note
+
+
 def summary_lines(document: Mapping[str, Any]) -> list[str]:
     """The verdict and its counts, in words."""
     summary = document["summary"]
@@ -270,6 +294,8 @@ def markdown_page(document: Mapping[str, Any], figures: Mapping[str, Sequence[Fi
                          f"{_md_text(check['reason'])}")
             if check.get("why"):
                 lines.append(f"  (negative control: {_md_text(check['why'])})")
+            if certificate_note(check):
+                lines.append(f"  ({_md_text(certificate_note(check))})")
         lines.append("")
         for figure in figures.get(case["case"], ()):
             lines += [f"![{_md_text(figure.caption)}](plots/{figure.file_name})", "",
@@ -464,6 +490,9 @@ def html_page(document: Mapping[str, Any], figures: Mapping[str, Sequence[Figure
             name = state(check)
             note = (f" <i>(negative control: {e(check['why'])})</i>" if check.get("why")
                     else "")
+            certificate = certificate_note(check)
+            if certificate:
+                note += f"<br><small>{e(certificate)}</small>"
             parts.append(
                 f"<li><a href='#{e(check_anchor(check))}'>{e(check['name'])}</a>: "
                 f"<span class='verdict-{_css_state(name)}'>{e(verdict_text(check))}</span>"

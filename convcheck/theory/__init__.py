@@ -1,4 +1,4 @@
-"""Bounds with provenance, LMI-certified linear rates and rate fits (THEORY.md §5, §6).
+"""Bounds with provenance, LMI-certified linear rates with lower bounds, and rate fits.
 
 Checking the bounds of a run::
 
@@ -17,14 +17,24 @@ A certified rate without data (``convcheck certify``)::
     from convcheck.theory import certify
 
     certificate = certify("ef21", L=1.0, mu=0.01, workers=4, alpha=0.05, delta=0.1)
-    print(certificate.certified, certificate.rho)
+    print(certificate.certified, certificate.rho, certificate.rho_low, certificate.gap)
+    print(certificate.model.description["name"], certificate.assumptions)
+
+An instance certificate (a quadratic problem with its own Hessians)::
+
+    from convcheck.theory import instance_certificate
+
+    certificate = instance_certificate(algorithm, problem)  # None if not quadratic
 
 Modules: :mod:`~convcheck.theory.base` (what a bound is), :mod:`~convcheck.theory.bounds`
 (closed forms), :mod:`~convcheck.theory.lmi` and :mod:`~convcheck.theory.models`
 (certificates), :mod:`~convcheck.theory.certified` (certificates of engine algorithms and their
 bound on runs), :mod:`~convcheck.theory.check` (verdicts), :mod:`~convcheck.theory.quantities`
 (conservative measured quantities and floors), :mod:`~convcheck.theory.registry` (all bounds),
-:mod:`~convcheck.theory.fits` (empirical rates). Proofs: docs/theory.md.
+:mod:`~convcheck.theory.fits` (empirical rates), :mod:`~convcheck.theory.rounds` (rounds, views,
+history windows), :mod:`~convcheck.theory.lower` (lower bounds by explicit instances),
+:mod:`~convcheck.theory.instance` (instance certificates), :mod:`~convcheck.theory.scaling_bench`
+(certificate time against M). Proofs: docs/theory.md.
 """
 
 from convcheck.theory.base import PROVENANCES, Bound, Condition
@@ -40,6 +50,7 @@ from convcheck.theory.certified import (
 )
 from convcheck.theory.check import RTOL, BoundCheck, check_bound
 from convcheck.theory.fits import RateFit, fit_linear_rate, fit_power_law
+from convcheck.theory.instance import instance_certificate
 from convcheck.theory.lmi import Certificate, LinearModel, certify_model
 from convcheck.theory.models import MODELS, ModelConstants, build_model
 from convcheck.theory.registry import BOUNDS, bounds_for
@@ -68,6 +79,7 @@ __all__ = [
     "fit_power_law",
     "gd_rate",
     "initial_state",
+    "instance_certificate",
     "model_for",
     "state_rows",
 ]

@@ -1,11 +1,15 @@
 """Certified linear rates for the algorithms of the engine, and the bound they give on a run.
 
 * :func:`certify` — the Python twin of ``convcheck certify``: an algorithm name, its parameters
-  and the constants ``L``, ``μ`` (optionally ``L_m``, ``μ_m``) → a
-  :class:`~convcheck.theory.lmi.Certificate` (``ρ``, ``P``, multipliers, numpy re-check).
+  and the constants ``L``, ``μ`` (optionally ``L_m``, ``μ_m``, classes) → a
+  :class:`~convcheck.theory.lmi.Certificate` (``ρ``, ``P``, multipliers, numpy re-check) with
+  ``rho_low``, ``gap``, ``lower_bound_method`` and ``assumptions`` (an explicit instance of the
+  same class, :mod:`convcheck.theory.lower`), after the size guard (:func:`guard_size`).
 * :func:`model_for` / :func:`certificate_for` — the model and certificate of an engine
   :class:`~convcheck.algorithms.base.Algorithm` on a :class:`~convcheck.problem.Problem`
-  (α, β, ξ, δ = compressor.delta(d), the problem's ``L``, ``μ``, ``L_m``, ``μ_m``).
+  (α, β, ξ, δ = compressor.delta(d), the problem's ``L``, ``μ``, ``L_m``, ``μ_m``): the sector
+  model, whose state is the algorithm's own. :func:`model_parameters` holds the per-algorithm
+  part (one small function per algorithm).
 * :func:`initial_state` — the state ``s⁰`` of that model at a run's start ``θ⁰``: the algorithm's
   own :meth:`~convcheck.algorithms.base.Algorithm.start` state, in deviations from the fixed
   point (``θ⁰ − θ̂``, ``α(h_m − ∇f_m(θ̂))``, error memories, ...).
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -37,10 +42,30 @@ from convcheck.errors import InputError, check_int
 from convcheck.problem import Problem
 from convcheck.theory import quantities as q
 from convcheck.theory.base import Bound, Condition
-from convcheck.theory.lmi import RHO_TOL, Certificate, LinearModel, certify_model
-from convcheck.theory.models import MODELS, ModelConstants, build_model
+from convcheck.theory.lmi import (
+    MEMORY_LIMIT,
+    RHO_TOL,
+    TIME_LIMIT,
+    Certificate,
+    LinearModel,
+    SizeError,
+    certify_model,
+    check_size,
+)
+from convcheck.theory.lower import FAMILIES
+from convcheck.theory.models import (
+    MODELS,
+    ModelConstants,
+    assumptions_sentence,
+    build_auto,
+    build_model,
+    lower_bound_of,
+)
 
 _CACHE: dict[str, Certificate] = {}
+#: Above this many LMI rows the SDPs are slow: the full instance search runs before the
+#: bisection (its rate starts it), not only a quick one.
+QUICK_ROWS = 20
 
 
 class _StepConstants:
@@ -87,35 +112,58 @@ def certify(
     L_workers: Any = None,
     mu_workers: Any = None,
     tol: float = RHO_TOL,
+    model: str = "auto",
+    window: int | None = None,
+    classes: int | None = None,
+    force: bool = False,
+    lower_bound: bool = True,
     **params: Any,
 ) -> Certificate:
     """Certified linear rate of ``algorithm`` for every ``f = (1/M)Σ f_m`` with
-    ``f_m ∈ S(μ_m, L_m)`` and ``f ∈ S(μ, L)``.
+    ``f_m ∈ S(μ_m, L_m)`` and ``f ∈ S(μ, L)``, and a lower bound beside it.
 
     Parameters
     ----------
     algorithm : str
         One of :data:`convcheck.theory.models.MODELS`: ``gd``, ``gd-sec``, ``ef``, ``ef21``,
-        ``bidir-topk``, ``gd-delay``.
+        ``compressed-gd``, ``bidir-topk``, ``gd-delay``.
     L, mu : float
         Smoothness and strong convexity of ``f`` (``0 ≤ μ ≤ L``, ``L > 0``).
     workers : int
-        ``M``.
+        ``M ≥ 1``.
     L_workers, mu_workers : sequence of M floats, optional
         Per-worker constants (default: ``L`` and ``μ`` for every worker).
     tol : float
         Bisection tolerance on ``ρ``.
+    model : {"auto", "interpolation", "sector"}
+        The sharp model (interpolation inequalities with function values over a history
+        window), the state-complete sector model (the one certified bounds on runs use), or
+        ``"auto"``: the sharpest whose main LMI has at most
+        :data:`~convcheck.theory.models.AUTO_ROWS` rows (the interpolation model for a few
+        classes of workers, the sector model for many).
+    window : int, optional
+        History window of the interpolation model (default: the algorithm's).
+    classes : int, optional
+        Round the per-worker constants into at most this many classes (``L_m`` up, ``μ_m``
+        down); by default one class per distinct ``(L_m, μ_m)``.
+    force : bool
+        Solve even when the estimated SDP exceeds :data:`~convcheck.theory.lmi.MEMORY_LIMIT`.
+    lower_bound : bool
+        Search an explicit instance for ``rho_low`` (and start the bisection there).
     **params
         The algorithm's parameters: ``alpha`` (a number or ``"c/L"``, ``"c/L_tilde"``, ...),
         ``beta``, ``xi``, ``error_correction``, ``lifting`` (gd-sec, ef21), ``delta`` or ``k``
-        with ``d`` (ef, ef21), ``delta_up``/``delta_down`` or ``k_up``/``k_down`` with ``d``
-        (bidir-topk), ``heterogeneous`` (ef, bidir-topk), ``tau`` and ``varying`` (gd-delay).
+        with ``d`` (ef, ef21, compressed-gd), ``delta_up``/``delta_down`` or ``k_up``/``k_down``
+        with ``d`` (bidir-topk), ``sparsifier``, ``heterogeneous`` (ef, compressed-gd,
+        bidir-topk), ``tau`` and ``varying`` (gd-delay).
 
     Raises
     ------
     InputError
         Unknown algorithm or parameter, a constant out of range, a per-worker list of the wrong
-        length; the message names the field.
+        length, ``classes`` outside ``[1, M]``, an SDP past the size guard (naming ``tau``,
+        ``classes`` or ``workers`` and the largest value that fits); the message names the
+        field.
     """
     if algorithm not in MODELS:
         raise InputError("algorithm", algorithm, "one of " + ", ".join(repr(k) for k in MODELS))
@@ -124,33 +172,124 @@ def certify(
     params = _resolve_compression(params, spec.required + tuple(spec.optional))
     if "alpha" in params and isinstance(params["alpha"], str):
         params["alpha"] = resolve_step(params["alpha"], _StepConstants(constants))
-    model = build_model(algorithm, constants, **params)
-    return _certify_cached(model, tol)
+
+    def build(**change: Any) -> LinearModel:
+        options = {"classes": classes, **params, **change}
+        if model == "auto" and window is None:
+            return build_auto(algorithm, constants, **options)
+        variant = "interpolation" if model == "auto" else model
+        return build_model(algorithm, constants, variant=variant, window_steps=window, **options)
+
+    built = build()
+    if not force:
+        guard_size(built, build, algorithm, classes, constants.workers)
+    return _certify_cached(built, tol, lower_bound)
 
 
-def _certify_cached(model: LinearModel, tol: float) -> Certificate:
-    key = json.dumps([model.algorithm, model.params, tol], sort_keys=True, default=str)
-    if key not in _CACHE:
-        alpha, c = model.params["alpha"], model.params
-        _CACHE[key] = certify_model(model, tol=tol, hint=gd_rate(alpha, c["mu"], c["L"]))
-    return _CACHE[key]
+def guard_size(
+    model: LinearModel, rebuild: Any, algorithm: str, classes: int | None, workers: int,
+    limit: float = MEMORY_LIMIT, seconds: float = TIME_LIMIT,
+) -> None:
+    """Refuse an SDP whose estimated memory or time exceeds the limits: an :class:`InputError`
+    naming the parameter that makes it large (``tau`` of the delayed model, else ``classes`` —
+    or ``workers`` when every worker has its own constants), its largest value within the
+    limits, and the estimate. ``rebuild(**change)`` builds the model with one parameter
+    changed."""
+    try:
+        check_size(model, limit, seconds)
+        return
+    except SizeError as error:
+        estimate, limits = error.size.describe(), error.limits()
+    if algorithm == "gd-delay":
+        field, value = "tau", model.params["tau"]
+    else:
+        field = "classes" if classes is not None else "workers"
+        value = classes if classes is not None else workers
+    count = model.params.get("tau") if field == "tau" else model.params.get("classes", 1)
+    low, high = 0 if field == "tau" else 1, int(count)
+    while high - low > 1:
+        middle = (low + high) // 2
+        change = {"tau": middle} if field == "tau" else {"classes": middle}
+        try:
+            check_size(rebuild(**change), limit, seconds)
+            low = middle
+        except SizeError:
+            high = middle
+    if field == "tau":
+        allowed = f"tau ≤ {low} for this model"
+    else:
+        allowed = (f"at most {low} classes of constants (pass classes ≤ {low}: "
+                   "the constants are rounded, L_m up and μ_m down)")
+    raise InputError(
+        field, value,
+        f"{allowed}; the SDP would be {estimate}, past the limits of {limits} "
+        "(force=True, or --force, to solve anyway)",
+    )
+
+
+def _certify_cached(model: LinearModel, tol: float, lower_bound: bool = True) -> Certificate:
+    """The certificate of ``model`` (cached) with its lower bound: a quick instance search
+    first (its rate starts the bisection), then, if the gap exceeds the tolerance, the full
+    search until an instance reaches the certified rate."""
+    key = json.dumps([model.algorithm, model.params, tol, lower_bound], sort_keys=True,
+                     default=str)
+    if key in _CACHE:
+        return _CACHE[key]
+    alpha, c = model.params["alpha"], model.params
+    hint = gd_rate(alpha, c["mu"], c["L"])
+    if not lower_bound:
+        certificate = certify_model(model, tol=tol, hint=hint)
+        certificate = replace(certificate, assumptions=assumptions_sentence(model))
+        _CACHE[key] = certificate
+        return certificate
+    large = model.main.size > QUICK_ROWS
+    quick = lower_bound_of(model, families=FAMILIES if large else FAMILIES[:1])
+    certificate = certify_model(model, tol=tol, hint=hint, lower=quick.rho)
+    found = quick
+    target = certificate.rho - tol if certificate.certified else 1.0
+    if found.rho is not None and found.rho < target:
+        thorough = lower_bound_of(model, target=target)
+        if thorough.rho is not None and thorough.rho > found.rho:
+            found = thorough
+    certificate = certificate.with_lower_bound(found.rho, found.method, found.instance)
+    certificate = replace(certificate, assumptions=assumptions_sentence(model))
+    _CACHE[key] = certificate
+    return certificate
 
 
 def model_for(algorithm: Algorithm, problem: Problem) -> tuple[LinearModel | None, str]:
-    """The LMI model an algorithm declares (:meth:`~convcheck.algorithms.Algorithm.lmi_model`) on
-    a problem's constants, or ``(None, why not)``."""
-    name, params = algorithm.lmi_model(problem.objective.dim)
+    """The LMI model of an engine algorithm on a problem, or ``(None, why not)``: the
+    state-complete ``"sector"`` model the algorithm declares
+    (:meth:`~convcheck.algorithms.Algorithm.lmi_model`; its state is the algorithm's own, see
+    :func:`state_rows`), one class per distinct ``(L_m, μ_m)``."""
+    name, params, why = model_parameters(algorithm, problem)
     if name is None:
-        return None, params["reason"]
+        return None, why
     return build_model(name, ModelConstants.from_constants(problem.constants), **params), ""
 
 
+def model_parameters(algorithm: Algorithm, problem: Problem) -> tuple[str | None, dict, str]:
+    """``(model name, its parameters, "")`` an algorithm declares, or ``(None, {}, why not)``."""
+    name, params = algorithm.lmi_model(problem.objective.dim)
+    if name is None:
+        return None, {}, params["reason"]
+    return name, params, ""
+
+
+def coordinate_thresholds(algorithm: Algorithm, d: int) -> np.ndarray | None:
+    """Per-coordinate thresholds ``ξ_i`` an algorithm declares (GD-SEC; an instance model uses
+    them), else ``None``."""
+    thresholds = getattr(algorithm, "coordinate_thresholds", None)
+    return None if thresholds is None else thresholds(d)
+
+
 def certificate_for(
-    algorithm: Algorithm, problem: Problem, *, tol: float = RHO_TOL
+    algorithm: Algorithm, problem: Problem, *, tol: float = RHO_TOL, lower_bound: bool = True
 ) -> Certificate | None:
-    """The (cached) certificate of ``algorithm`` on ``problem``'s constants, or None."""
+    """The (cached) certificate of ``algorithm`` on ``problem``'s constants (the model of
+    :func:`model_for`) with its lower bound, or None."""
     model, _ = model_for(algorithm, problem)
-    return None if model is None else _certify_cached(model, tol)
+    return None if model is None else _certify_cached(model, tol, lower_bound)
 
 
 def state_rows(model: LinearModel, algorithm: Algorithm, problem: Problem,
@@ -209,10 +348,33 @@ def start_value_range(
     value = certificate.lyapunov(state)
     model = certificate.model
     spread = math.sqrt(sum(model.sensitivity.get(name, 0.0) ** 2 for name in model.states))
-    top = float(np.linalg.eigvalsh(certificate.P)[-1])
+    top = certificate.max_eigenvalue()
     shift = math.sqrt(max(top, 0.0)) * radius * spread
     root = math.sqrt(max(value, 0.0))
     return value, max(root - shift, 0.0) ** 2, (root + shift) ** 2
+
+
+_INSTANCES: dict[str, dict[str, Any]] = {}
+
+
+def _instance_summary(algorithm: Algorithm, problem: Problem, tol: float) -> dict[str, Any]:
+    """``instance_rho``, ``instance_rho_low`` and ``instance_reason`` of the instance certificate
+    (quadratic problems; cached per algorithm parameters and problem)."""
+    from convcheck.theory.instance import instance_certificate, instance_model
+
+    key = json.dumps([algorithm.describe(), problem.objective.name, problem.constants.as_dict(),
+                      tol], sort_keys=True, default=str)
+    if key not in _INSTANCES:
+        certificate = instance_certificate(algorithm, problem, tol=tol)
+        if certificate is None:
+            _, why = instance_model(algorithm, problem)
+            summary = {"instance_rho": None, "instance_rho_low": None,
+                       "instance_reason": why or "instance model past the size guard"}
+        else:
+            summary = {"instance_rho": certificate.rho, "instance_rho_low": certificate.rho_low,
+                       "instance_reason": certificate.reason}
+        _INSTANCES[key] = summary
+    return _INSTANCES[key]
 
 
 class CertifiedBound(Bound):
@@ -225,10 +387,11 @@ class CertifiedBound(Bound):
     quantity_formula = "‖θ^k − θ*‖²  (measured as (‖θ^k − θ̂‖ + r)²)"
     statement = "‖θ^k − θ*‖² ≤ ρ^{2k} V(s⁰), V(s) = sᵀPs ≥ ‖θ − θ*‖² (LMI certificate)"
     provenance = "certified (LMI)"
-    citation = "[LRP]; LMI of docs/theory.md §4 (THEORY.md §5.2), re-checked with numpy"
+    citation = "[LRP]; LMI of docs/theory.md §4 (sector model), re-checked with numpy"
 
-    def __init__(self, tol: float = RHO_TOL) -> None:
+    def __init__(self, tol: float = RHO_TOL, lower_bound: bool = True) -> None:
         self.tol = tol
+        self.lower_bound = lower_bound
 
     def constants(self, algorithm, problem, theta0=None) -> dict:
         model, why = model_for(algorithm, problem)
@@ -243,13 +406,19 @@ class CertifiedBound(Bound):
         }
         if model is None or problem.constants.mu <= 0:
             return out
-        certificate = _certify_cached(model, self.tol)
+        certificate = _certify_cached(model, self.tol, self.lower_bound)
         out.update(
             certified=certificate.certified,
             rho=certificate.rho,
+            rho_low=certificate.rho_low,
+            gap=certificate.gap,
+            lower_bound_method=certificate.lower_bound_method,
+            assumptions=certificate.assumptions,
+            model_description=dict(model.description),
             certificate_reason=certificate.reason,
             certificate_seconds=certificate.seconds,
         )
+        out.update(_instance_summary(algorithm, problem, self.tol))
         if certificate.certified:
             ref = q.Reference.of(problem)
             state = initial_state(model, algorithm, problem, theta0)

@@ -1,35 +1,30 @@
-"""The synchronous algorithms of THEORY.md §3 as linear models for the certificates (§5.2).
+"""The synchronous algorithms as linear models for the certificates (docs/theory.md §4.2).
 
 Every model is written in deviations from the algorithm's fixed point and in **θ-units**:
 gradients are multiplied by the step ``α`` so that all entries are displacements,
 
 * ``x = θ^k − θ*``;
-* ``u_m = α(∇f_m(·) − ∇f_m(θ*))`` at the point where worker ``m`` evaluates its gradient;
+* ``u_m = α(∇f_m(·) − ∇f_m(θ*))`` at the point where worker ``m`` evaluates its gradient, and
+  (``"interpolation"`` form) ``F_m = α(f_m(·) − f_m(θ*) − ⟨∇f_m(θ*), · − θ*⟩)``;
 * memories of gradients (GD-SEC's ``h_m``, EF21's ``g_m``) as ``α(· − ∇f_m(θ*))``, memories of
   displacements (EF's and bidirectional top-k's errors) as they are, GD-SEC's error ``α e_m``;
 * ``r_m`` (and ``q``) the compressor errors of the round, inputs of the model.
 
-Constraints (``⊗ I_d``, so valid in every dimension):
-
-* sector, per worker and for the average, ``⟨u − αμ x, αL x − u⟩ ≥ 0`` (f_m ∈ S(μ_m, L_m),
-  f ∈ S(μ, L));
-* contractive compressor with constant δ on input ``v``: ``‖r‖² ≤ (1 − δ)‖v‖²``, and for a
-  sparsifier ``⟨r, v − r⟩ = 0``;
-* GD-SEC threshold error: ``‖r_m‖² ≤ ξ²‖θ^k − θ^{k−1}‖²`` (from ``|r_{m,i}| ≤ ατ_i =
-  ξ_i|θ^k_i − θ^{k−1}_i|``, ``ξ = max_i ξ_i``) and ``⟨r_m, Δ_m − r_m⟩ = 0``;
-* lifting (EF21; optional for GD-SEC): the last gradients ``v_m = u_m(θ^k)`` are kept in the
-  state and the sector constraints are added between the new point, the previous point and
-  ``θ*`` (co-coercivity of every pair).
+Each model is one function of a :class:`~convcheck.theory.rounds.View` returning the
+:class:`~convcheck.theory.rounds.Round` (or, for the delayed model, one round per mode): the
+update, the oracle calls and the compressor errors. :mod:`convcheck.theory.rounds` turns them
+into constraints (sector or interpolation form), history windows and the symmetry-reduced blocks.
 
 Heterogeneous workers: GD, GD-SEC and EF21 have a fixed point for any data split (``h_m =
-∇f_m(θ*)``, ``g_m = ∇f_m(θ*)``), so the deviations are linear. Classic EF and bidirectional
-top-k do not: their compressors act on ``α∇f_m(θ) + e_m``, which contains the constant
-``a_m = α∇f_m(θ*)`` (``Σ_m a_m = 0``). With ``heterogeneous=True`` the ``a_m`` are kept as
-constant states (``a_M = −Σ_{m<M} a_m``); a certificate must then hold for every such ``a``.
+∇f_m(θ*)``, ``g_m = ∇f_m(θ*)``), so the deviations are linear. Classic EF, compressed GD and
+bidirectional top-k do not: their compressors act on ``α∇f_m(θ) + e_m``, which contains the
+constant ``a_m = α∇f_m(θ*)`` (``Σ_m a_m = 0``). With ``heterogeneous=True`` the ``a_m`` are kept
+as constant states; a certificate must then hold for every such ``a``.
 """
 
 from __future__ import annotations
 
+from collections import ChainMap
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -37,15 +32,16 @@ from typing import Any
 import numpy as np
 
 from convcheck.errors import InputError, check_int, check_real
-from convcheck.theory.lmi import (
-    LinearModel,
-    Mode,
-    QuadraticConstraint,
-    Signal,
-    norm_bound,
-    orthogonal,
-    sector,
-    total,
+from convcheck.theory.lmi import LinearModel, Signal
+from convcheck.theory.lower import FAMILIES, LowerBound, lower_bound
+from convcheck.theory.rounds import (
+    Compression,
+    Round,
+    Threshold,
+    View,
+    WorkerClasses,
+    assemble,
+    window,
 )
 
 
@@ -80,8 +76,8 @@ class ModelConstants:
         Raises
         ------
         InputError
-            ``L ≤ 0``, ``μ < 0``, ``μ > L``, a per-worker list of the wrong length, a negative
-            entry or ``μ_m > L_m``; the message names the field.
+            ``L ≤ 0``, ``μ < 0``, ``μ > L``, ``M < 1``, a per-worker list of the wrong length, a
+            negative entry or ``μ_m > L_m``; the message names the field.
         """
         L = check_real("L", L, 0.0, low_open=True)
         mu = check_real("mu", mu, 0.0)
@@ -141,308 +137,269 @@ def _per_worker(
     return array
 
 
-# -- building blocks ----------------------------------------------------------------------------
-def _v(name: str) -> Signal:
-    return Signal.var(name)
+# -- the models (one function per algorithm) ---------------------------------------------------
+def _round(view: View, name: str, **fields: Any) -> Round:
+    shared, prefixes = view.layout()
+    return Round(
+        name=name,
+        functions=view.functions(),
+        shared=shared,
+        prefixes=prefixes,
+        deviation_of=view.deviation,
+        **fields,
+    )
 
 
-def _sectors(
-    u: list[Signal], x: Signal, alpha: float, c: ModelConstants, label: str
-) -> list[QuadraticConstraint]:
-    """Sector constraints of every ``f_m`` on ``(u_m, x)`` and of ``f`` on the averages."""
-    out = [
-        sector(u[m], x, alpha * c.mu_workers[m], alpha * c.L_workers[m], f"{label} f_{m}")
-        for m in range(c.workers)
-    ]
-    out.append(sector(total(u) / c.workers, x, alpha * c.mu, alpha * c.L, f"{label} f"))
-    return out
+def _values(view: View, prefix: str) -> tuple[str, ...]:
+    """Names of the per-class function values ``prefix`` (none without values / off main)."""
+    return view.names(workers=[prefix]) if view.with_values and view.main else ()
 
 
-def _compressor(r: Signal, v: Signal, delta: float, sparsifier: bool, label: str) -> list:
-    """``‖r‖² ≤ (1 − δ)‖v‖²`` and, for a sparsifier, ``⟨r, v − r⟩ = 0``."""
-    out = [norm_bound(r, v, 1.0 - delta, f"contraction {label}")]
-    if sparsifier:
-        out.append(orthogonal(r, v, f"disjoint supports {label}"))
-    return out
-
-
-def _heterogeneity(workers: int, heterogeneous: bool) -> tuple[list[str], list[Signal]]:
-    """Constant states ``a_m = α∇f_m(θ*)`` with ``Σ_m a_m = 0`` (or all zero)."""
-    if not heterogeneous or workers == 1:
-        return [], [Signal() for _ in range(workers)]
-    names = [f"a_{m}" for m in range(workers - 1)]
-    a = [_v(name) for name in names]
-    return names, a + [-total(a)]
-
-
-# -- the models ---------------------------------------------------------------------------------
-def gd_model(c: ModelConstants, *, alpha: float) -> LinearModel:
+def gd_round(view: View, *, alpha: float) -> Round:
     """GD: ``x⁺ = x − (1/M) Σ_m u_m``, ``u_m`` at ``θ^k``."""
-    u = [_v(f"u_{m}") for m in range(c.workers)]
-    x = _v("x")
-    mode = Mode("gd", {"x": x - total(u) / c.workers}, tuple(_sectors(u, x, alpha, c, "sector")))
-    return LinearModel(
-        "gd",
-        {"alpha": alpha, **c.as_dict()},
-        ("x",),
-        tuple(f"u_{m}" for m in range(c.workers)),
-        (mode,),
+    x = view.shared("x")
+    u, F = view.worker("u"), view.value("F")
+    return _round(
+        view, "gd",
+        states=view.states(["x"]),
+        inputs=view.names(workers=["u"]),
+        update={"x": x - view.mean(u)},
+        calls=(view.call("k", x, u, F),),
+        errors=(),
+        theta=x,
+        value_inputs=_values(view, "F"),
         sensitivity={"x": 1.0},
     )
 
 
-def gdsec_model(
-    c: ModelConstants,
+def gdsec_round(
+    view: View,
     *,
     alpha: float,
     beta: float = 1.0,
     xi: float = 0.0,
     error_correction: bool = True,
     lifting: bool = False,
-) -> LinearModel:
-    """GD-SEC (THEORY.md §3), ``ξ = max_i ξ_i``.
-
-    State ``(x, x_prev, h_m, e_m [, v_m])``; inputs ``u_m`` and the threshold errors ``r_m``:
-    ``Δ_m = u_m − h_m + e_m``, sent ``Δ_m − r_m``, ``x⁺ = x − (1/M)Σ_m(h_m + Δ_m − r_m)``,
-    ``h_m⁺ = h_m + β(Δ_m − r_m)``, ``e_m⁺ = r_m`` (error correction; else ``e_m = 0``).
-    """
-    M = c.workers
-    x, p = _v("x"), _v("x_prev")
-    u = [_v(f"u_{m}") for m in range(M)]
-    r = [_v(f"r_{m}") for m in range(M)]
-    h = [_v(f"h_{m}") for m in range(M)]
-    e = [_v(f"e_{m}") if error_correction else Signal() for m in range(M)]
-    delta = [u[m] - h[m] + e[m] for m in range(M)]
-    sent = [delta[m] - r[m] for m in range(M)]
-    update = {"x": x - total(h[m] + sent[m] for m in range(M)) / M, "x_prev": x}
-    states = ["x", "x_prev"] + [f"h_{m}" for m in range(M)]
-    sensitivity = {"x": 1.0, "x_prev": 1.0}
-    constraints = _sectors(u, x, alpha, c, "sector")
-    for m in range(M):
-        update[f"h_{m}"] = h[m] + beta * sent[m]
-        sensitivity[f"h_{m}"] = alpha * c.L_workers[m]
-        constraints.append(norm_bound(r[m], x - p, xi**2, f"threshold error {m}"))
-        constraints.append(orthogonal(r[m], delta[m], f"disjoint supports {m}"))
-    if error_correction:
-        states += [f"e_{m}" for m in range(M)]
-        update.update({f"e_{m}": r[m] for m in range(M)})
-        sensitivity.update({f"e_{m}": 0.0 for m in range(M)})
+) -> Round:
+    """GD-SEC, ``ξ = max_i ξ_i``: ``Δ_m = u_m − h_m + e_m``, sent ``Δ_m − r_m``,
+    ``x⁺ = x − (1/M)Σ_m(h_m + Δ_m − r_m)``, ``h_m⁺ = h_m + β(Δ_m − r_m)``, ``e_m⁺ = r_m`` (error
+    correction; else ``e_m = 0``); the dropped part ``r_m`` obeys ``‖r_m‖ ≤ ξ‖x − x_prev‖``.
+    Lifting keeps ``v_m = u_m(θ^{k−1})``."""
+    x, p = view.shared("x"), view.shared("x_prev")
+    u, r, h, F = view.worker("u"), view.worker("r"), view.worker("h"), view.value("F")
+    C = len(u)
+    e = view.worker("e") if error_correction else [Signal()] * C
+    delta = [u[c] - h[c] + e[c] for c in range(C)]
+    sent = [delta[c] - r[c] for c in range(C)]
+    update = {"x": x - view.mean([h[c] + sent[c] for c in range(C)]), "x_prev": x}
+    workers = ["h"] + (["e"] if error_correction else []) + (["v"] if lifting else [])
+    update.update({f"h_{c}": h[c] + beta * sent[c] for c in view.keys})
+    update.update({f"e_{c}": r[c] for c in view.keys})
+    calls = [view.call("k", x, u, F)]
+    values, value_update = (), {}
     if lifting:
-        v = [_v(f"v_{m}") for m in range(M)]
-        states += [f"v_{m}" for m in range(M)]
-        update.update({f"v_{m}": u[m] for m in range(M)})
-        sensitivity.update({f"v_{m}": alpha * c.L_workers[m] for m in range(M)})
-        constraints += _sectors([u[m] - v[m] for m in range(M)], x - p, alpha, c, "pair (k, k−1)")
-        constraints += _sectors(v, p, alpha, c, "sector at k−1")
-    params = {
-        "alpha": alpha,
-        "beta": beta,
-        "xi": xi,
-        "error_correction": error_correction,
-        "lifting": lifting,
-        **c.as_dict(),
-    }
-    inputs = tuple(f"u_{m}" for m in range(M)) + tuple(f"r_{m}" for m in range(M))
-    mode = Mode("gd-sec", update, tuple(constraints))
-    return LinearModel("gd-sec", params, tuple(states), inputs, (mode,), sensitivity=sensitivity)
+        v, Fv = view.worker("v"), view.value("Fv")
+        update.update({f"v_{c}": u[c] for c in view.keys})
+        calls.append(view.call("k-1", p, v, Fv))
+        values = _values(view, "Fv")
+        value_update = {f"Fv_{c}": F[c] for c in view.keys} if values else {}
+    sensitivity = {"x": 1.0, "x_prev": 1.0}
+    sensitivity.update(view.per_worker("h", lambda c: alpha * view.classes.L[c]))
+    sensitivity.update(view.per_worker("e", 0.0))
+    sensitivity.update(view.per_worker("v", lambda c: alpha * view.classes.L[c]))
+    return _round(
+        view, "gd-sec",
+        states=view.states(["x", "x_prev"], workers),
+        inputs=view.names(workers=["u", "r"]),
+        update=update,
+        calls=tuple(calls),
+        errors=tuple(Threshold(f"r_{c}", delta[c], x - p, xi, str(c)) for c in view.keys),
+        theta=x,
+        values=values,
+        value_inputs=_values(view, "F"),
+        value_update=value_update,
+        sensitivity=sensitivity,
+    )
 
 
-def ef_model(
-    c: ModelConstants,
-    *,
-    alpha: float,
-    delta: float,
-    sparsifier: bool = True,
+def ef_round(
+    view: View, *, alpha: float, delta: float, sparsifier: bool = True,
     heterogeneous: bool | None = None,
-) -> LinearModel:
+) -> Round:
     """Classic EF: ``p_m = α∇f_m(θ) + e_m = u_m + a_m + e_m``, ``e_m⁺ = r_m``,
     ``x⁺ = x − (1/M)Σ_m (p_m − r_m)``; ``heterogeneous`` (default: ``M > 1``) keeps the ``a_m``."""
-    M = c.workers
-    heterogeneous = M > 1 if heterogeneous is None else heterogeneous
-    x = _v("x")
-    u = [_v(f"u_{m}") for m in range(M)]
-    r = [_v(f"r_{m}") for m in range(M)]
-    e = [_v(f"e_{m}") for m in range(M)]
-    a_names, a = _heterogeneity(M, heterogeneous)
-    sent = [u[m] + a[m] + e[m] - r[m] for m in range(M)]
-    update = {"x": x - total(sent) / M}
-    update.update({f"e_{m}": r[m] for m in range(M)})
-    update.update({name: _v(name) for name in a_names})
-    constraints = _sectors(u, x, alpha, c, "sector")
-    for m in range(M):
-        constraints += _compressor(r[m], u[m] + a[m] + e[m], delta, sparsifier, str(m))
-    sensitivity = {"x": 1.0, **{f"e_{m}": 0.0 for m in range(M)}}
-    sensitivity.update({name: alpha * c.L_workers[int(name[2:])] for name in a_names})
-    params = {
-        "alpha": alpha,
-        "delta": delta,
-        "sparsifier": sparsifier,
-        "heterogeneous": heterogeneous,
-        **c.as_dict(),
-    }
-    states = ("x",) + tuple(f"e_{m}" for m in range(M)) + tuple(a_names)
-    inputs = tuple(f"u_{m}" for m in range(M)) + tuple(f"r_{m}" for m in range(M))
-    mode = Mode("ef", update, tuple(constraints))
-    return LinearModel("ef", params, states, inputs, (mode,), sensitivity=sensitivity)
+    heterogeneous = view.classes.workers > 1 if heterogeneous is None else heterogeneous
+    x = view.shared("x")
+    u, r, e, F = view.worker("u"), view.worker("r"), view.worker("e"), view.value("F")
+    offsets, a = view.offsets() if heterogeneous else ([], [Signal()] * len(u))
+    accumulated = [u[c] + a[c] + e[c] for c in range(len(u))]
+    update = {"x": x - view.mean([accumulated[c] - r[c] for c in range(len(u))])}
+    update.update({f"e_{c}": r[c] for c in view.keys})
+    update.update({name: Signal.var(name) for name in offsets})
+    sensitivity = {"x": 1.0, **view.per_worker("e", 0.0)}
+    sensitivity.update({n: alpha * view.classes.L[int(n[2:])] for n in offsets})
+    return _round(
+        view, "ef",
+        states=view.states(["x"], ["e"]) + tuple(offsets),
+        inputs=view.names(workers=["u", "r"]),
+        update=update,
+        calls=(view.call("k", x, u, F),),
+        errors=tuple(
+            Compression(f"r_{c}", accumulated[c], delta, sparsifier, str(c)) for c in view.keys
+        ),
+        theta=x,
+        value_inputs=_values(view, "F"),
+        sensitivity=sensitivity,
+    )
 
 
-def compressed_gd_model(
-    c: ModelConstants,
-    *,
-    alpha: float,
-    delta: float,
-    sparsifier: bool = True,
+def compressed_gd_round(
+    view: View, *, alpha: float, delta: float, sparsifier: bool = True,
     heterogeneous: bool | None = None,
-) -> LinearModel:
+) -> Round:
     """Compressed GD without memory: ``x⁺ = x − (1/M)Σ_m C(α∇f_m(θ)) = x − (1/M)Σ_m(p_m − r_m)``,
     ``p_m = u_m + a_m``. With one worker and ``sparsifier=False`` it is GD with a relative
     gradient error ``‖r‖ ≤ √(1 − δ)‖u‖`` (the inexact gradient method of PEPit)."""
-    M = c.workers
-    heterogeneous = M > 1 if heterogeneous is None else heterogeneous
-    x = _v("x")
-    u = [_v(f"u_{m}") for m in range(M)]
-    r = [_v(f"r_{m}") for m in range(M)]
-    a_names, a = _heterogeneity(M, heterogeneous)
-    update = {"x": x - total(u[m] + a[m] - r[m] for m in range(M)) / M}
-    update.update({name: _v(name) for name in a_names})
-    constraints = _sectors(u, x, alpha, c, "sector")
-    for m in range(M):
-        constraints += _compressor(r[m], u[m] + a[m], delta, sparsifier, str(m))
+    heterogeneous = view.classes.workers > 1 if heterogeneous is None else heterogeneous
+    x = view.shared("x")
+    u, r, F = view.worker("u"), view.worker("r"), view.value("F")
+    offsets, a = view.offsets() if heterogeneous else ([], [Signal()] * len(u))
+    update = {"x": x - view.mean([u[c] + a[c] - r[c] for c in range(len(u))])}
+    update.update({name: Signal.var(name) for name in offsets})
     sensitivity = {"x": 1.0}
-    sensitivity.update({name: alpha * c.L_workers[int(name[2:])] for name in a_names})
-    params = {
-        "alpha": alpha,
-        "delta": delta,
-        "sparsifier": sparsifier,
-        "heterogeneous": heterogeneous,
-        **c.as_dict(),
-    }
-    inputs = tuple(f"u_{m}" for m in range(M)) + tuple(f"r_{m}" for m in range(M))
-    mode = Mode("compressed-gd", update, tuple(constraints))
-    states = ("x",) + tuple(a_names)
-    return LinearModel("compressed-gd", params, states, inputs, (mode,), sensitivity=sensitivity)
+    sensitivity.update({n: alpha * view.classes.L[int(n[2:])] for n in offsets})
+    return _round(
+        view, "compressed-gd",
+        states=view.states(["x"]) + tuple(offsets),
+        inputs=view.names(workers=["u", "r"]),
+        update=update,
+        calls=(view.call("k", x, u, F),),
+        errors=tuple(
+            Compression(f"r_{c}", u[c] + a[c], delta, sparsifier, str(c)) for c in view.keys
+        ),
+        theta=x,
+        value_inputs=_values(view, "F"),
+        sensitivity=sensitivity,
+    )
 
 
-def ef21_model(
-    c: ModelConstants,
-    *,
-    alpha: float,
-    delta: float,
-    sparsifier: bool = True,
-    lifting: bool = True,
-) -> LinearModel:
+def ef21_round(
+    view: View, *, alpha: float, delta: float, sparsifier: bool = True, lifting: bool = True
+) -> Round:
     """EF21: ``x⁺ = x − (1/M)Σ_m g_m``; ``u_m`` at ``θ^{k+1}``; ``g_m⁺ = u_m − r_m`` with
     ``r_m`` the error of compressing ``u_m − g_m``. Lifting keeps ``v_m = u_m(θ^k)``."""
-    M = c.workers
-    x = _v("x")
-    g = [_v(f"g_{m}") for m in range(M)]
-    u = [_v(f"u_{m}") for m in range(M)]
-    r = [_v(f"r_{m}") for m in range(M)]
-    x_next = x - total(g) / M
+    x = view.shared("x")
+    g, u, r, F = view.worker("g"), view.worker("u"), view.worker("r"), view.value("F")
+    x_next = x - view.mean(g)
     update = {"x": x_next}
-    update.update({f"g_{m}": u[m] - r[m] for m in range(M)})
-    constraints = _sectors(u, x_next, alpha, c, "sector at k+1")
-    for m in range(M):
-        constraints += _compressor(r[m], u[m] - g[m], delta, sparsifier, str(m))
-    states = ["x"] + [f"g_{m}" for m in range(M)]
-    sensitivity = {"x": 1.0, **{f"g_{m}": alpha * c.L_workers[m] for m in range(M)}}
+    update.update({f"g_{c}": u[c] - r[c] for c in view.keys})
+    calls = [view.call("k+1", x_next, u, F)]
+    values, value_update = (), {}
     if lifting:
-        v = [_v(f"v_{m}") for m in range(M)]
-        states += [f"v_{m}" for m in range(M)]
-        update.update({f"v_{m}": u[m] for m in range(M)})
-        sensitivity.update({f"v_{m}": alpha * c.L_workers[m] for m in range(M)})
-        constraints += _sectors(
-            [u[m] - v[m] for m in range(M)], x_next - x, alpha, c, "pair (k+1, k)"
-        )
-        constraints += _sectors(v, x, alpha, c, "sector at k")
-    params = {"alpha": alpha, "delta": delta, "sparsifier": sparsifier, "lifting": lifting}
-    params.update(c.as_dict())
-    inputs = tuple(f"u_{m}" for m in range(M)) + tuple(f"r_{m}" for m in range(M))
-    mode = Mode("ef21", update, tuple(constraints))
-    return LinearModel("ef21", params, tuple(states), inputs, (mode,), sensitivity=sensitivity)
+        v, Fv = view.worker("v"), view.value("Fv")
+        update.update({f"v_{c}": u[c] for c in view.keys})
+        calls.append(view.call("k", x, v, Fv))
+        values = _values(view, "Fv")
+        value_update = {f"Fv_{c}": F[c] for c in view.keys} if values else {}
+    sensitivity = {"x": 1.0}
+    sensitivity.update(view.per_worker("g", lambda c: alpha * view.classes.L[c]))
+    sensitivity.update(view.per_worker("v", lambda c: alpha * view.classes.L[c]))
+    return _round(
+        view, "ef21",
+        states=view.states(["x"], ["g"] + (["v"] if lifting else [])),
+        inputs=view.names(workers=["u", "r"]),
+        update=update,
+        calls=tuple(calls),
+        errors=tuple(
+            Compression(f"r_{c}", u[c] - g[c], delta, sparsifier, str(c)) for c in view.keys
+        ),
+        theta=x,
+        values=values,
+        value_inputs=_values(view, "F"),
+        value_update=value_update,
+        sensitivity=sensitivity,
+    )
 
 
-def bidirectional_model(
-    c: ModelConstants,
-    *,
-    alpha: float,
-    delta_up: float,
-    delta_down: float,
+def bidirectional_round(
+    view: View, *, alpha: float, delta_up: float, delta_down: float,
     heterogeneous: bool | None = None,
-) -> LinearModel:
+) -> Round:
     """Bidirectional top-k: ``A_m = e_m + u_m + a_m``, ``e_m⁺ = r_m``,
     ``W = D + (1/M)Σ(A_m − r_m)``, ``D⁺ = q``, ``x⁺ = x − (W − q)`` (top-k is a sparsifier:
     disjoint-support equalities)."""
-    M = c.workers
-    heterogeneous = M > 1 if heterogeneous is None else heterogeneous
-    x, server = _v("x"), _v("D")
-    u = [_v(f"u_{m}") for m in range(M)]
-    r = [_v(f"r_{m}") for m in range(M)]
-    e = [_v(f"e_{m}") for m in range(M)]
-    q = _v("q")
-    a_names, a = _heterogeneity(M, heterogeneous)
-    accumulated = [e[m] + u[m] + a[m] for m in range(M)]
-    aggregate = server + total(accumulated[m] - r[m] for m in range(M)) / M
+    heterogeneous = view.classes.workers > 1 if heterogeneous is None else heterogeneous
+    x, server, q = view.shared("x"), view.shared("D"), view.shared("q")
+    u, r, e, F = view.worker("u"), view.worker("r"), view.worker("e"), view.value("F")
+    offsets, a = view.offsets() if heterogeneous else ([], [Signal()] * len(u))
+    accumulated = [e[c] + u[c] + a[c] for c in range(len(u))]
+    aggregate = server + view.mean([accumulated[c] - r[c] for c in range(len(u))])
     update = {"x": x - (aggregate - q), "D": q}
-    update.update({f"e_{m}": r[m] for m in range(M)})
-    update.update({name: _v(name) for name in a_names})
-    constraints = _sectors(u, x, alpha, c, "sector")
-    for m in range(M):
-        constraints += _compressor(r[m], accumulated[m], delta_up, True, f"up {m}")
-    constraints += _compressor(q, aggregate, delta_down, True, "down")
-    sensitivity = {"x": 1.0, "D": 0.0, **{f"e_{m}": 0.0 for m in range(M)}}
-    sensitivity.update({name: alpha * c.L_workers[int(name[2:])] for name in a_names})
-    params = {
-        "alpha": alpha,
-        "delta_up": delta_up,
-        "delta_down": delta_down,
-        "heterogeneous": heterogeneous,
-        **c.as_dict(),
-    }
-    states = ("x",) + tuple(f"e_{m}" for m in range(M)) + ("D",) + tuple(a_names)
-    inputs = tuple(f"u_{m}" for m in range(M)) + tuple(f"r_{m}" for m in range(M)) + ("q",)
-    mode = Mode("bidir-topk", update, tuple(constraints))
-    return LinearModel("bidir-topk", params, states, inputs, (mode,), sensitivity=sensitivity)
+    update.update({f"e_{c}": r[c] for c in view.keys})
+    update.update({name: Signal.var(name) for name in offsets})
+    errors = [
+        Compression(f"r_{c}", accumulated[c], delta_up, True, f"up {c}") for c in view.keys
+    ]
+    if view.main:
+        errors.append(Compression("q", aggregate, delta_down, True, "down"))
+    sensitivity = {"x": 1.0, "D": 0.0, **view.per_worker("e", 0.0)}
+    sensitivity.update({n: alpha * view.classes.L[int(n[2:])] for n in offsets})
+    return _round(
+        view, "bidir-topk",
+        states=view.states(["x", "D"], ["e"]) + tuple(offsets),
+        inputs=view.names(workers=["u", "r"]) + view.names(shared=["q"]),
+        update=update,
+        calls=(view.call("k", x, u, F),),
+        errors=tuple(errors),
+        theta=x,
+        value_inputs=_values(view, "F"),
+        sensitivity=sensitivity,
+    )
 
 
-def delayed_gd_model(
-    c: ModelConstants, *, alpha: float, tau: int, varying: bool = False
-) -> LinearModel:
+def delayed_gd_rounds(
+    view: View, *, alpha: float, tau: int, varying: bool = False
+) -> list[Round]:
     """GD with delayed gradients ``θ^{k+1} = θ^k − α(1/M)Σ_m ∇f_m(θ^{k−d})``.
 
     State ``(x, x_1, …, x_τ)`` (``x_j = θ^{k−j} − θ*``). ``varying=False``: the delay is always
     ``d = τ`` (one mode); ``varying=True``: any delay sequence with ``d_k ∈ {0, …, τ}`` (one mode
     per delay value, one common ``P``).
     """
-    M = c.workers
     names = ["x"] + [f"x_{j}" for j in range(1, tau + 1)]
-    past = [_v(name) for name in names]
-    u = [_v(f"u_{m}") for m in range(M)]
-    shift = {names[j]: past[j - 1] for j in range(1, tau + 1)}
-    modes = []
+    past = [view.shared(name) for name in names]
+    u, F = view.worker("u"), view.value("F")
+    shift = {names[j]: past[j - 1] for j in range(1, tau + 1)} if view.main else {}
+    states = view.states(names)
+    rounds = []
     for d in range(tau + 1) if varying else [tau]:
-        update = {"x": past[0] - total(u) / M, **shift}
-        constraints = _sectors(u, past[d], alpha, c, f"sector at k−{d}")
-        modes.append(Mode(f"delay {d}", update, tuple(constraints)))
-    params = {"alpha": alpha, "tau": tau, "varying": varying, **c.as_dict()}
-    return LinearModel(
-        "gd-delay",
-        params,
-        tuple(names),
-        tuple(f"u_{m}" for m in range(M)),
-        tuple(modes),
-        sensitivity={name: 1.0 for name in names},
-    )
+        rounds.append(_round(
+            view, f"delay {d}",
+            states=states,
+            inputs=view.names(workers=["u"]),
+            update=ChainMap({"x": past[0] - view.mean(u)} if view.main else {}, shift),
+            calls=(view.call(f"k-{d}", past[d], u, F),),
+            errors=(),
+            theta=past[0],
+            value_inputs=_values(view, "F"),
+            sensitivity={name: 1.0 for name in states},
+        ))
+    return rounds
 
 
+# -- registry ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ModelSpec:
-    """A certifiable algorithm: its builder and its parameters with their validators."""
+    """A certifiable algorithm: its model function, its parameters with their validators, and
+    the settings of its sharpest model (``window``, parameter overrides)."""
 
-    build: Callable[..., LinearModel]
+    rounds: Callable[..., Round | list[Round]]
     required: tuple[str, ...]
     optional: dict[str, Any]
     description: str
+    compressor: Callable[[dict], str]
+    window: int = 1
+    sharp_overrides: dict[str, Any] | None = None
 
 
 def _step(value: Any) -> float:
@@ -481,47 +438,80 @@ VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "varying": _flag("varying"),
 }
 
-#: Algorithms with an LMI model: builder, required and optional parameters.
+
+def _contractive(params: dict) -> str:
+    kind = ("a sparsifier (error orthogonal to the message)" if params.get("sparsifier", True)
+            else "any map")
+    return f"{kind} with ‖C(v) − v‖² ≤ (1 − δ)‖v‖², δ = {params['delta']:.6g}"
+
+
+def _bidirectional(params: dict) -> str:
+    return ("sparsifiers (error orthogonal to the message) up and down, δ_up = "
+            f"{params['delta_up']:.6g}, δ_down = {params['delta_down']:.6g}")
+
+
+def _threshold(params: dict) -> str:
+    return (f"GD-SEC thresholds: dropped part r_m orthogonal to the sent part, "
+            f"‖r_m‖ ≤ ξ‖θ^k − θ^(k−1)‖, ξ = {params['xi']:.6g}")
+
+
+#: Algorithms with an LMI model: rounds, required and optional parameters, sharp settings.
 MODELS: dict[str, ModelSpec] = {
-    "gd": ModelSpec(gd_model, ("alpha",), {}, "gradient descent"),
+    "gd": ModelSpec(gd_round, ("alpha",), {}, "gradient descent",
+                    lambda p: "none", window=1),
     "gd-sec": ModelSpec(
-        gdsec_model,
+        gdsec_round,
         ("alpha",),
         {"beta": 1.0, "xi": 0.0, "error_correction": True, "lifting": False},
         "GD-SEC, threshold ξ = max_i ξ_i",
+        _threshold,
+        window=1,
     ),
     "ef": ModelSpec(
-        ef_model,
+        ef_round,
         ("alpha", "delta"),
         {"sparsifier": True, "heterogeneous": None},
         "classic error feedback with a δ-contractive compressor",
+        _contractive,
+        window=1,
     ),
     "compressed-gd": ModelSpec(
-        compressed_gd_model,
+        compressed_gd_round,
         ("alpha", "delta"),
         {"sparsifier": True, "heterogeneous": None},
         "compressed GD without error feedback (δ-contractive compressor)",
+        _contractive,
+        window=1,
     ),
     "ef21": ModelSpec(
-        ef21_model,
+        ef21_round,
         ("alpha", "delta"),
         {"sparsifier": True, "lifting": True},
         "EF21 with a δ-contractive compressor",
+        _contractive,
+        window=2,
+        sharp_overrides={"lifting": False},
     ),
     "bidir-topk": ModelSpec(
-        bidirectional_model,
+        bidirectional_round,
         ("alpha", "delta_up", "delta_down"),
         {"heterogeneous": None},
         "bidirectional top-k (δ_up = k_up/d, δ_down = k_down/d)",
+        _bidirectional,
+        window=1,
     ),
     "gd-delay": ModelSpec(
-        delayed_gd_model, ("alpha", "tau"), {"varying": False}, "GD with a gradient delay τ"
+        delayed_gd_rounds, ("alpha", "tau"), {"varying": False}, "GD with a gradient delay τ",
+        lambda p: "none", window=0,
     ),
 }
 
+#: Model variants: the state-complete sector model, or the sharp interpolation model.
+VARIANTS = ("sector", "interpolation")
 
-def build_model(name: str, constants: ModelConstants, **params: Any) -> LinearModel:
-    """The LMI model of algorithm ``name`` with validated ``params``.
+
+def validate_params(name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The parameters of ``name`` with defaults, validated.
 
     Raises
     ------
@@ -539,5 +529,205 @@ def build_model(name: str, constants: ModelConstants, **params: Any) -> LinearMo
         if key not in params:
             raise InputError(key, None, f"a value (required by {name})")
     values = {**spec.optional, **params}
-    checked = {key: VALIDATORS[key](value) for key, value in values.items()}
-    return spec.build(constants, **checked)
+    return {key: VALIDATORS[key](value) for key, value in values.items()}
+
+
+def build_model(
+    name: str,
+    constants: ModelConstants,
+    *,
+    variant: str = "sector",
+    window_steps: int | None = None,
+    classes: int | None = None,
+    symmetry: bool = True,
+    **params: Any,
+) -> LinearModel:
+    """The LMI model of algorithm ``name`` with validated ``params``.
+
+    Parameters
+    ----------
+    name : str
+    constants : ModelConstants
+    variant : {"sector", "interpolation"}
+        ``"sector"``: co-coercivity between the points the state knows, no function values —
+        the model whose state is the algorithm's own (certified bounds on runs use it).
+        ``"interpolation"``: interpolation inequalities with function values over a history
+        window (the algorithm's ``window`` by default) — the sharper model of ``convcheck
+        certify``.
+    window_steps : int, optional
+        History window of the interpolation variant.
+    classes : int, optional
+        Round the workers' constants into at most this many classes (default: one class per
+        distinct ``(L_m, μ_m)``).
+    symmetry : bool
+        ``False``: one class per worker even where constants are equal (no reduction; the
+        same certificate at a larger cost — for checking the reduction).
+
+    Raises
+    ------
+    InputError
+        Unknown algorithm, variant or parameter, a parameter out of range, ``classes`` outside
+        ``[1, M]``.
+    """
+    checked = validate_params(name, params)
+    if "heterogeneous" in checked and checked["heterogeneous"] is None:
+        checked["heterogeneous"] = constants.workers > 1
+    if variant not in VARIANTS:
+        raise InputError("model", variant, "one of " + ", ".join(map(repr, VARIANTS)))
+    spec = MODELS[name]
+    steps = 0
+    if variant == "interpolation":
+        steps = spec.window if window_steps is None else check_int("window", window_steps, 0)
+        if steps and spec.window == 0:
+            raise InputError("window", steps, f"0 ({name} has several modes: no window)")
+        for key, value in (spec.sharp_overrides or {}).items():
+            if key not in params:
+                checked[key] = value
+    elif window_steps:
+        raise InputError("window", window_steps, "0 with the sector model (or use "
+                         "model=interpolation)")
+    grouped = WorkerClasses.of(constants.L_workers, constants.mu_workers, classes)
+    if not symmetry:
+        grouped = WorkerClasses(constants.L_workers, constants.mu_workers,
+                                tuple((m,) for m in range(constants.workers)))
+    values = variant == "interpolation"
+    alpha = checked["alpha"]
+
+    def view_rounds(deviation: int | None) -> list[Round]:
+        view = View(grouped, constants.L, constants.mu, alpha, deviation, values)
+        made = spec.rounds(view, **checked)
+        made = made if isinstance(made, list) else [made]
+        return [window(r, steps) for r in made]
+
+    rounds = [view_rounds(None)] + [
+        view_rounds(c) for c in range(grouped.count) if len(grouped.members[c]) >= 2
+    ]
+    description = _describe(name, checked, constants, grouped, variant, steps)
+    params_out = {**checked, **constants.as_dict(), "model": variant, "window": steps,
+                  "classes": grouped.count}
+    return assemble(name, params_out, rounds, "interpolation" if values else "sector",
+                    description, constants.workers, grouped.members)
+
+
+#: ``model="auto"`` takes the sharpest model whose main LMI has at most this many rows.
+AUTO_ROWS = 32
+
+
+def build_auto(
+    name: str, constants: ModelConstants, *, classes: int | None = None, **params: Any
+) -> LinearModel:
+    """The sharpest model whose main LMI has at most :data:`AUTO_ROWS` rows: the interpolation
+    model with the algorithm's window, then with shorter windows (down to 1), then the sector
+    model (the smallest; used whatever its size)."""
+    spec = MODELS[name]
+    sector = build_model(name, constants, variant="sector", classes=classes, **params)
+    if sector.main.size > AUTO_ROWS:  # a window only adds rows
+        return sector
+    for steps in range(spec.window, 0, -1):
+        model = build_model(name, constants, variant="interpolation", window_steps=steps,
+                            classes=classes, **params)
+        if model.main.size <= AUTO_ROWS:
+            return model
+    return sector
+
+
+def _describe(
+    name: str, params: dict, constants: ModelConstants, grouped: WorkerClasses, variant: str,
+    steps: int,
+) -> dict[str, str]:
+    """The model in words (printed by ``convcheck certify`` and stored in certificates)."""
+    if variant == "interpolation":
+        constraints = (f"interpolation inequalities of S(μ_m, L_m) with function values between "
+                       f"every pair of points of the last {steps + 1} round(s) and θ*")
+        lyapunov = (f"quadratic in the state of {steps} round(s) ago and every input since, "
+                    "plus a nonnegative combination of function values")
+    else:
+        constraints = "sector (co-coercivity) between the points the state knows and θ*"
+        lyapunov = "quadratic in the algorithm's state (no function values)"
+    deviations = sum(len(m) >= 2 for m in grouped.members)
+    return {
+        "name": variant,
+        "algorithm": MODELS[name].description,
+        "functions": (f"f_m ∈ S(μ_m, L_m) per worker and f = (1/M)Σ f_m ∈ S(μ, L), "
+                      f"μ = {constants.mu:.6g}, L = {constants.L:.6g}"),
+        "compressor": MODELS[name].compressor(params),
+        "constraints": constraints,
+        "lyapunov": lyapunov,
+        "workers": grouped.describe(),
+        "reduction": (f"symmetry-reduced: 1 main block + {deviations} deviation block(s) "
+                      f"for M = {constants.workers}"),
+    }
+
+
+def assumptions_sentence(model: LinearModel) -> str:
+    """The class a certificate is about, in one sentence."""
+    d = model.description
+    heterogeneous = model.params.get("heterogeneous")
+    offsets = " with ∇f_m(θ*) ≠ 0 allowed" if heterogeneous else ""
+    return (f"Every f = (1/M)Σ f_m with {d.get('functions', '')}{offsets}; compressor: "
+            f"{d.get('compressor', 'none')}; {d.get('workers', '')}.")
+
+
+def search_lower_bound(
+    name: str,
+    constants: ModelConstants,
+    *,
+    classes: int | None = None,
+    families: tuple[str, ...] = FAMILIES,
+    target: float = float("inf"),
+    **params: Any,
+) -> LowerBound:
+    """The best explicit instance of the assumptions of ``name``'s models (see
+    :mod:`convcheck.theory.lower`): the main view with the workers of a class identical and,
+    when all workers share one class, the same class split in two halves whose functions,
+    compressors (and offsets ``∇f_m(θ*)``, where allowed) differ."""
+    checked = validate_params(name, params)
+    if "heterogeneous" in checked and checked["heterogeneous"] is None:
+        checked["heterogeneous"] = constants.workers > 1
+    grouped = WorkerClasses.of(constants.L_workers, constants.mu_workers, classes)
+    spec = MODELS[name]
+    views = [View(grouped, constants.L, constants.mu, checked["alpha"])]
+    if grouped.count == 1 and constants.workers >= 2:
+        half = constants.workers // 2
+        split = WorkerClasses(
+            np.repeat(grouped.L, 2), np.repeat(grouped.mu, 2),
+            (tuple(range(half)), tuple(range(half, constants.workers))),
+        )
+        views.append(View(split, constants.L, constants.mu, checked["alpha"]))
+    rounds = []
+    for view in views:
+        made = spec.rounds(view, **checked)
+        if isinstance(made, list) and len(made) > 1:
+            return LowerBound(None, "no instance family for a model with several modes")
+        rounds.append(made[0] if isinstance(made, list) else made)
+    return lower_bound(rounds, views, families=families, target=target)
+
+
+def lower_bound_of(model: LinearModel, **options: Any) -> LowerBound:
+    """:func:`search_lower_bound` for the algorithm, parameters and classes of ``model``."""
+    params = model.params
+    spec = MODELS[model.algorithm]
+    algorithm_params = {k: params[k] for k in spec.required + tuple(spec.optional)}
+    constants = ModelConstants.make(
+        params["L"], params["mu"], params["workers"], params["L_workers"], params["mu_workers"]
+    )
+    return search_lower_bound(model.algorithm, constants, classes=params["classes"],
+                              **algorithm_params, **options)
+
+
+def explicit_round(name: str, constants: ModelConstants, **params: Any) -> Round:
+    """The round of ``name`` with one class per worker (no reduction, no function values, no
+    window): every worker's entries are explicit (``u_m``, ``r_m``, ...). Used to expand a model
+    coordinate by coordinate on a concrete instance (:mod:`convcheck.theory.instance`)."""
+    checked = validate_params(name, params)
+    if "heterogeneous" in checked and checked["heterogeneous"] is None:
+        checked["heterogeneous"] = constants.workers > 1
+    singletons = WorkerClasses(constants.L_workers, constants.mu_workers,
+                               tuple((m,) for m in range(constants.workers)))
+    view = View(singletons, constants.L, constants.mu, checked["alpha"])
+    made = MODELS[name].rounds(view, **checked)
+    if isinstance(made, list):
+        if len(made) > 1:
+            raise InputError("algorithm", name, "a model with one mode")
+        made = made[0]
+    return made

@@ -25,6 +25,10 @@ from convcheck.theory.fits import fit_linear_rate, fit_power_law
 from convcheck.verify.mutants import inject
 from tests.helpers import engine_problem
 
+#: The run checks here are about the bound on runs; the lower bound beside the certificate is
+#: tested in test_lower.py and once below.
+BOUND = CertifiedBound(lower_bound=False)
+
 
 def heterogeneous():
     """Logistic regression, labels sorted over 4 workers: ∇f_m(θ*) ≠ 0, L_m all different."""
@@ -57,7 +61,7 @@ def test_certified_bound_holds_at_every_iteration(name, params):
     algorithm = make_algorithm(name, problem.constants, **params)
     theta0 = np.linspace(-1.0, 1.0, problem.objective.dim)
     trace = run(algorithm, problem, 400, theta0=theta0)
-    check = check_bound(CertifiedBound(), trace, problem, algorithm, theta0=theta0)
+    check = check_bound(BOUND, trace, problem, algorithm, theta0=theta0)
     assert check.applicable and check.holds, (check.reason, check.max_ratio, check.argmax)
     assert check.provenance == "certified (LMI)"
     assert 0 < check.max_ratio <= 1 + 1e-9
@@ -74,7 +78,7 @@ def test_lyapunov_function_decreases_along_runs(name, params):
     if name == "ef21":
         params = {**params, "alpha": ef21_theorem_step(problem)}
     algorithm = make_algorithm(name, problem.constants, **params)
-    certificate = certificate_for(algorithm, problem)
+    certificate = certificate_for(algorithm, problem, lower_bound=False)
     model = certificate.model
     oracle = Oracle(problem.objective)
     theta0 = np.ones(problem.objective.dim)
@@ -93,7 +97,7 @@ def test_injected_bug_violates_the_certified_bound():
     algorithm = inject(make_algorithm("gd-sec", problem.constants, alpha="0.5/L", xi=0.2),
                        "stale-worker-memory")
     trace = run(algorithm, problem, 300)
-    check = check_bound(CertifiedBound(), trace, problem, algorithm)
+    check = check_bound(BOUND, trace, problem, algorithm)
     assert check.applicable and check.holds is False and check.max_ratio > 1e3
 
 
@@ -101,7 +105,7 @@ def test_large_xi_has_no_certificate():
     problem = heterogeneous()
     algorithm = make_algorithm("gd-sec", problem.constants, alpha="0.9/L", xi=0.45)
     trace = run(algorithm, problem, 50)
-    check = check_bound(CertifiedBound(), trace, problem, algorithm)
+    check = check_bound(BOUND, trace, problem, algorithm)
     assert not check.applicable
     assert "a linear rate ρ < 1 is certified fails (no linear rate certified" in check.reason
 
@@ -109,7 +113,7 @@ def test_large_xi_has_no_certificate():
 def test_classic_ef_on_heterogeneous_workers_is_not_certified_and_plateaus():
     problem = heterogeneous()
     algorithm = make_algorithm("ef", problem.constants, alpha="0.5/L", k=2)
-    certificate = certificate_for(algorithm, problem)
+    certificate = certificate_for(algorithm, problem, lower_bound=False)
     assert not certificate.certified and "no linear rate certified" in certificate.reason
     trace = run(algorithm, problem, 3000)
     distance = trace.columns["dist_sq"]
@@ -124,14 +128,14 @@ def test_classic_ef_on_heterogeneous_workers_is_not_certified_and_plateaus():
 def test_homogeneous_single_worker_ef_is_certified():
     problem = engine_problem("logistic", "iid", workers=1, n_samples=200, n_features=6, lam=0.05)
     algorithm = make_algorithm("ef", problem.constants, alpha="0.05/L", k=2)
-    assert certificate_for(algorithm, problem).certified
+    assert certificate_for(algorithm, problem, lower_bound=False).certified
 
 
 def test_start_point_must_match_the_run():
     problem = heterogeneous()
     algorithm = make_algorithm("gd", problem.constants)
     trace = run(algorithm, problem, 20, theta0=np.ones(problem.objective.dim))
-    check = check_bound(CertifiedBound(), trace, problem, algorithm)  # θ⁰ = 0 assumed
+    check = check_bound(BOUND, trace, problem, algorithm)  # θ⁰ = 0 assumed
     assert not check.evaluated and "theta0" in check.reason
     model, _ = model_for(algorithm, problem)
     with pytest.raises(InputError, match="'theta0'"):
@@ -147,7 +151,7 @@ def test_stochastic_and_nonconvex_cases_have_no_model():
         "nonconvex-logistic", "sorted", workers=4, n_samples=200, n_features=6
     )
     gd = make_algorithm("gd", nonconvex.constants)
-    check = check_bound(CertifiedBound(), run(gd, nonconvex, 5), nonconvex, gd)
+    check = check_bound(BOUND, run(gd, nonconvex, 5), nonconvex, gd)
     assert not check.applicable
 
 
@@ -187,3 +191,60 @@ def test_libsvm_phishing_ten_workers(shared_data):
         assert any(r.bound == "lmi/distance" and r.applicable for r in results)
         for result in results:
             assert result.holds or not result.applicable, (result.bound, result.max_ratio)
+
+
+def test_the_report_data_carries_the_lower_bound_and_the_class():
+    """What results.json gets for an lmi/distance check: ρ, ρ_low, the gap, how ρ_low was
+    found, the model in words and the class of the certificate."""
+    problem = heterogeneous()
+    algorithm = make_algorithm("gd-sec", problem.constants, alpha="0.5/L", xi=0.2)
+    constants = CertifiedBound().constants(algorithm, problem)
+    assert constants["certified"] and constants["rho_low"] <= constants["rho"]
+    assert 0 <= constants["gap"] <= 1e-3
+    assert constants["lower_bound_method"].startswith("explicit instance")
+    assert constants["model_description"]["name"] == "sector"
+    assert "S(μ_m, L_m)" in constants["assumptions"]
+    assert constants["instance_rho"] is None and "not a quadratic" in constants["instance_reason"]
+
+
+def test_the_size_guard_names_the_parameter_and_the_allowed_range():
+    """Distinct constants for 200 workers: 200 classes; the error names ``workers`` and says how
+    many classes fit; with classes=10 the same constants are certified. τ = 10000: ``tau``."""
+    from convcheck.theory.certified import certify
+
+    L_workers = np.linspace(0.5, 1.0, 200)
+    with pytest.raises(InputError, match="'workers'") as error:
+        certify("gd-sec", L=1.0, mu=0.1, workers=200, L_workers=L_workers, alpha=0.5, xi=0.2)
+    assert "at most" in str(error.value) and "classes" in str(error.value)
+    rounded = certify("gd-sec", L=1.0, mu=0.1, workers=200, L_workers=L_workers, alpha=0.5,
+                      xi=0.2, classes=3, lower_bound=False, tol=1e-5)
+    assert rounded.certified and rounded.model.params["classes"] == 3
+    with pytest.raises(InputError, match="'tau'") as error:
+        certify("gd-delay", L=1.0, mu=0.1, alpha=0.01, tau=10_000)
+    assert "tau ≤" in str(error.value) and "force" in str(error.value)
+
+
+def test_lyapunov_of_a_reduced_certificate_decreases_along_runs():
+    """Four workers with equal constants (quadratics with one Hessian, different centers): the
+    model has a main and a deviation block, and V — evaluated on the engine's explicit state
+    through the class means and deviations — decreases by ρ² per round of GD-SEC."""
+    from convcheck import build_problem
+
+    centers = [[3.0, 0.0], [-3.0, 0.0], [0.0, 3.0], [0.0, -3.0]]
+    problem = build_problem("ridge", "quadratics", workers=4, split="natural", scaling="none",
+                            lam=0.0, dataset_params={"centers": centers})
+    algorithm = make_algorithm("gd-sec", problem.constants, alpha="0.5/L", xi=0.3)
+    certificate = certificate_for(algorithm, problem, lower_bound=False)
+    model = certificate.model
+    assert certificate.certified and len(model.blocks) == 2
+    oracle, theta0 = Oracle(problem.objective), np.array([1.0, 2.0])
+    state, _ = start(algorithm, theta0, problem.objective.n_workers,
+                     lambda: oracle.worker_gradients(theta0))
+    rows = state_rows(model, algorithm, problem, state)
+    value = certificate.lyapunov(rows)
+    assert value >= rows[0] @ rows[0]
+    for _ in range(40):
+        sync_round(algorithm, state, oracle.worker_gradients(state.model), None)
+        following = certificate.lyapunov(state_rows(model, algorithm, problem, state))
+        assert following <= certificate.rho**2 * value * (1 + 1e-9) + 1e-20
+        value = following

@@ -81,20 +81,43 @@ def test_gd_beyond_two_over_L_has_no_certified_rate():
 
 def test_the_numpy_recheck_rejects_a_certificate_at_a_smaller_rate():
     """The verification can fail: the certified (P, λ) of GD do not certify ρ − 0.01."""
-    certificate = certify("gd", L=1.0, mu=0.1, alpha=1.0, tol=1e-6)
+    certificate = certify("gd", L=1.0, mu=0.1, alpha=1.0, tol=1e-6, model="sector")
     sdp = lmi._SDP(certificate.model)
     (values,) = certificate.multipliers
-    lams = [(np.array(list(values.values())), np.zeros(0))]
-    good = sdp.verify(certificate.rho, certificate.P, lams)
-    bad = sdp.verify(certificate.rho - 0.01, certificate.P, lams)
+    lams = [np.array(list(values.values()))]
+    Ps, p = certificate.blocks_P, certificate.value_weights
+    good = sdp.verify(certificate.rho, Ps, p, lams)
+    bad = sdp.verify(certificate.rho - 0.01, Ps, p, lams)
     assert good.passed and not bad.passed
     assert bad.lmi_max_eigenvalue[0] > 0
     # a P that does not dominate e eᵀ fails the second test
-    assert not sdp.verify(certificate.rho, 0.5 * certificate.P, lams).passed
+    assert not sdp.verify(certificate.rho, [0.5 * P for P in Ps], p, lams).passed
+
+
+def test_the_numpy_recheck_accounts_for_function_values():
+    """With function values the linear part must vanish; a residual is absorbed with
+    (m/2)‖x‖² ≤ F ≤ (L/2)‖x‖², and a multiplier changed by a large amount fails the check."""
+    certificate = certify("ef21", L=1.0, mu=0.1, alpha=0.15, delta=0.3, tol=1e-6,
+                          model="interpolation", lower_bound=False)
+    model = certificate.model
+    assert model.main.values and certificate.verification.passed
+    sdp = lmi._SDP(model)
+    (values,) = certificate.multipliers
+    lams = [np.array(list(values.values()))]
+    Ps, p = certificate.blocks_P, certificate.value_weights
+    assert sdp.verify(certificate.rho, Ps, p, lams).passed
+    names = list(values)
+    i = next(i for i, name in enumerate(names) if name.startswith("interpolation"))
+    broken = lams[0].copy()
+    broken[i] += 10.0 * (1.0 + abs(broken[i]))
+    check = sdp.verify(certificate.rho, Ps, p, [broken])
+    assert not check.passed and check.value_residual > 1.0
 
 
 def test_lyapunov_of_a_certificate_bounds_the_distance():
-    certificate = certify("gd-sec", L=1.0, mu=0.1, workers=2, alpha=0.5, xi=0.2)
+    certificate = certify("gd-sec", L=1.0, mu=0.1, workers=2, alpha=0.5, xi=0.2, model="sector",
+                          lower_bound=False)
+    assert len(certificate.model.blocks) == 2  # one class of two workers: main + deviation
     rng = np.random.default_rng(2)
     for _ in range(20):
         state = rng.normal(size=(len(certificate.model.states), 5))
@@ -110,7 +133,7 @@ CERTIFIED = [
 ]
 NOT_CERTIFIED = [
     ("gd-sec", {"alpha": 1.0, "xi": 0.45}),  # ξ too large for this step
-    ("ef21", {"alpha": 0.08, "delta": 0.3, "lifting": False}),  # THEORY.md §5.2
+    ("ef21", {"alpha": 0.08, "delta": 0.3, "lifting": False, "model": "sector"}),  # §4.2
     ("ef", {"alpha": 0.05, "delta": 0.5}),  # heterogeneous workers: no fixed point
     ("bidir-topk", {"alpha": 0.05, "delta_up": 0.5, "delta_down": 0.5}),
     ("compressed-gd", {"alpha": 0.05, "delta": 0.5}),  # top-k without error feedback
@@ -120,7 +143,8 @@ HETEROGENEOUS = {"L": 1.0, "mu": 0.05, "workers": 3, "L_workers": [0.6, 1.2, 1.8
 
 @pytest.mark.parametrize(("name", "params"), CERTIFIED)
 def test_certified_on_heterogeneous_workers(name, params):
-    certificate = certify(name, **HETEROGENEOUS, tol=1e-5, **params)
+    certificate = certify(name, **HETEROGENEOUS, tol=1e-5, lower_bound=False, model="sector",
+                          **params)
     assert certificate.certified, certificate.reason
     # no compressed method beats the exact rate of GD with the same step on S(μ, L)
     assert certificate.rho >= gd_rate(params["alpha"], 0.05, 1.0) - 1e-6
@@ -129,7 +153,7 @@ def test_certified_on_heterogeneous_workers(name, params):
 
 @pytest.mark.parametrize(("name", "params"), NOT_CERTIFIED)
 def test_not_certified(name, params):
-    certificate = certify(name, **HETEROGENEOUS, **params)
+    certificate = certify(name, **HETEROGENEOUS, lower_bound=False, **params)
     assert not certificate.certified
     assert certificate.reason.startswith("no linear rate certified")
     assert certificate.as_dict()["rho"] is None
@@ -183,14 +207,13 @@ def test_step_names_and_k_over_d_resolve():
 
 
 def test_a_model_without_updates_for_a_state_is_refused():
-    model = lmi.LinearModel(
-        "broken",
-        {},
+    block = lmi.Block(
+        "main",
         ("x", "y"),
         ("u",),
         (lmi.Mode("m", {"x": Signal.var("x")}, (QuadraticConstraint("q", "inequality", ()),)),),
     )
     with pytest.raises(ValueError, match="'y'"):
-        model.matrices(model.modes[0])
+        block.matrices(block.modes[0])
     with pytest.raises(InputError, match="'tol'"):
         certify_model(build_model("gd", ModelConstants.make(1.0, 0.1), alpha=1.0), tol=0.0)

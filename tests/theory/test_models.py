@@ -67,8 +67,9 @@ def test_model_reproduces_the_algorithm_and_its_constraints_hold(name, params):
     model, why = model_for(algorithm, problem)
     assert model is not None, why
     (mode,) = model.modes
-    N, _, _ = model.matrices(mode)
-    index, size = model.index, len(model.states) + len(model.inputs)
+    main = model.main
+    N, constraints = main.matrices(mode)
+    size = main.size
     oracle = Oracle(problem.objective)
     theta0 = np.random.default_rng(1).normal(size=problem.objective.dim)
     state, _ = start(algorithm, theta0, problem.objective.n_workers,
@@ -76,19 +77,19 @@ def test_model_reproduces_the_algorithm_and_its_constraints_hold(name, params):
     for _ in range(25):
         before = copy.deepcopy(state)
         wire = sync_round(algorithm, state, oracle.worker_gradients(state.model), None)
-        s_k = state_rows(model, algorithm, problem, before)
-        s_next = state_rows(model, algorithm, problem, state)
+        s_k, _ = model.block_rows(state_rows(model, algorithm, problem, before))
+        s_next, _ = model.block_rows(state_rows(model, algorithm, problem, state))
         v = np.vstack([s_k, nonlinear_outputs(name, algorithm, problem, before, state, wire)])
         assert v.shape[0] == size
         np.testing.assert_allclose(N @ v, s_next, rtol=1e-9, atol=1e-11)
         gram = v @ v.T
         scale = np.trace(gram)
-        for constraint in mode.constraints:
-            value = float(np.sum(constraint.matrix(index, size) * gram))
-            if constraint.kind == "inequality":
-                assert value >= -1e-12 * scale, (constraint.name, value)
+        for constraint_name, kind, Q in constraints:
+            value = float(np.sum(Q * gram))
+            if kind == "inequality":
+                assert value >= -1e-12 * scale, (constraint_name, value)
             else:
-                assert abs(value) <= 1e-12 * scale, (constraint.name, value)
+                assert abs(value) <= 1e-12 * scale, (constraint_name, value)
 
 
 def test_a_wrong_model_is_caught_by_the_same_check():
@@ -110,12 +111,13 @@ def test_a_wrong_model_is_caught_by_the_same_check():
     wire = sync_round(algorithm, state, oracle.worker_gradients(state.model), None)
     v = np.vstack(
         [
-            state_rows(wrong, algorithm, problem, before),
+            wrong.block_rows(state_rows(wrong, algorithm, problem, before))[0],
             nonlinear_outputs("gd-sec", algorithm, problem, before, state, wire),
         ]
     )
-    N, _, _ = wrong.matrices(wrong.modes[0])
-    assert not np.allclose(N @ v, state_rows(wrong, algorithm, problem, state), atol=1e-6)
+    N, _ = wrong.main.matrices(wrong.modes[0])
+    after = wrong.block_rows(state_rows(wrong, algorithm, problem, state))[0]
+    assert not np.allclose(N @ v, after, atol=1e-6)
 
 
 def test_constant_validation_names_the_field():

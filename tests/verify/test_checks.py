@@ -112,15 +112,20 @@ class _Unsound:
     def __init__(self, model, rho):
         self.model, self.rho, self.certified = model, rho, True
         self.reason, self.seconds = "forced by the test", 0.0
+        self.rho_low, self.gap, self.lower_bound_method = None, None, "none"
+        self.assumptions = "none: a broken certifier"
         self.P = np.eye(len(model.states))
 
     def lyapunov(self, state):
         return float(np.sum(np.asarray(state) ** 2))
 
+    def max_eigenvalue(self):
+        return 1.0
+
 
 @pytest.fixture
 def unsound_certifier(monkeypatch):
-    def certify(model, tol):
+    def certify(model, tol, lower_bound=True):
         return _Unsound(model, 0.9)
 
     monkeypatch.setattr(certified_module, "_certify_cached", certify)
@@ -169,7 +174,7 @@ def test_no_certificate_control_catches_an_unsound_certifier(tmp_path, unsound_c
 def test_a_certificate_refuted_by_a_run_of_the_algorithm_itself(tmp_path, monkeypatch):
     """GD's exact rate on this problem is far slower than ρ = 0.3: the run refutes it."""
 
-    def certify(model, tol):
+    def certify(model, tol, lower_bound=True):
         return _Unsound(model, 0.3)
 
     monkeypatch.setattr(certified_module, "_certify_cached", certify)
