@@ -141,6 +141,16 @@ NONCONVEX_CASE = {"family": "nonconvex-logistic", "dataset": "breast-cancer",
                   "problem_extra": "lam_nc = 0.1"}
 
 
+#: The checks every synchronous case gets beside its own (convcheck.verify.identities).
+IDENTITY_CHECKS = ("invariants", "reductions")
+
+
+def own_checks(document) -> list[dict]:
+    """The rows of a verify document's checks that its case files name (the identity checks
+    every synchronous case gets are left out)."""
+    return [c for c in document["checks"] if c["name"] not in IDENTITY_CHECKS]
+
+
 def verify_case(tmp_path, checks, *, problem=RIDGE_CASE, algorithm='name = "gd"\nalpha = "1/L"',
                 iterations=200, seeds="[0]", run_extra="", split="sorted", workers=4, tables=""):
     """Write one case (``checks``: its [[checks]] / [[negative_controls]] text; ``tables``: more

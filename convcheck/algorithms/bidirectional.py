@@ -27,6 +27,7 @@ from convcheck.algorithms.invariants import (
     Round,
     compression_rule,
     difference,
+    magnitude,
     norm,
     step_of_gd,
 )
@@ -69,7 +70,7 @@ def _recursions(alg: Any, r: Round) -> tuple[float, float]:
                          r.before.workers.errors + alg.alpha * r.gradients)
     server = difference(r.down + r.after.server.server_error,
                         r.before.server.server_error + r.up.mean(axis=0))
-    return workers[0] + server[0], workers[1] + server[1]
+    return workers[0] + server[0], workers[1] + server[1] + magnitude(r.up)
 
 
 def _server_step(alg: Any, r: Round) -> tuple[float, float]:

@@ -33,7 +33,7 @@ from convcheck.algorithms.invariants import (
     Reduction,
     Round,
     compression_rule,
-    difference,
+    mean_of_rows,
     norm,
 )
 from convcheck.algorithms.mutation import Mutant, common, frozen, off_by_one
@@ -60,7 +60,7 @@ class EF21Server:
 
 def _server_estimate(alg: Any, r: Round) -> tuple[float, float]:
     """``g = (1/M) Σ_m g_m``: the server's running sum tracks the workers' mean."""
-    return difference(r.after.server.estimate, r.after.workers.estimates.mean(axis=0))
+    return mean_of_rows(r.after.server.estimate, r.after.workers.estimates)
 
 
 def _step(alg: Any, r: Round) -> tuple[float, float]:

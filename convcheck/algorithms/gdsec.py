@@ -33,7 +33,8 @@ from convcheck.algorithms.invariants import (
     Invariant,
     Reduction,
     Round,
-    difference,
+    magnitude,
+    mean_of_rows,
     norm,
 )
 from convcheck.algorithms.mutation import Mutant, common, frozen, frozen_server, replaced
@@ -107,12 +108,15 @@ def _error_bound(alg: Any, r: Round) -> tuple[float, float]:
 def _direction(alg: Any, r: Round) -> tuple[float, float]:
     """``ĝ = (1/M) Σ_m g_m + (1/M) Σ_m (e_m^old − e_m^new)``: the identity of every proof."""
     change = (r.before.workers.errors - r.after.workers.errors).mean(axis=0)
-    return difference(r.after.server.g_hat, r.gradients.mean(axis=0) + change)
+    error = norm(r.after.server.g_hat - (r.gradients.mean(axis=0) + change))
+    terms = (norm(r.after.server.g_hat) + norm(r.before.server.h) + magnitude(r.gradients)
+             + magnitude(r.before.workers.errors) + magnitude(r.after.workers.errors))
+    return error, terms
 
 
 def _memories(alg: Any, r: Round) -> tuple[float, float]:
     """``h = (1/M) Σ_m h_m`` (the server's memory is the workers' mean)."""
-    return difference(r.after.server.h, r.after.workers.h.mean(axis=0))
+    return mean_of_rows(r.after.server.h, r.after.workers.h)
 
 
 def _step(alg: Any, r: Round) -> tuple[float, float]:

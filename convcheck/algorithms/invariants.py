@@ -71,8 +71,8 @@ class Invariant:
     check: Callable[[Any, Round], tuple[float, float]]
     exact: bool = False
 
-    def holds(self, error: float, scale: float) -> bool:
-        return error == 0.0 if self.exact else error <= RTOL * scale
+    def holds(self, error: float, scale: float, rtol: float = RTOL) -> bool:
+        return error == 0.0 if self.exact else error <= rtol * scale
 
 
 def norm(x: np.ndarray | float) -> float:
@@ -84,6 +84,17 @@ def norm(x: np.ndarray | float) -> float:
 def difference(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     """``(‖a − b‖, ‖a‖ + ‖b‖)``: ``a = b`` to round-off."""
     return norm(a - b), norm(a) + norm(b)
+
+
+def magnitude(rows: np.ndarray) -> float:
+    """``(1/M) Σ_m ‖x_m‖``: the size of the terms of a mean over rows (a mean of large rows
+    that nearly cancel carries their round-off, not its own size)."""
+    return float(np.mean(np.sqrt(np.einsum("ij,ij->i", rows, rows))))
+
+
+def mean_of_rows(value: np.ndarray, rows: np.ndarray) -> tuple[float, float]:
+    """``value = (1/M) Σ_m x_m`` to round-off: the error and the terms' size."""
+    return norm(value - rows.mean(axis=0)), norm(value) + magnitude(rows)
 
 
 def step_of_gd(alpha_of: Callable[[Any], float], memory: Callable[[Any], np.ndarray],
@@ -162,16 +173,29 @@ class InvariantMonitor:
 
     Attributes
     ----------
+    algorithm : Algorithm
+    rtol : float
+        Relative tolerance of the round-off invariants (default :data:`RTOL`).
     worst : dict
         Per invariant, the largest ``error/scale`` (or the error, for exact ones) and its round.
     failures : dict
         Per invariant, the first round where it did not hold, with the error and the scale.
+    history : list of float
+        Per round, the largest ``error/scale`` over the round-off invariants (for plots).
+    rounds : int
+        Rounds checked.
+    nonfinite : int or None
+        The first round whose model is not finite (rounds from there on are not checked: an
+        identity between infinities or NaNs says nothing).
     """
 
     algorithm: Any
+    rtol: float = RTOL
     worst: dict[str, tuple[float, int]] = field(default_factory=dict)
     failures: dict[str, tuple[int, float, float]] = field(default_factory=dict)
+    history: list[float] = field(default_factory=list)
     rounds: int = 0
+    nonfinite: int | None = None
     bits: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
     _before: Any = None
 
@@ -180,20 +204,32 @@ class InvariantMonitor:
         self._before = _snapshot(states)
 
     def __call__(self, k: int, states: Any, wire: Any, gradients: np.ndarray) -> None:
+        if self.nonfinite is not None:
+            return
+        if not np.all(np.isfinite(states.server.theta)):
+            self.nonfinite = k
+            return
         after = _snapshot(states)
         down = wire.down[0][0] if wire.down else None
         record = Round(self._before, after, gradients, wire.up, down)
         self.bits.append(wire_bits(self.algorithm, wire.up, down, gradients.shape[0]))
-        for invariant in (*self.algorithm.invariants, SAME_MODEL):
+        largest = 0.0
+        for invariant in self.invariants():
             error, scale = invariant.check(self.algorithm, record)
             relative = error if invariant.exact else error / scale if scale > 0 else error
+            if not invariant.exact:
+                largest = max(largest, relative)
             if relative > self.worst.get(invariant.name, (-1.0, 0))[0]:
                 self.worst[invariant.name] = (relative, k)
-            if not invariant.holds(error, scale) and invariant.name not in self.failures:
+            if not invariant.holds(error, scale, self.rtol) and invariant.name not in self.failures:
                 self.failures[invariant.name] = (k, error, scale)
+        self.history.append(largest)
         self.rounds += 1
         self._before = after
 
+    def invariants(self) -> tuple[Invariant, ...]:
+        """The algorithm's declared invariants and :data:`SAME_MODEL`."""
+        return (*self.algorithm.invariants, SAME_MODEL)
 
     def ledger_mismatch(self, ledger: Any) -> tuple[int, str] | None:
         """The first round whose ledger row differs from the messages encoded with the

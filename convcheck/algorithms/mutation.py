@@ -36,6 +36,9 @@ class Mutant:
         Hooks replacing those halves (see :data:`Hook`).
     codecs : dict, optional
         ``{"up_codec" | "down_codec": codec_of(algorithm)}``: what the transport prices with.
+    survives : str
+        Why no check can see this bug where it survives (an equivalent mutant, or a change no
+        bound or identity measures), shown by ``convcheck mutate``; ``""``: it must be caught.
     """
 
     name: str
@@ -47,6 +50,7 @@ class Mutant:
     reply: Hook | None = None
     receive_reply: Hook | None = None
     codecs: dict[str, Callable[[Algorithm], Any]] | None = None
+    survives: str = ""
 
     def apply(self, algorithm: Algorithm) -> Algorithm:
         """A copy of ``algorithm`` whose class is a subclass of its own with the hooks."""

@@ -106,6 +106,8 @@ CHECK_KEYS = {
     "tolerance": Key(_NUMBER, "a real number > 0 (its meaning depends on the check)"),
     "reference": Key((dict,), "the reference algorithm of 'below-reference': a table with "
                      "'name' and its parameters"),
+    "names": Key((list,), "identities of the case's algorithm that 'invariants' checks "
+                 "(default: all of them)"),
 }
 CONTROL_KEYS = {
     **CHECK_KEYS,
@@ -192,7 +194,8 @@ class CheckSpec:
     control runs the case's algorithm with ``algorithm`` and ``run`` overrides and an optional
     injected bug ``inject``, and must fail the way ``expect`` names. With ``ran_with`` the run
     uses those parameters while the check is evaluated for the claimed ones. ``reference`` is
-    the reference algorithm of ``below-reference``.
+    the reference algorithm of ``below-reference``; ``names``, the identities ``invariants``
+    checks (all when empty).
     """
 
     bound: str
@@ -206,6 +209,7 @@ class CheckSpec:
     expect: str = ""
     ran_with: Mapping[str, Any] = field(default_factory=dict)
     reference: Mapping[str, Any] = field(default_factory=dict)
+    names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -415,7 +419,7 @@ def _check_spec(table: Any, kind: str, context: str) -> CheckSpec:
     keys = CHECK_KEYS if kind == "positive" else CONTROL_KEYS
     _check_table(table, keys, context)
     from convcheck.verify.mutants import all_mutants
-    from convcheck.verify.names import BELOW_REFERENCE, check_kind, known_checks
+    from convcheck.verify.names import BELOW_REFERENCE, INVARIANTS, check_kind, known_checks
 
     bound = table["bound"]
     names = known_checks()
@@ -441,6 +445,12 @@ def _check_spec(table: Any, kind: str, context: str) -> CheckSpec:
         raise CaseFileError("reference", reference, allowed, context)
     if reference is not None:
         check_algorithm(reference, context + ".reference")
+    names = table.get("names")
+    if names is not None and (bound != INVARIANTS or not names
+                              or not all(isinstance(n, str) for n in names)):
+        allowed = (f"a non-empty list of identity names ({INVARIANTS} checks only)"
+                   if bound == INVARIANTS else f"no names: only {INVARIANTS} takes them")
+        raise CaseFileError("names", names, allowed, context)
     inject = table.get("inject")
     known = all_mutants()
     if inject is not None and inject not in known:
@@ -460,6 +470,7 @@ def _check_spec(table: Any, kind: str, context: str) -> CheckSpec:
         expect=expect,
         ran_with=dict(table.get("ran_with", {})),
         reference=dict(reference or {}),
+        names=tuple(names or ()),
     )
 
 
@@ -500,6 +511,11 @@ def parse_case(data: Mapping[str, Any], path: str, name: str | None = None,
         if check.inject is not None and check.inject not in own:
             allowed = f"a mutant of {algorithm['name']}: " + (", ".join(own) or "none")
             raise CaseFileError("inject", check.inject, allowed, where)
+        if check.names:
+            _check_identity_names(check, algorithm, where)
+        if check.bound in IDENTITY_CHECKS and algorithm["name"] in _async_names():
+            raise CaseFileError("bound", check.bound, "a check of asynchronous runs: "
+                                f"{check.bound} checks synchronous rounds", where)
         spec = run.updated(check.run, where)
         check_algorithm({**algorithm, **check.algorithm}, where)
         if check.bound == "converges" and spec.target is None:
@@ -524,6 +540,30 @@ def parse_case(data: Mapping[str, Any], path: str, name: str | None = None,
         asynchronous=asynchronous,
         folder=str(folder),
     )
+
+
+#: Checks of synchronous rounds only.
+IDENTITY_CHECKS = ("invariants", "reductions")
+
+
+def _async_names() -> tuple[str, ...]:
+    from convcheck.algorithms import ASYNC_ALGORITHMS
+
+    return tuple(ASYNC_ALGORITHMS)
+
+
+def _check_identity_names(check: CheckSpec, algorithm: Mapping[str, Any], where: str) -> None:
+    """``names`` of an ``invariants`` check must be identities of the case's algorithm."""
+    from convcheck.algorithms import make_algorithm
+    from convcheck.verify.identities import identity_names
+
+    params = {key: value for key, value in {**algorithm, **check.algorithm}.items()
+              if key != "name"}
+    known = identity_names(make_algorithm(algorithm["name"], _placeholder_constants(), **params))
+    unknown = [name for name in check.names if name not in known]
+    if unknown:
+        raise CaseFileError("names", unknown, f"identities of {algorithm['name']}: "
+                            + ", ".join(known), where)
 
 
 def load_case(path: str | Path) -> Case:

@@ -21,6 +21,14 @@ HEAVY_BALL = "dgs/heavy-ball"
 BELOW_REFERENCE = "below-reference"
 #: Every run reaches the case's target.
 CONVERGES = "converges"
+#: The algorithm's exact identities on every round of every run, and every message's bits
+#: re-encoded (added to every synchronous case).
+INVARIANTS = "invariants"
+#: The algorithm's special cases run beside the case equal the algorithms they reduce to
+#: (added to every synchronous case whose algorithm declares some).
+REDUCTIONS = "reductions"
+#: The pseudo-invariant name of the bit check inside ``invariants``.
+BITS_CHECK = "bits-re-encoded"
 
 
 @dataclass(frozen=True)
@@ -100,6 +108,22 @@ SPECIAL: dict[str, CheckKind] = {
     ),
     CONVERGES: CheckKind("target", ("target-missed",), None, "empirical",
                          "every run reaches the case's [run] target"),
+    INVARIANTS: CheckKind(
+        "identity", ("violated",),
+        "relative round-off tolerance of the identities, a real number > 0 (default 1e-11)",
+        "identity",
+        "every identity the algorithm declares holds at every round of every run, and every "
+        "message's bits re-encoded by the specification's codec equal the ledger's",
+        "the algorithm's definition (docs/algorithms.md)",
+    ),
+    REDUCTIONS: CheckKind(
+        "identity", ("differs",),
+        "relative tolerance on the iterates, a real number > 0 (default 1e-9)",
+        "identity",
+        "each special case the algorithm declares (e.g. GD-SEC with ξ = 0) follows the "
+        "algorithm it reduces to (GD) iterate by iterate",
+        "the algorithm's definition (docs/algorithms.md)",
+    ),
 }
 
 

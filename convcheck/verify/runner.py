@@ -32,34 +32,45 @@ def case_problem(case: Case, data_dir: str | None = None):
                          cross_check=False, **case.problem.options)
 
 
-def _runs(case: Case, check: CheckSpec, problem, seed_offset: int, cache: dict) -> tuple:
-    """The algorithm a check is evaluated for and its runs, one per seed (cached per case).
+def _runs(case: Case, check: CheckSpec, problem, seed_offset: int, cache: dict,
+          mutant: str | None = None) -> tuple:
+    """The algorithm a check is evaluated for, its runs (one per seed), their run settings and
+    the invariant monitors that watched them (cached per case).
 
-    With ``ran_with`` the runs use those parameters instead of the claimed ones.
+    With ``ran_with`` the runs use those parameters instead of the claimed ones. ``mutant``
+    (``convcheck mutate``) is injected where the case runs the claimed algorithm. The runs of
+    the claimed algorithm on the synchronous engine are watched by an
+    :class:`~convcheck.algorithms.invariants.InvariantMonitor` each (``None`` otherwise).
     """
     from convcheck.algorithms import make_algorithm
+    from convcheck.algorithms.invariants import InvariantMonitor
     from convcheck.verify.mutants import inject
 
     params = case.algorithm_params(check.algorithm)
     spec: RunSpec = case.run.updated(check.run, f"{case.path}: run of {check.name!r}")
-    key = json.dumps([params, spec.as_dict(), check.inject, check.ran_with], sort_keys=True,
+    claimed = check.inject is None and not check.ran_with
+    bug = check.inject if check.inject is not None else mutant if claimed else None
+    key = json.dumps([params, spec.as_dict(), bug, check.ran_with], sort_keys=True,
                      default=str)
     if key not in cache:
         algorithm = make_algorithm(case.algorithm_name, problem.constants, **params)
         ran = (make_algorithm(case.algorithm_name, problem.constants,
                               **{**params, **check.ran_with})
                if check.ran_with else algorithm)
-        if check.inject is not None:
-            algorithm = inject(algorithm, check.inject)
-            ran = inject(ran, check.inject) if check.ran_with else algorithm
+        if bug is not None:
+            algorithm = inject(algorithm, bug)
+            ran = inject(ran, bug) if check.ran_with else algorithm
         engine = case.engine()
+        watched = claimed and "async" not in ran.transports
+        monitors = [InvariantMonitor(ran) for _ in spec.seeds] if watched else None
         runs = [
             engine(ran, problem, spec.iterations, seed=seed + seed_offset,
                    target=spec.target, target_metric=spec.target_metric, stop_at_target=False,
-                   theta0=None if spec.theta0 is None else np.array(spec.theta0))
-            for seed in spec.seeds
+                   theta0=None if spec.theta0 is None else np.array(spec.theta0),
+                   **({"observer": monitors[i]} if monitors else {}))
+            for i, seed in enumerate(spec.seeds)
         ]
-        cache[key] = (algorithm, runs, spec)
+        cache[key] = (algorithm, runs, spec, monitors)
     return cache[key]
 
 
@@ -75,14 +86,20 @@ def _curve(result) -> dict[str, Any]:
     }
 
 
-def run_case(case: Case, *, seed_offset: int = 0, data_dir: str | None = None
-             ) -> dict[str, Any]:
+def run_case(case: Case, *, seed_offset: int = 0, data_dir: str | None = None,
+             mutant: str | None = None, positive_only: bool = False) -> dict[str, Any]:
     """Run every check of ``case``: its verdicts and what the report shows about it.
 
-    A case whose dataset is not available (the shared data folder is absent) is skipped and
-    says so; any other error is recorded as a failed check so that the suite fails loudly.
+    Besides its own checks, a synchronous case gets ``invariants`` and ``reductions``
+    (:mod:`convcheck.verify.identities`). A case whose dataset is not available (the data
+    folder lacks it) is skipped and says so; any other error is recorded as a failed check so
+    that the suite fails loudly. ``mutant`` injects that bug of the case's algorithm into its
+    claimed runs and ``positive_only`` leaves the negative controls out (``convcheck mutate``).
     """
+    from convcheck.algorithms import make_algorithm
+    from convcheck.verify import identities
     from convcheck.verify.checks import evaluate_check
+    from convcheck.verify.names import INVARIANTS, REDUCTIONS
 
     started = time.perf_counter()
     algorithm_text = ", ".join(f"{k}={v}" for k, v in case.algorithm.items())
@@ -103,11 +120,22 @@ def run_case(case: Case, *, seed_offset: int = 0, data_dir: str | None = None
         raise
     out["problem_class"] = problem.constants.problem_class
     cache: dict[str, tuple] = {}
-    for check in case.checks:
+    claimed = make_algorithm(case.algorithm_name, problem.constants, **case.algorithm_params())
+    checks = [*case.checks, *identities.implicit_checks(case, claimed)]
+    if positive_only:
+        checks = [check for check in checks if check.kind == "positive"]
+    for check in checks:
         begun = time.perf_counter()
         try:
-            algorithm, runs, spec = _runs(case, check, problem, seed_offset, cache)
-            verdict = evaluate_check(check, case, problem, algorithm, runs)
+            algorithm, runs, spec, monitors = _runs(case, check, problem, seed_offset, cache,
+                                                    mutant)
+            if check.bound == INVARIANTS:
+                verdict = identities.invariants(check, case, problem, algorithm, runs, monitors)
+            elif check.bound == REDUCTIONS:
+                verdict = identities.reductions(check, case, problem, algorithm, runs, spec,
+                                                seed_offset)
+            else:
+                verdict = evaluate_check(check, case, problem, algorithm, runs)
             label = algorithm.name if check.kind == "positive" else f"{check.name}"
             out["curves"].setdefault(label, _curve(runs[0]))
             if "staleness" in runs[0].summary and out["staleness"] is None:

@@ -22,8 +22,9 @@ OUTCOMES = ("pass", "fail", "error", "refuted", "skipped")
 #: Which side(s) of the theory a check tests: ``upper`` (measured ≤ bound), ``lower``
 #: (measured ≥ a lower envelope), ``two-sided`` (a rate or trajectory matched within a
 #: tolerance: too fast and too slow both fail), ``target`` (a target accuracy is reached),
-#: ``ordering`` (the run ends below a reference run).
-SIDES = ("upper", "lower", "two-sided", "target", "ordering")
+#: ``ordering`` (the run ends below a reference run), ``identity`` (an equation that holds at
+#: every round, to round-off).
+SIDES = ("upper", "lower", "two-sided", "target", "ordering", "identity")
 #: Points kept of each plotted series (per check).
 SERIES_POINTS = 400
 

@@ -7,7 +7,7 @@ import pytest
 
 from convcheck.problem import build_problem
 from convcheck.verify.special import heavy_ball_values
-from tests.helpers import RIDGE_CASE, verify_case
+from tests.helpers import RIDGE_CASE, own_checks, verify_case
 
 
 def test_heavy_ball_values_unrolled_by_hand():
@@ -34,8 +34,8 @@ def dgs_case(tmp_path, checks, algorithm_extra=""):
 
 def test_dgs_with_full_links_is_heavy_ball(tmp_path):
     checks = '[[checks]]\nbound = "dgs/heavy-ball"\n'
-    (check,) = dgs_case(tmp_path, checks, "rho_up = 1.0\nrho_down = 1.0\nweight_decay = 0.01"
-                        )["checks"]
+    document = dgs_case(tmp_path, checks, "rho_up = 1.0\nrho_down = 1.0\nweight_decay = 0.01")
+    (check,) = own_checks(document)
     assert check["outcome"] == "pass" and check["sides"] == "two-sided", check["reason"]
 
 
@@ -45,18 +45,19 @@ def test_a_sparsified_link_is_not_heavy_ball(tmp_path):
                 '[[negative_controls]]\nname = "down"\nbound = "dgs/heavy-ball"\nwhy = "x"\n'
                 'algorithm = { rho_down = 0.5 }\n')
     document = dgs_case(tmp_path, controls, "rho_up = 1.0\nrho_down = 1.0")
-    assert [c["outcome"] for c in document["checks"]] == ["pass", "pass"]
+    assert [c["outcome"] for c in own_checks(document)] == ["pass", "pass"]
 
 
 def test_heavy_ball_positive_check_outside_the_special_case_is_an_error(tmp_path):
-    (check,) = dgs_case(tmp_path, '[[checks]]\nbound = "dgs/heavy-ball"\n',
-                        "rho_up = 0.5\nrho_down = 1.0")["checks"]
+    (check,) = own_checks(dgs_case(tmp_path, '[[checks]]\nbound = "dgs/heavy-ball"\n',
+                        "rho_up = 0.5\nrho_down = 1.0"))
     assert check["outcome"] == "error" and "ρ_up = 1" in check["reason"]
 
 
 def test_heavy_ball_is_about_dgs(tmp_path):
-    (check,) = verify_case(tmp_path, '[[checks]]\nbound = "dgs/heavy-ball"\n', problem=RIDGE_CASE,
-                           iterations=10)["checks"]
+    document = verify_case(tmp_path, '[[checks]]\nbound = "dgs/heavy-ball"\n',
+                           problem=RIDGE_CASE, iterations=10)
+    (check,) = own_checks(document)
     assert check["outcome"] == "error" and "about dgs" in check["reason"]
 
 
@@ -69,9 +70,9 @@ TOY = {"family": "ridge", "dataset": "bidir-toy", "problem_extra": 'scaling = "n
 def test_bidirectional_ends_below_uplink_only_on_the_toy(tmp_path, k_down, outcome):
     """k_down = 1: the [BIDIR] ordering; k_down = d: bidirectional is uplink-only exactly, so it
     cannot end below it (ratio 1)."""
-    (check,) = verify_case(tmp_path, BELOW, problem=TOY, split="natural", workers=3,
+    (check,) = own_checks(verify_case(tmp_path, BELOW, problem=TOY, split="natural", workers=3,
                            algorithm=f'name = "bidir-topk"\nalpha = 0.01\nk_up = 1\n'
-                                     f'k_down = {k_down}', iterations=1000)["checks"]
+                                     f'k_down = {k_down}', iterations=1000))
     assert check["outcome"] == outcome and check["sides"] == "ordering", check["reason"]
     if k_down == 100:
         assert check["max_ratio"] == pytest.approx(1.0)
