@@ -1,4 +1,4 @@
-"""Bounds with provenance, LMI-certified linear rates and rate fits (THEORY.md §5, §6).
+"""Bounds with provenance, LMI-certified linear rates and rate fits (docs/theory.md).
 
 Checking the bounds of a run::
 

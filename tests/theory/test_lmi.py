@@ -110,7 +110,7 @@ CERTIFIED = [
 ]
 NOT_CERTIFIED = [
     ("gd-sec", {"alpha": 1.0, "xi": 0.45}),  # ξ too large for this step
-    ("ef21", {"alpha": 0.08, "delta": 0.3, "lifting": False}),  # THEORY.md §5.2
+    ("ef21", {"alpha": 0.08, "delta": 0.3, "lifting": False}),  # docs/theory.md §4.2: infeasible
     ("ef", {"alpha": 0.05, "delta": 0.5}),  # heterogeneous workers: no fixed point
     ("bidir-topk", {"alpha": 0.05, "delta_up": 0.5, "delta_down": 0.5}),
     ("compressed-gd", {"alpha": 0.05, "delta": 0.5}),  # top-k without error feedback
