@@ -2,9 +2,9 @@
 
 An algorithm's worker and server halves (:mod:`convcheck.algorithms`) use Python's arithmetic
 operators and the few functions of a *namespace*: :func:`namespace` returns :data:`NUMPY` for
-numpy arrays (float64, the reference that verification checks) and the torch namespace of
-:mod:`convcheck.torch.arrays` for tensors (any device and dtype; torch is imported only when a
-tensor is passed). So the same update rule runs on both, and the numpy path pays no dispatch
+numpy arrays (float64, the reference that verification checks) and, for tensors, the torch
+namespace that :mod:`convcheck.torch.arrays` registers (any device and dtype; this module never
+imports torch). So the same update rule runs on both, and the numpy path pays no dispatch
 beyond one type test per half.
 
 Every operation is shape-generic: a *batch* of ``R`` runs of one algorithm
@@ -265,14 +265,26 @@ class NumpyNamespace:
 
 #: The numpy namespace.
 NUMPY = NumpyNamespace()
+#: The namespaces of the other backends, by the top-level package of their array type. Each
+#: backend registers its own (:func:`register_namespace`; importing ``convcheck.torch``
+#: registers torch's), so this module depends on none of them.
+_BACKENDS: dict[str, Namespace] = {}
+
+
+def register_namespace(package: str, backend: Namespace) -> None:
+    """Make ``backend`` the namespace of the arrays whose type is defined in ``package``."""
+    _BACKENDS[package] = backend
 
 
 def namespace(x: Any) -> Namespace:
-    """The namespace of ``x``: :data:`NUMPY` for numpy arrays, the torch namespace for tensors."""
+    """The namespace of ``x``: :data:`NUMPY` for numpy arrays, else the registered namespace of
+    the package that defines its type (torch's for tensors)."""
     if isinstance(x, np.ndarray):
         return NUMPY
-    if type(x).__module__.startswith("torch"):
-        from convcheck.torch.arrays import TORCH
-
-        return TORCH
-    raise TypeError(f"not an array of a supported backend (numpy, torch): {type(x).__name__}")
+    package = type(x).__module__.partition(".")[0]
+    found = _BACKENDS.get(package)
+    if found is None:
+        hint = " (import convcheck.torch first: it registers it)" if package == "torch" else ""
+        raise TypeError(f"no array namespace registered for {type(x).__name__} of package "
+                        f"{package!r}{hint}; registered: numpy, {', '.join(_BACKENDS) or 'none'}")
+    return found

@@ -5,7 +5,7 @@ Two figures, measured on the same problem in one process:
 * **ratio** — one engine round, ``wall(run(algorithm, problem, T)) / T`` (best of repeats), over
   the bare computation of the ``M`` local gradients ``objective.worker_gradients(θ)`` (best of
   repeats) on the identical :class:`~convcheck.objectives.Objective`. The floor of a round is
-  the gradients (DESIGN.md §1); the ratio is the engine's overhead above it: the algorithm's
+  the gradients; the ratio is the engine's overhead above it: the algorithm's
   passes over the ``(M, d)`` state, bit pricing and the trace. ``run`` evaluates ``T + 1``
   iterates for ``T`` rounds, so the ratio includes ``1/T`` of an extra evaluation.
 * **speed-up** — a per-worker Python-loop reference of the same rounds (each worker computes

@@ -25,15 +25,12 @@ REQUIRED = "required"
 #: The compressor an algorithm that takes one uses when none is given (``make_algorithm``).
 DEFAULT_COMPRESSOR = "top-k"
 _RELATION = re.compile(r"``([^`]*[∈≤≥<>][^`]*)``")
-_SPEC_REFERENCE = re.compile(r"\s*\(THEORY\.md §[0-9.]+\)|[;,]\s*THEORY\.md §[0-9.]+")
 _SECTION = re.compile(r"^\s*Parameters\s*\n\s*-+\s*\n(.*?)(?:\n\s*\n\s*[A-Z][a-z]+\s*\n\s*-+|\Z)",
                       re.DOTALL | re.MULTILINE)
 
 
 def plain(text: str) -> str:
-    """reST made plain text: no backquotes or roles, ``x^{k+1}`` → ``x^(k+1)``, one line, and
-    no pointers to the team's internal specification."""
-    text = _SPEC_REFERENCE.sub("", text)
+    """reST made plain text: no backquotes or roles, ``x^{k+1}`` → ``x^(k+1)``, one line."""
     text = re.sub(r":[a-z]+:`~?([^`]+)`", lambda m: m.group(1).rsplit(".", 1)[-1], text)
     text = text.replace("``", "").replace("`", "")
     text = re.sub(r"([\^_])\{([^{}]+)\}", r"\1(\2)", text)

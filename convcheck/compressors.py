@@ -1,4 +1,4 @@
-"""Compressors as typed mathematical objects (THEORY.md §2).
+"""Compressors as typed mathematical objects (docs/algorithms.md §4).
 
 A compressor ``C : ℝ^d → ℝ^d`` declares the guarantee it satisfies,
 

@@ -1,4 +1,4 @@
-"""The contract suite: property tests every compressor must pass (DESIGN.md principle 3).
+"""The contract suite: property tests every compressor must pass.
 
 :func:`check_compressor` runs Hypothesis property tests against any
 :class:`~convcheck.compressors.Compressor` (built in or user supplied), on vectors full of

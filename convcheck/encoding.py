@@ -17,7 +17,7 @@ Conventions
   - a bitmap: ``d`` presence bits, then ``nnz`` values, ``d + nnz·v`` bits,
     used when ``nnz·b ≥ d``.
 
-  so the index cost is ``min(nnz·b, d)`` (THEORY.md §2). Zeros are never sent:
+  so the index cost is ``min(nnz·b, d)`` (docs/algorithms.md §4). Zeros are never sent:
   the zero vector costs 0 bits.
 * A dense message is ``d`` values, ``d·v`` bits.
 * Bit strings are packed with :func:`numpy.packbits` (zero padded to whole

@@ -1,7 +1,7 @@
 """Objective families with batched per-worker gradients and exact smoothness constants.
 
 ``f(θ) = (1/M) Σ_m f_m(θ)`` with ``f_m(θ) = (1/n_m) Σ_{i∈S_m} ℓ(a_iᵀθ, b_i) + (λ/2)‖θ‖² + r(θ)``
-(THEORY.md §1):
+(docs/algorithms.md §1):
 
 ============================  =====================================  ==========================
 family                        loss ℓ(z, b) or regularizer r          curvature of the term
@@ -38,7 +38,7 @@ RUN_BLOCK_ENTRIES = 1 << 14
 
 @dataclass(frozen=True)
 class Constants:
-    """Smoothness and curvature constants of an objective (THEORY.md §1).
+    """Smoothness and curvature constants of an objective (docs/algorithms.md §1).
 
     Attributes
     ----------
@@ -63,7 +63,7 @@ class Constants:
     mu_workers : ndarray, shape (M,), or None
         ``μ_m = max(lower curvature of f_m, 0)``: ``λmin(H_m) + λ`` (ridge), ``λ`` (logistic),
         ``max(λ − λ_nc/2, 0)`` (nonconvex), computed like ``μ`` (used by the per-worker
-        sector constraints of the certificates, THEORY.md §5.2).
+        sector constraints of the certificates, docs/theory.md §4.2).
     """
 
     L_workers: np.ndarray
@@ -293,7 +293,7 @@ class Objective:
 
     @cached_property
     def constants(self) -> Constants:
-        """``L_m``, ``L``, ``L̃``, ``L_max``, ``μ`` and the class (THEORY.md §1 table)."""
+        """``L_m``, ``L``, ``L̃``, ``L_max``, ``μ`` and the class (table above)."""
         spectrum = self.spectrum
         scale = 1.0 if self.family == "ridge" else 0.25
         shift = self.lam + 2.0 * self.lam_nc

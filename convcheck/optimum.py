@@ -1,4 +1,4 @@
-"""Certified reference optimum (THEORY.md §1).
+"""Certified reference optimum (docs/algorithms.md §1).
 
 Newton's method with backtracking drives ``‖∇f(θ̂)‖ ≤ rtol · max(1, ‖∇f(θ⁰)‖)`` (``θ⁰ = 0``,
 ``rtol = 1e-10``). For μ-strongly convex ``f`` the gap is then certified,

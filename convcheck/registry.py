@@ -1,8 +1,10 @@
 """Registries of named things that plug-ins can extend through entry points.
 
-A :class:`Registry` maps names to the built-in classes (algorithms, compressors, datasets) and,
-on first use, adds those that installed packages declare under its entry-point group, e.g. in
-a plug-in's ``pyproject.toml``::
+A :class:`Registry` maps names to the built-in entries and, on first use, adds those that
+installed packages declare under its entry-point group: ``convcheck.compressors`` (a
+:class:`~convcheck.compressors.Compressor` subclass), ``convcheck.algorithms`` (an
+:class:`~convcheck.algorithms.Algorithm` subclass) and ``convcheck.problems`` (a dataset, a
+:class:`~convcheck.data.DatasetInfo`), e.g. in a plug-in's ``pyproject.toml``::
 
     [project.entry-points."convcheck.compressors"]
     half-top-k = "mypackage.compressors:HalfTopK"
@@ -53,30 +55,36 @@ class Registry(Mapping[str, T], Generic[T]):
         self.group, self.accepts, self.kind = group, accepts, kind
         self._entries = dict(builtin)
         self._origin = dict.fromkeys(builtin, "convcheck")
-        self._loaded = False
+        self._loaded = self._loading = False
 
     def _load(self) -> None:
-        if self._loaded:
+        """Add the plug-ins, all or none: a broken one raises at every use, not only the first
+        (while a plug-in's module is being imported, the registry holds the built-ins)."""
+        if self._loaded or self._loading:
             return
-        self._loaded = True
-        for entry in entry_points(group=self.group):
-            package = _package(entry)
-            where = f"plug-in {entry.name!r} ({entry.value}) of package {package}"
-            try:
-                obj = entry.load()
-            except Exception as error:  # any failure of third-party code, reported as such
-                raise PluginError(f"{where} failed to import: {type(error).__name__}: {error}. "
-                                  f"Fix or uninstall {package}.") from error
-            problem = self.accepts(obj)
-            if problem:
-                raise PluginError(f"{where} is {obj!r}: {problem}; entry points of "
-                                  f"{self.group!r} must name {self.kind}")
-            if entry.name in self._entries:
-                raise PluginError(f"{where} registers the name {entry.name!r}, already "
-                                  f"registered by {self._origin[entry.name]}; names must be "
-                                  "unique (rename the entry point)")
-            self._entries[entry.name] = obj
-            self._origin[entry.name] = package
+        self._loading = True
+        try:
+            entries, origin = dict(self._entries), dict(self._origin)
+            for entry in entry_points(group=self.group):
+                package = _package(entry)
+                where = f"plug-in {entry.name!r} ({entry.value}) of package {package}"
+                try:
+                    obj = entry.load()
+                except Exception as error:  # any failure of third-party code, reported as such
+                    raise PluginError(f"{where} failed to import: {type(error).__name__}: "
+                                      f"{error}. Fix or uninstall {package}.") from error
+                problem = self.accepts(obj)
+                if problem:
+                    raise PluginError(f"{where} is {obj!r}: {problem}; entry points of "
+                                      f"{self.group!r} must name {self.kind}")
+                if entry.name in entries:
+                    raise PluginError(f"{where} registers the name {entry.name!r}, already "
+                                      f"registered by {origin[entry.name]}; names must be "
+                                      "unique (rename the entry point)")
+                entries[entry.name], origin[entry.name] = obj, package
+            self._entries, self._origin, self._loaded = entries, origin, True
+        finally:
+            self._loading = False
 
     def reload(self) -> None:
         """Forget the plug-ins loaded so far; the next use reads the entry points again (after a

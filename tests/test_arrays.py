@@ -101,3 +101,17 @@ def test_rows_like_has_the_run_axis_of_its_model():
     assert NUMPY.rows_like(theta, WORKERS, 2).shape == (WORKERS, 2)
     assert not NUMPY.rows_like(np.ones((RUNS, DIM)), WORKERS).any()
     assert namespace(theta) is NUMPY
+
+
+def test_backends_register_their_namespace(monkeypatch):
+    """An array of a package without a registered namespace is refused, naming the package;
+    once registered, the package's arrays get its namespace (no import of the backend here)."""
+    from convcheck import arrays
+
+    monkeypatch.setattr(arrays, "_BACKENDS", {})
+    fake = type("FakeArray", (), {"__module__": "fakearrays.core"})()
+    with pytest.raises(TypeError, match="FakeArray of package 'fakearrays'; registered: numpy"):
+        namespace(fake)
+    arrays.register_namespace("fakearrays", NUMPY)
+    assert namespace(fake) is NUMPY
+    assert namespace(np.zeros(2)) is NUMPY

@@ -1,7 +1,7 @@
 """Tests of convcheck.problem: certified optima on every embedded and LIBSVM dataset, bad input.
 
 Every check recomputes what it needs from the raw dataset with its own code: max-abs scaling,
-±1 labels, ``f``, ``∇f`` and ``H = (1/M) Σ_m A_mᵀA_m / n_m`` (THEORY.md §1), so nothing is
+±1 labels, ``f``, ``∇f`` and ``H = (1/M) Σ_m A_mᵀA_m / n_m`` (docs/algorithms.md §1), so nothing is
 checked against the pipeline that produced it.
 """
 
@@ -115,7 +115,7 @@ def reference_for(problem: Problem, data_dir: Path | None = None) -> Reference:
 
 
 def check_constants(problem: Problem, ref: Reference) -> None:
-    """L and μ of THEORY.md §1 from ``eigh`` of the reference ``H``."""
+    """L and μ of docs/algorithms.md §1 from ``eigh`` of the reference ``H``."""
     eigenvalues = np.linalg.eigvalsh(ref.gram())
     top, bottom = eigenvalues[-1], eigenvalues[0]
     c = problem.constants

@@ -15,7 +15,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 #: Pages whose ```python blocks must run as written.
-EXAMPLES = (README, ROOT / "docs" / "python.md")
+EXAMPLES = (README, ROOT / "docs" / "python.md", ROOT / "docs" / "torch.md")
+#: Of these, the pages whose examples need torch (skipped where it is not installed).
+NEEDS_TORCH = (ROOT / "docs" / "torch.md",)
 BLOCK = re.compile(r"^```python\n(.*?)^```\s*$", re.MULTILINE | re.DOTALL)
 
 
@@ -49,7 +51,8 @@ def test_block_extraction():
 
 
 def test_the_python_examples_exist():
-    assert python_blocks((ROOT / "docs" / "python.md").read_text(encoding="utf-8"))
+    for page in EXAMPLES[1:]:
+        assert python_blocks(page.read_text(encoding="utf-8")), page.name
 
 
 @pytest.mark.parametrize(
@@ -59,6 +62,8 @@ def test_the_python_examples_exist():
     ids=lambda value: value.name if isinstance(value, Path) else f"block{value}",
 )
 def test_python_block_runs(page, index, tmp_path, monkeypatch):
+    if page in NEEDS_TORCH:
+        pytest.importorskip("torch", reason="the PyTorch backend's examples need torch")
     monkeypatch.chdir(tmp_path)  # files the examples write land in a temporary folder
     source = python_blocks(page.read_text(encoding="utf-8"))[index]
     exec(compile(source, f"{page}:python-block-{index}", "exec"), {"__name__": "__readme__"})

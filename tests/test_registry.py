@@ -1,5 +1,5 @@
-"""Plug-ins: an installed package's compressor and algorithm found through their entry points,
-usable everywhere a built-in one is; broken plug-ins are reported clearly."""
+"""Plug-ins: an installed package's compressor, algorithm and dataset found through their entry
+points, usable everywhere a built-in one is; broken plug-ins are reported clearly."""
 
 from __future__ import annotations
 
@@ -11,13 +11,16 @@ import numpy as np
 import pytest
 
 from convcheck.algorithms import ALGORITHMS, make_algorithm
+from convcheck.cli import main
 from convcheck.compressors import COMPRESSORS, make_compressor
 from convcheck.contracts import check_compressor
+from convcheck.data import DATASETS, load_dataset
 from convcheck.engine import run
 from convcheck.errors import InputError
 from convcheck.registry import PluginError
-from convcheck.verify.cases import parse_case
-from tests.helpers import engine_problem
+from convcheck.verify.cases import load_case, parse_case
+from convcheck.verify.runner import run_case
+from tests.helpers import IDENTITY_CHECKS, engine_problem
 
 #: The plug-in's whole source: a compressor in four lines of user code.
 PLUGIN = '''
@@ -49,6 +52,7 @@ def site(tmp_path, monkeypatch):
     monkeypatch.undo()
     COMPRESSORS.reload()
     ALGORITHMS.reload()
+    DATASETS.reload()
 
 
 def test_an_installed_compressor_is_found_checked_named_in_a_case_and_runs_on_torch(site):
@@ -86,8 +90,9 @@ def test_a_plugin_that_fails_to_import_is_named(site):
     install(site, "demo_broken", "raise RuntimeError('boom')\n",
             "[convcheck.compressors]\nbroken = demo_broken:Nothing\n")
     COMPRESSORS.reload()
-    with pytest.raises(PluginError, match=r"plug-in 'broken'.*demo_broken 0\.1.*boom"):
-        make_compressor("top-k", k=1)
+    for _ in range(2):  # at every use, not only the first
+        with pytest.raises(PluginError, match=r"plug-in 'broken'.*demo_broken 0\.1.*boom"):
+            make_compressor("top-k", k=1)
 
 
 def test_a_name_registered_twice_is_refused(site):
@@ -117,3 +122,84 @@ def test_an_algorithm_without_its_halves_is_refused(site):
 def test_a_case_naming_a_plugin_that_is_not_installed():
     with pytest.raises(InputError, match="plug-in's name needs its package installed"):
         make_compressor("half-top-k")
+
+
+#: A dataset plug-in: a loader and its description.
+DATASET_PLUGIN = '''
+import numpy as np
+from convcheck.data import DatasetInfo, make_dataset
+
+def load(n_samples=40):
+    X = np.random.default_rng(7).normal(size=(n_samples, 5))
+    return make_dataset("demo-data", X, X @ np.arange(1.0, 6.0), task="regression",
+                        source="demo_data generator")
+
+DEMO = DatasetInfo(load, "demo least squares", "regression", needs_data_dir=False)
+NOT_INFO = load
+WRONG = DatasetInfo(lambda: "rows", "returns no Dataset", "regression", needs_data_dir=False)
+'''
+
+CASE = """
+description = "GD on a plug-in dataset"
+[problem]
+family = "ridge"
+dataset = "demo-data"
+dataset_params = { n_samples = 60 }
+workers = 3
+[algorithm]
+name = "gd"
+alpha = "1/L"
+[run]
+iterations = 300
+target = 1e-6
+[[checks]]
+bound = "converges"
+"""
+
+
+def test_an_installed_dataset_is_named_in_a_case_file_and_on_the_command_line(
+        site, tmp_path, capsys):
+    install(site, "demo_data", DATASET_PLUGIN, "[convcheck.problems]\ndemo-data = demo_data:DEMO\n")
+    DATASETS.reload()
+    assert "demo-data" in DATASETS and DATASETS.origin("demo-data") == "demo_data 0.1"
+    assert load_dataset("demo-data", n_samples=30).X.shape == (30, 5)
+    (tmp_path / "case.toml").write_text(CASE)
+    result = run_case(load_case(tmp_path / "case.toml"))
+    assert result["skipped"] is None
+    [verdict] = [v for v in result["verdicts"] if v.name not in IDENTITY_CHECKS]
+    assert verdict.passed, verdict
+
+    out = tmp_path / "trace.json"
+    assert main(["run", "--algorithm", "gd", "--problem", "ridge", "--dataset", "demo-data",
+                 "--workers", "2", "--iters", "5", "--no-cross-check", "--out", str(out)]) == 0
+    assert "demo_data generator" in out.read_text()
+    assert main(["list"]) == 0
+    assert "demo least squares" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ("demo-data = demo_data:NOT_INFO",
+     r"'demo-data' \(demo_data:NOT_INFO\) of package demo_data 0\.1 is <function load.*not a "
+     r"convcheck\.data\.DatasetInfo; entry points of 'convcheck\.problems' must name a "
+     r"convcheck\.data\.DatasetInfo\(loader, description, task, needs_data_dir\)"),
+    ("iris = demo_data:DEMO", r"demo_data 0\.1 registers the name 'iris', already registered by "
+                              r"convcheck; names must be unique"),
+    ("demo-data = demo_data:MISSING", r"'demo-data' \(demo_data:MISSING\) of package demo_data "
+                                      r"0\.1 failed to import: AttributeError"),
+])
+def test_a_bad_dataset_plugin_is_named_with_its_package(site, capsys, entry, message):
+    install(site, "demo_data", DATASET_PLUGIN, f"[convcheck.problems]\n{entry}\n")
+    DATASETS.reload()
+    with pytest.raises(PluginError, match=message):
+        load_dataset("iris")
+    assert main(["run", "--algorithm", "gd", "--problem", "ridge", "--dataset", "iris",
+                 "--iters", "5"]) == 2  # bad input, before any work
+    assert "plug-in" in capsys.readouterr().err
+
+
+def test_a_dataset_plugin_whose_loader_returns_no_dataset(site):
+    install(site, "demo_data", DATASET_PLUGIN, "[convcheck.problems]\nwrong = demo_data:WRONG\n")
+    DATASETS.reload()
+    with pytest.raises(PluginError, match="dataset 'wrong' of demo_data 0.1: its loader "
+                                          "returned str, not a convcheck.data.Dataset"):
+        load_dataset("wrong")

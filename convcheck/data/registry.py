@@ -1,4 +1,22 @@
-"""Every dataset by name, and :func:`load_dataset` for names and file forms."""
+"""Every dataset by name, and :func:`load_dataset` for names and file forms.
+
+Installed packages add datasets through the entry-point group ``convcheck.problems``: the entry
+point's name is the dataset's name (for ``dataset = "..."`` in a case file, ``--dataset`` on
+the command line, :func:`convcheck.problem.build_problem`), its object a :class:`DatasetInfo`::
+
+    # mypackage/data.py
+    from convcheck.data import DatasetInfo, make_dataset
+
+    def load(n_samples=100):
+        ...
+        return make_dataset("my-data", X, y, task="regression", source="mypackage")
+
+    MY_DATA = DatasetInfo(load, "my measurements", "regression", needs_data_dir=False)
+
+    # pyproject.toml
+    [project.entry-points."convcheck.problems"]
+    my-data = "mypackage.data:MY_DATA"
+"""
 
 from __future__ import annotations
 
@@ -8,7 +26,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from convcheck.data.dataset import Dataset
+from convcheck.data.dataset import TASKS, Dataset
 from convcheck.data.formats import load_idx_dataset, load_svmlight
 from convcheck.data.named import FASHION_MNIST_FOLDER, load_libsvm, load_shared_idx, load_sklearn
 from convcheck.data.synthetic import (
@@ -18,6 +36,7 @@ from convcheck.data.synthetic import (
     make_synthetic_regression,
 )
 from convcheck.errors import InputError
+from convcheck.registry import PluginError, Registry
 
 
 @dataclass(frozen=True)
@@ -47,7 +66,20 @@ _SEPARABLE = "; binary labels linearly separable: unregularized logistic loss ha
 _QUASI = ("; binary labels quasi-separable (a feature occurs in one class only): "
           "unregularized logistic loss has no minimizer")
 
-DATASETS: dict[str, DatasetInfo] = {
+def _defect(obj: object) -> str:
+    """What keeps ``obj`` from being a registered dataset (``""``: nothing)."""
+    if not isinstance(obj, DatasetInfo):
+        return "not a convcheck.data.DatasetInfo"
+    if not callable(obj.loader):
+        return "its loader is not callable"
+    if obj.task not in TASKS:
+        return f"its task {obj.task!r} is not one of " + ", ".join(TASKS)
+    if not isinstance(obj.description, str) or not isinstance(obj.needs_data_dir, bool):
+        return "its description must be a str and needs_data_dir a bool"
+    return ""
+
+
+_BUILTIN = {
     "synthetic-regression": DatasetInfo(
         partial(make_synthetic_regression, **_SYNTHETIC_DEFAULTS),
         "seeded least squares, exact condition number, optional heterogeneous groups "
@@ -96,6 +128,11 @@ DATASETS: dict[str, DatasetInfo] = {
                                  "Fashion-MNIST from <data dir>/fashion-mnist (not shipped; "
                                  "or use idx:DIRECTORY)", "classification", True),
 }
+#: Every dataset by name: the built-in ones and those of the ``convcheck.problems`` entry points.
+DATASETS: Registry[DatasetInfo] = Registry(
+    "convcheck.problems", _BUILTIN, _defect,
+    "a convcheck.data.DatasetInfo(loader, description, task, needs_data_dir)",
+)
 
 DATASET_FORMS = ("svmlight:PATH", "idx:DIRECTORY")
 _FORM_LOADERS: dict[str, Callable[..., Dataset]] = {
@@ -149,7 +186,7 @@ def load_dataset(name: str, /, *, data_dir: str | Path | None = None, **params) 
         A missing or malformed file.
     """
     allowed = ", ".join(repr(k) for k in DATASETS) + ", or " + " / ".join(
-        repr(f) for f in DATASET_FORMS)
+        repr(f) for f in DATASET_FORMS) + " (a plug-in's name needs its package installed)"
     if not isinstance(name, str):
         raise InputError("dataset", name, allowed)
     for prefix, loader in _FORM_LOADERS.items():
@@ -165,5 +202,10 @@ def load_dataset(name: str, /, *, data_dir: str | Path | None = None, **params) 
     info = DATASETS[name]
     _check_params(name, info.loader, params, skip=("data_dir",))
     if info.needs_data_dir:
-        return info.loader(data_dir=data_dir, **params)
-    return info.loader(**params)
+        params["data_dir"] = data_dir
+    data = info.loader(**params)
+    if not isinstance(data, Dataset):
+        raise PluginError(f"dataset {name!r} of {DATASETS.origin(name)}: its loader returned "
+                          f"{type(data).__name__}, not a convcheck.data.Dataset "
+                          "(build it with convcheck.data.make_dataset)")
+    return data

@@ -1,4 +1,4 @@
-"""The asynchronous parameter-server engine: an event-driven simulation (THEORY.md §4).
+"""The asynchronous parameter-server engine: an event-driven simulation (docs/async-theory.md §1).
 
 Each worker repeats: receive a model (downlink), compute for a duration drawn from its
 compute-time model, send its message (uplink). The server applies messages one at a time in

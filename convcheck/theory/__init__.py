@@ -1,4 +1,5 @@
-"""Bounds with provenance, LMI-certified linear rates with lower bounds, and rate fits.
+"""Bounds with provenance, LMI-certified linear rates with lower bounds, and rate fits
+(docs/theory.md).
 
 Checking the bounds of a run::
 

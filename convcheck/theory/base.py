@@ -24,7 +24,7 @@ from convcheck.engine.trace import Run
 from convcheck.errors import ConvcheckError
 from convcheck.problem import Problem
 
-#: Where a bound comes from (THEORY.md, DESIGN.md principle 4).
+#: Where a bound comes from (docs/theory.md, opening list).
 PROVENANCES = ("classical", "paper", "derived here", "certified (LMI)")
 #: Problem classes from the weakest to the strongest assumption; a bound for a class applies to
 #: every stronger one (an L-smooth strongly convex f is convex and "nonconvex" L-smooth).

@@ -1,4 +1,4 @@
-"""The closed-form bounds of THEORY.md §5.1, each with provenance, conditions and citation.
+"""The closed-form bounds (docs/algorithms.md §5), each with provenance, conditions and citation.
 
 =========================  ==============  =====================================================
 name                       provenance      inequality (conditions)
@@ -21,13 +21,6 @@ ef/nonconvex               derived here    (1/T)Σ_{k<T}‖∇f(θ^k)‖² ≤ [
 bidir-topk/nonconvex                       + (LαQ)²ζ²]/c, c = 1 − Lα − (LαQ)² > 0;
                                            EF (and LAGS): Q = t/(1 − t), t = √(1 − δ);
                                            bidirectional: Q = (t_up + t_dn/(1 − t_dn))/(1 − t_up)
-=========================  ==============  ==============================================
-with ``ξ = max_i ξ_i`` (GD-SEC), ``θ = 1 − √(1 − δ)``, ``β = (1 − δ)/(1 − √(1 − δ))`` and
-``G^t = (1/M)Σ_m‖g_m^t − ∇f_m(θ^t)‖²`` (the trace column ``ef21_G``) and
-``ζ² ≥ sup_θ (1/M)Σ_m‖∇f_m(θ) − ∇f(θ)‖²`` (:func:`gradient_dissimilarity`). The GD bounds are stated
-for every step in their range (THEORY.md states them at α = 1/L, where they reduce to its
-formulas); the proofs of all ``derived here`` bounds, and the checked constants of the others,
-=======
 ef21-bc/nonconvex          derived here    (1/T)Σ_{t<T}‖∇f(θ^t)‖²
                                            ≤ (2(f(θ⁰) − f_low)/α + w_G G⁰ + w_P P⁰)/T
                                            (α ≤ 1/(L + L̃√K))
@@ -37,13 +30,14 @@ ef21-bc/pl                 derived here    f(θ^T) − f* + α(w_G G^T + w_P P^T
 =========================  ==============  =====================================================
 
 with ``ξ = max_i ξ_i`` (GD-SEC), ``θ = 1 − √(1 − δ)``, ``β = (1 − δ)/(1 − √(1 − δ))`` and
-``G^t = (1/M)Σ_m‖g_m^t − ∇f_m(θ^t)‖²`` (the trace column ``ef21_G``); for EF21-BC, ``θ_w, β_w``
-and ``θ_s, β_s`` are those of the uplink and downlink compressors, ``P^t = ‖b^t − g^t‖²`` is the
-downlink's error and ``K, w_G, w_P`` (one set per bound) are in docs/theory.md §10. The GD bounds
-are stated for every step in their range (THEORY.md states them at α = 1/L, where they reduce to
-its formulas); the proofs of all ``derived here`` bounds, and the checked constants of the others,
-are in docs/theory.md. The certified (LMI) bound on ``‖θ^k − θ*‖²`` is
-:class:`convcheck.theory.certified.CertifiedBound`.
+``G^t = (1/M)Σ_m‖g_m^t − ∇f_m(θ^t)‖²`` (the trace column ``ef21_G``),
+``ζ² ≥ sup_θ (1/M)Σ_m‖∇f_m(θ) − ∇f(θ)‖²`` (:func:`gradient_dissimilarity`); for EF21-BC,
+``θ_w, β_w`` and ``θ_s, β_s`` are those of the uplink and downlink compressors,
+``P^t = ‖b^t − g^t‖²`` is the downlink's error and ``K, w_G, w_P`` (one set per bound) are in
+docs/theory.md §10. The GD bounds are stated for every step in their range (at α = 1/L they
+reduce to ``(1 − μ/L)^k``, ``L‖θ⁰ − θ*‖²/(2k)`` and ``2L(f(θ⁰) − f_low)/T``); the proofs of
+all ``derived here`` bounds, and the checked constants of the others, are in docs/theory.md.
+The certified (LMI) bound on ``‖θ^k − θ*‖²`` is :class:`convcheck.theory.certified.CertifiedBound`.
 
 Measured quantities are upper estimates and start values lower estimates of the exact ones
 (see :mod:`convcheck.theory.quantities`), so a check can only err on the safe side.
@@ -244,7 +238,7 @@ class GDSECNonconvex(_MeanGradient):
         "c = 1 − Lα − (Lαξ/(1 − 2ξ))² > 0, ξ = max_i ξ_i < 1/2, with error correction"
     )
     provenance = "derived here"
-    citation = "derived in docs/theory.md §2 for the rule of [GDSEC] (THEORY.md §3)"
+    citation = "derived in docs/theory.md §2 for the rule of [GDSEC] (docs/algorithms.md §3)"
 
     def constants(self, algorithm, problem, theta0=None) -> dict:
         return _gdsec_constants(algorithm, problem)
@@ -279,7 +273,7 @@ class GDSECConvex(_MeanSuboptimality):
         "ξ = max_i ξ_i < 1/2, with error correction"
     )
     provenance = "derived here"
-    citation = "derived in docs/theory.md §2 for the rule of [GDSEC] (THEORY.md §3)"
+    citation = "derived in docs/theory.md §2 for the rule of [GDSEC] (docs/algorithms.md §3)"
 
     def constants(self, algorithm, problem, theta0=None) -> dict:
         return _gdsec_constants(algorithm, problem)

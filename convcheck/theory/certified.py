@@ -60,6 +60,7 @@ from convcheck.theory.models import (
     build_auto,
     build_model,
     lower_bound_of,
+    model_parameters,
 )
 
 _CACHE: dict[str, Certificate] = {}
@@ -266,21 +267,6 @@ def model_for(algorithm: Algorithm, problem: Problem) -> tuple[LinearModel | Non
     if name is None:
         return None, why
     return build_model(name, ModelConstants.from_constants(problem.constants), **params), ""
-
-
-def model_parameters(algorithm: Algorithm, problem: Problem) -> tuple[str | None, dict, str]:
-    """``(model name, its parameters, "")`` an algorithm declares, or ``(None, {}, why not)``."""
-    name, params = algorithm.lmi_model(problem.objective.dim)
-    if name is None:
-        return None, {}, params["reason"]
-    return name, params, ""
-
-
-def coordinate_thresholds(algorithm: Algorithm, d: int) -> np.ndarray | None:
-    """Per-coordinate thresholds ``ξ_i`` an algorithm declares (GD-SEC; an instance model uses
-    them), else ``None``."""
-    thresholds = getattr(algorithm, "coordinate_thresholds", None)
-    return None if thresholds is None else thresholds(d)
 
 
 def certificate_for(

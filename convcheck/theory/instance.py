@@ -147,8 +147,12 @@ def instance_model(algorithm: Any, problem: Any, *, strict: bool = False
         With ``strict=True``: the objective is not quadratic (``class``), or the algorithm has
         no model (``algorithm``).
     """
-    from convcheck.theory.certified import coordinate_thresholds, model_parameters
-    from convcheck.theory.models import ModelConstants, explicit_round
+    from convcheck.theory.models import (
+        ModelConstants,
+        coordinate_thresholds,
+        explicit_round,
+        model_parameters,
+    )
 
     try:
         hessians = worker_hessians(problem)

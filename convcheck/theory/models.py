@@ -731,3 +731,18 @@ def explicit_round(name: str, constants: ModelConstants, **params: Any) -> Round
             raise InputError("algorithm", name, "a model with one mode")
         made = made[0]
     return made
+
+
+def model_parameters(algorithm: Any, problem: Any) -> tuple[str | None, dict, str]:
+    """``(model name, its parameters, "")`` an algorithm declares, or ``(None, {}, why not)``."""
+    name, params = algorithm.lmi_model(problem.objective.dim)
+    if name is None:
+        return None, {}, params["reason"]
+    return name, params, ""
+
+
+def coordinate_thresholds(algorithm: Any, d: int) -> np.ndarray | None:
+    """Per-coordinate thresholds ``ξ_i`` an algorithm declares (GD-SEC; an instance model uses
+    them), else ``None``."""
+    thresholds = getattr(algorithm, "coordinate_thresholds", None)
+    return None if thresholds is None else thresholds(d)

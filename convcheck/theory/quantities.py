@@ -1,6 +1,6 @@
 """Measured quantities of a run, computed so that a bound check can only err on the safe side.
 
-The reference optimum ``θ̂`` of a problem is certified, not exact (THEORY.md §1):
+The reference optimum ``θ̂`` of a problem is certified, not exact (docs/algorithms.md §1):
 ``f_low ≤ f* ≤ f(θ̂)`` and, for μ-strongly convex ``f``, ``‖θ̂ − θ*‖ ≤ r := ‖∇f(θ̂)‖/μ``. So
 
 * a measured left-hand side is an **upper** estimate of the true one: ``f(θ^k) − f_low ≥

@@ -8,7 +8,7 @@ Importing this package imports torch (``import convcheck`` does not). Modules:
   slices);
 * :mod:`~convcheck.torch.ledger` — the per-worker bit ledger;
 * :mod:`~convcheck.torch.arrays` — the tensor namespace the algorithms of
-  :mod:`convcheck.algorithms` run with (the same modules as on numpy);
+  :mod:`convcheck.algorithms` run with (the same modules as on numpy), registered on import;
 * :mod:`~convcheck.torch.oracle` — torch gradients of a numpy objective (differential tests);
 * :mod:`~convcheck.torch.models`, :mod:`~convcheck.torch.datasets`,
   :mod:`~convcheck.torch.simulation` — networks, data on tensors, ``M`` simulated workers
@@ -25,6 +25,7 @@ Importing this package imports torch (``import convcheck`` does not). Modules:
 
 from __future__ import annotations
 
+from convcheck.torch.arrays import TORCH
 from convcheck.torch.compressors import TorchCompressor, make_compressor, to_torch
 from convcheck.torch.layout import Layout
 from convcheck.torch.ledger import BitLedger
@@ -34,6 +35,7 @@ __all__ = [
     "BitLedger",
     "Layout",
     "Runner",
+    "TORCH",
     "TorchCompressor",
     "make_compressor",
     "to_torch",

@@ -1,7 +1,9 @@
 """The torch namespace of :mod:`convcheck.arrays`: the algorithms' operations on tensors.
 
-Compressors run with their torch kernels (:func:`convcheck.torch.compressors.to_torch`), on the
-tensors' device and dtype; randomized ones draw from a :class:`torch.Generator`.
+Importing this module (which ``import convcheck.torch`` does) registers :data:`TORCH` as the
+namespace of torch tensors. Compressors run with their torch kernels
+(:func:`convcheck.torch.compressors.to_torch`), on the tensors' device and dtype; randomized ones
+draw from a :class:`torch.Generator`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from weakref import WeakKeyDictionary
 import numpy as np
 import torch
 
-from convcheck.arrays import broadcast_threshold
+from convcheck.arrays import broadcast_threshold, register_namespace
 from convcheck.compressors import Compressor
 from convcheck.torch.compressors import TorchCompressor, threshold, to_torch
 
@@ -128,3 +130,4 @@ class TorchNamespace:
 
 #: The torch namespace.
 TORCH = TorchNamespace()
+register_namespace("torch", TORCH)

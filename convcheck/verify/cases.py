@@ -555,7 +555,7 @@ def _async_names() -> tuple[str, ...]:
 def _check_identity_names(check: CheckSpec, algorithm: Mapping[str, Any], where: str) -> None:
     """``names`` of an ``invariants`` check must be identities of the case's algorithm."""
     from convcheck.algorithms import make_algorithm
-    from convcheck.verify.identities import identity_names
+    from convcheck.verify.names import identity_names
 
     params = {key: value for key, value in {**algorithm, **check.algorithm}.items()
               if key != "name"}

@@ -26,18 +26,19 @@ import numpy as np
 
 from convcheck.algorithms.invariants import RTOL, InvariantMonitor
 from convcheck.verify.cases import Case, CheckSpec, RunSpec
-from convcheck.verify.names import BITS_CHECK, INVARIANTS, REDUCTIONS, SPECIAL
+from convcheck.verify.names import (
+    BITS_CHECK,
+    INVARIANTS,
+    REDUCTIONS,
+    SPECIAL,
+    identity_names,
+)
 from convcheck.verify.verdict import Verdict, base_fields, judge, thin
 
 #: Default relative tolerance of ``reductions`` (on ``max_k ‖a_k − b_k‖ / max_k ‖a_k‖``).
 REDUCTION_RTOL = 1e-9
 #: Rounds of each reduction run (the case's iterations when fewer).
 REDUCTION_ROUNDS = 300
-
-
-def identity_names(algorithm: Any) -> tuple[str, ...]:
-    """What ``invariants`` checks on ``algorithm``: its identities and the bit check."""
-    return (*(i.name for i in InvariantMonitor(algorithm).invariants()), BITS_CHECK)
 
 
 def implicit_checks(case: Case, algorithm: Any) -> list[CheckSpec]:

@@ -8,6 +8,7 @@ fails that way.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 #: The in-expectation bound of asynchronous sparsified SGD, checked on the mean over seeds.
 ASYNC_BOUND = "async-sparse-sgd/nonconvex"
@@ -145,3 +146,10 @@ def known_checks() -> tuple[str, ...]:
     from convcheck.theory import BOUNDS
 
     return (*BOUNDS, *SPECIAL)
+
+
+def identity_names(algorithm: Any) -> tuple[str, ...]:
+    """What ``invariants`` checks on ``algorithm``: its identities and the bit check."""
+    from convcheck.algorithms.invariants import InvariantMonitor
+
+    return (*(i.name for i in InvariantMonitor(algorithm).invariants()), BITS_CHECK)

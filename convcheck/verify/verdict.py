@@ -39,7 +39,7 @@ def thin(length: int, points: int = SERIES_POINTS) -> np.ndarray:
 
 @dataclass
 class Verdict:
-    """One row of ``results.json`` (DESIGN.md schema, plus what a reader needs to trust it).
+    """One row of ``results.json`` (the schema of docs/report-guide.md).
 
     Attributes
     ----------
@@ -131,7 +131,7 @@ class Verdict:
 
     def as_dict(self, *, with_series: bool = True) -> dict[str, Any]:
         out = asdict(self)
-        out["class"] = out.pop("problem_class")  # the names of DESIGN.md's results.json schema
+        out["class"] = out.pop("problem_class")  # the documented name of the column
         out["seed"] = self.seeds[0] if self.seeds else None
         out["passed"] = self.passed
         if not with_series:

@@ -32,7 +32,8 @@ def test_full_downlink_equals_unidirectional_bit_for_bit():
 
 
 def test_bidir_toy_example():
-    """THEORY.md §3: F* = 6100/9; bidirectional stalls below uplink-only (K = 1, α = 0.01)."""
+    """The [BIDIR] toy (docs/sync-results.md): F* = 6100/9; bidirectional stalls below
+    uplink-only (K = 1, α = 0.01)."""
     problem = bidir_toy_problem()
     assert problem.optimum.value == pytest.approx(6100 / 9, rel=1e-14)
     uni = run(ErrorFeedback(0.01, TopK(k=1)), problem, 1000)

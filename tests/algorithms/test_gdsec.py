@@ -1,4 +1,4 @@
-"""GD-SEC: special cases, the per-round invariants of THEORY.md §3, bad input."""
+"""GD-SEC: special cases, the per-round invariants (docs/theory.md §2), bad input."""
 
 from __future__ import annotations
 
@@ -95,7 +95,8 @@ def test_invariants_every_round(xi, split):
 
 
 def test_w_norm_bounded_by_xi_times_step():
-    """‖w^k‖ = ‖(α/M)Σ e_m^k‖ ≤ ξ_max ‖θ^k − θ^{k−1}‖ (THEORY.md §3); measured in the trace."""
+    """The error made in round k, ‖(α/M)Σ_m e_m‖ ≤ ξ_max ‖θ^k − θ^{k−1}‖ (docs/theory.md,
+    Lemma 2.3); measured in the trace."""
     problem = engine_problem()
     result = run(GDSEC(1.0 / problem.constants.L, xi=0.25), problem, 300)
     # e^k was computed with τ^k = ξ|θ^k − θ^{k−1}|/α, recorded at row k+1 of the trace

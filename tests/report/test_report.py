@@ -41,7 +41,7 @@ def test_report_files(document, tmp_path):
     assert {c["kind"] for c in results["checks"]} == {"positive", "negative_control"}
     for key in ("case", "algorithm", "problem", "class", "bound", "source", "kind", "holds",
                 "max_ratio", "fitted_rate", "theory_rate", "iterations", "bits_up", "bits_down",
-                "seed", "passed"):  # DESIGN.md's schema
+                "seed", "passed"):  # the documented results.json schema
         assert key in results["checks"][0]
     markdown = (folder / "index.md").read_text()
     for png in sorted((folder / "plots").iterdir()):

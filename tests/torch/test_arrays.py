@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from convcheck.arrays import NUMPY, PerRun
+from convcheck.arrays import NUMPY, PerRun, namespace
 from convcheck.compressors import TopK
 from convcheck.torch.arrays import TORCH
 
@@ -42,3 +42,7 @@ def test_per_run_values_on_tensors():
         assert isinstance(result, torch.Tensor) and result.shape == T.shape
         np.testing.assert_allclose(result[:, 1, 0].numpy(), expected, rtol=1e-15)
     assert (alpha * T[:, 0]).shape == (3, 2)
+
+
+def test_importing_the_backend_registers_the_torch_namespace():
+    assert namespace(torch.zeros(2, dtype=torch.float64)) is TORCH

@@ -157,6 +157,13 @@ alpha = 0.2
 ratio = 0.05
 [algorithm.distributed]
 mode = "ps"
+
+[[algorithm]]
+label = "ef21-bc"
+name = "ef21-bc"
+alpha = 0.2
+ratio = 0.05
+ratio_down = 0.1
 """
 
 WORLD = 3

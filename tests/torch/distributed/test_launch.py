@@ -136,7 +136,7 @@ def test_default_modes_and_defaults(tmp_path) -> None:
                      "ef hook": "ddp", "gd-sec hook": "ddp", "lags": "lags",
                      "lags measured": "lags", "dgs": "async-ps", "ef21": "ps",
                      "gd-sec allgather": "allgather", "async top-k": "async-ps",
-                     "lags ps": "ps", "ef ps": "ps"}
+                     "lags ps": "ps", "ef ps": "ps", "ef21-bc": "ps"}
     assert config["distributed"] == {"backend": "gloo", "timeout_s": 60, "bucket_cap_mb": 100}
 
 

@@ -25,6 +25,7 @@ CASES = [  # label, index in the config, folder slug
     ("ef21", 9, "ef21"),  # with an initial uplink (init = "full")
     ("lags ps", 12, "lags-ps"),  # layer-wise codecs both ways, a per-layer state field
     ("ef ps", 13, "ef-ps"),
+    ("ef21-bc", 14, "ef21-bc"),  # a compressed downlink with a server state the workers copy
 ]
 
 
@@ -60,7 +61,7 @@ def test_parameter_server_equals_the_simulation(scenario, label, index, slug) ->
     assert np.array_equal(states[0]["ledger"]["up"].numpy(), ledger.up)
     assert np.array_equal(states[0]["ledger"]["down"].numpy(), ledger.down)
     assert run["totals"] == reference.ledger.totals()
-    if label == "ef21":
+    if label in ("ef21", "ef21-bc"):
         assert ledger.up[0].min() == 32 * reference.theta.numel()  # the dense initial uplink
     assert run["replica_max_abs_difference"] == 0.0
     assert run["history"][-1]["test_accuracy"] > 0.2  # it learned: chance is 0.1
