@@ -17,6 +17,14 @@ from typing import Any
 
 from convcheck.algorithms.base import DENSE, SPARSE, batch_param, step_param
 from convcheck.algorithms.ef import ErrorFeedback, error_added_twice
+from convcheck.algorithms.invariants import (
+    Computation,
+    EventInvariant,
+    Update,
+    compression_error,
+    difference,
+    norm,
+)
 from convcheck.algorithms.mutation import (
     Mutant,
     frozen,
@@ -31,6 +39,38 @@ from convcheck.compressors import Identity
 def _remember(alg: Any, real: Any, s: Any, worker: int, up: Any) -> Any:
     alg.previous_model = s.theta
     return real(s, worker, up)
+
+
+def _memory_recursion(alg: Any, c: Computation) -> tuple[float, float]:
+    """``c + e⁺ = α g + e`` (with memory; without: ``c + (αg − c) = αg``, nothing held)."""
+    p = alg.alpha * c.gradient + (c.before.errors[0] if alg.error_memory else 0.0)
+    return difference(c.message + _dropped(alg, c, p), p)
+
+
+def _dropped(alg: Any, c: Computation, p: Any) -> Any:
+    """What the compressor held back: the new error memory, or ``αg − c`` without one."""
+    return c.after.errors[0] if alg.error_memory else p - c.message
+
+
+def _compression(alg: Any, c: Computation) -> tuple[float, float]:
+    p = alg.alpha * c.gradient + (c.before.errors[0] if alg.error_memory else 0.0)
+    return compression_error(alg.compressor, c.message[None], _dropped(alg, c, p)[None])
+
+
+#: Identities of every computation and update (the event engine).
+EVENT_INVARIANTS = (
+    EventInvariant("memory-recursion", "c + e_k⁺ = α g_k(θ_k) + e_k at every computation",
+                   _memory_recursion, on="compute"),
+    EventInvariant("compression-rule", "c = C(p): top-k keeps exactly min(k, nnz) entries, "
+                   "none dropped larger than a kept one (else ‖p − c‖² ≤ (1 − δ)‖p‖²)",
+                   _compression, on="compute", exact=True),
+    EventInvariant("server-rule", "θ^(t+1) = θ^t − c_t for the applied message",
+                   lambda alg, u: (norm(u.after.theta - (u.before.theta - u.message)), 0.0),
+                   exact=True),
+    EventInvariant("replies-are-the-model", "every worker served at update t holds θ^(t+1)",
+                   lambda alg, u: (sum(norm(u.models[j] - u.after.theta)
+                                       for j in u.dispatched), 0.0), exact=True),
+)
 
 
 #: Bugs of the worker half and of the asynchronous rule.
@@ -54,6 +94,7 @@ class AsyncSparseSGD(ErrorFeedback):
     summary = ("asynchronous sparsified SGD: each message C(α·gradient + error) is applied "
                "on arrival; the server replies with its model")
     transports = frozenset({"async"})
+    event_invariants = EVENT_INVARIANTS
     mutants = (
         *RULE_MUTANTS,
         mispriced("up", DENSE, "uplink-priced-dense", "the sparse uplink is priced as dense"),
@@ -62,6 +103,10 @@ class AsyncSparseSGD(ErrorFeedback):
         off_by_one("compressor", 1, "k-plus-one"),
         off_by_one("compressor", -1, "k-minus-one"),
     )
+
+    def event_replies(self, update: Update) -> list[tuple[int | None, Any, str]]:
+        """The model ``θ^(t+1)``, densely, to every worker served at the update."""
+        return [(int(j), update.after.theta, "dense") for j in update.dispatched]
 
 
 class AsyncSGD(AsyncSparseSGD):

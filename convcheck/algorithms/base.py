@@ -207,6 +207,8 @@ class Algorithm(Described, abc.ABC):
         Its injected bugs (:mod:`convcheck.algorithms.mutation`).
     invariants : tuple of Invariant
         Identities of every synchronous round (:mod:`convcheck.algorithms.invariants`).
+    event_invariants : tuple of EventInvariant
+        Identities of every worker computation and server update on the event engine.
     reductions : tuple of Reduction
         Special cases that equal another algorithm exactly.
     wire_format : (str, str)
@@ -228,6 +230,7 @@ class Algorithm(Described, abc.ABC):
     diagnostic_names: ClassVar[tuple[str, ...]] = ()
     mutants: ClassVar[tuple[Any, ...]] = ()
     invariants: ClassVar[tuple[Any, ...]] = ()
+    event_invariants: ClassVar[tuple[Any, ...]] = ()
     reductions: ClassVar[tuple[Any, ...]] = ()
     wire_format: ClassVar[tuple[str, str]] = ("sparse", "dense")
     batch_axis: ClassVar[bool] = False
@@ -334,6 +337,13 @@ class Algorithm(Described, abc.ABC):
         return ()
 
     # ------------------------------------------------------------------ certificates
+    def event_replies(self, update: Any) -> list[tuple[int | None, Any, str]] | None:
+        """What the server sent down at an event-engine ``update``
+        (:class:`~convcheck.algorithms.invariants.Update`), recomputed from the states:
+        ``(receiver or None for everyone, vector, wire format)`` triples; ``None``: not
+        declared (the downlink's bits are then not re-encoded)."""
+        return None
+
     def lmi_model(self, d: int) -> tuple[str | None, dict[str, Any]]:
         """The linear model that certifies this algorithm's rate (a name of
         :data:`convcheck.theory.models.MODELS` and its parameters besides the problem's

@@ -42,8 +42,16 @@ from convcheck.algorithms.base import (
     real_param,
     step_param,
 )
+from convcheck.algorithms.invariants import (
+    Computation,
+    EventInvariant,
+    Update,
+    compression_error,
+    difference,
+    norm,
+)
 from convcheck.algorithms.mutation import Mutant, frozen, mispriced, scaled, sign_flipped
-from convcheck.arrays import namespace
+from convcheck.arrays import NUMPY, namespace
 from convcheck.compressors import Compressor, PartitionTopK
 from convcheck.errors import InputError, check_int
 
@@ -146,6 +154,52 @@ def _resync_keeps_accumulators(alg: Algorithm, real: Any, s: DGSServer, worker: 
     return out
 
 
+def _momentum_input(alg: Any, c: Computation) -> Any:
+    """``u = m u_k + α(g + wd·θ_k)``, the SAMomentum before sparsification."""
+    gradient = c.gradient + alg.weight_decay * c.model if alg.weight_decay else c.gradient
+    return alg.momentum * c.before.momentum[0] + alg.alpha * gradient
+
+
+def _samomentum(alg: Any, c: Computation) -> tuple[float, float]:
+    """Sent entries of ``u`` are kept as they are, unsent ones divided by ``m``."""
+    u = _momentum_input(alg, c)
+    after = c.after.momentum[0]
+    rebuilt = np.where(c.message == 0, alg.momentum * after, after)
+    return difference(rebuilt, u)
+
+
+def _sent_is_top_rho(alg: Any, c: Computation) -> tuple[float, float]:
+    u = _momentum_input(alg, c)
+    return compression_error(alg.sparsify_up, c.message[None], (u - c.message)[None])
+
+
+def _resynced(alg: Any, u: Update) -> bool:
+    return alg.resync is not None and u.after.versions % alg.resync == 0
+
+
+def _reply(alg: Any, u: Update, j: int) -> tuple[Any, Any]:
+    """``(A_k before the reply, S_k)`` of a worker served at update ``u``, recomputed."""
+    base = (np.zeros_like(u.after.accumulated[j]) if _resynced(alg, u)
+            else u.before.accumulated[j])
+    sent = NUMPY.compress(alg.sparsify_down, (u.after.theta - u.after.theta_sync) - base, None)
+    return base, sent
+
+
+def _replies_accumulated(alg: Any, u: Update) -> tuple[float, float]:
+    """``A_k ← A_k + S_k`` with ``S_k`` the top-ρ_down of ``(θ − θ_sync) − A_k``."""
+    error = 0.0
+    for j in u.dispatched:
+        base, sent = _reply(alg, u, j)
+        error += norm(u.after.accumulated[j] - (base + sent))
+    return error, 0.0
+
+
+def _models(alg: Any, u: Update) -> tuple[float, float]:
+    """``θ_k = θ_sync + A_k`` for every worker."""
+    expected = u.after.theta_sync + u.after.accumulated
+    return norm(u.models - expected), norm(u.models) + norm(expected)
+
+
 class DGS(Algorithm):
     """Dual-way gradient sparsification with SAMomentum (asynchronous)."""
 
@@ -168,7 +222,22 @@ class DGS(Algorithm):
         batch_param(),
     )
     transports = frozenset({"async"})
+    wire_format = ("sparsify_up", "sparsify_down")
     diagnostic_names = ("momentum_norm_sq", "accumulated_norm_sq")
+    event_invariants = (
+        EventInvariant("samomentum", "u = m u_k + α(g + wd·θ_k); sent entries of u kept, unsent "
+                       "ones divided by m", _samomentum, on="compute"),
+        EventInvariant("sent-is-top-rho", "the message is the layer-wise top-ρ_up of u",
+                       _sent_is_top_rho, on="compute", exact=True),
+        EventInvariant("server-rule", "θ^(t+1) = θ^t − P for the applied message P",
+                       lambda alg, u: (norm(u.after.theta - (u.before.theta - u.message)), 0.0),
+                       exact=True),
+        EventInvariant("replies-accumulated", "A_k ← A_k + S_k, S_k = top-ρ_down of "
+                       "(θ − θ_sync) − A_k (after a resync: θ_sync = θ, A = 0)",
+                       _replies_accumulated, exact=True),
+        EventInvariant("model-is-sync-plus-accumulated", "θ_k = θ_sync + A_k for every worker",
+                       _models),
+    )
     mutants = (
         scaled("alpha", 0.5, "worker", "step-x0.5", "the step size is halved in u"),
         scaled("alpha", 1.3, "worker", "step-x1.3", "the step size is 1.3× in u"),
@@ -185,6 +254,15 @@ class DGS(Algorithm):
                reply=lambda alg, real, s, k: (real(s, k)[0], DENSE)),
         mispriced("up", DENSE, "uplink-priced-dense", "the sparse uplink is priced as dense"),
     )
+
+    def event_replies(self, update: Update) -> list[tuple[int | None, Any, str]]:
+        """A resync's dense broadcast of ``θ``, and ``S_k`` to every worker served."""
+        out: list[tuple[int | None, Any, str]] = []
+        if _resynced(self, update):
+            out.append((None, update.after.theta, "dense"))
+        out += [(int(j), _reply(self, update, j)[1], "sparsify_down")
+                for j in update.dispatched]
+        return out
 
     def prepare(self, d: int) -> None:
         """Build the uplink and downlink layer-wise sparsifiers for dimension ``d``."""

@@ -293,3 +293,207 @@ class Reduction:
     name: str
     statement: str
     special: Callable[[Any, int], tuple[dict[str, Any], str, dict[str, Any]]]
+
+
+# ---------------------------------------------------------------------------------------------
+# Asynchronous runs (the event engine)
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Computation:
+    """One worker computation of the event engine.
+
+    Attributes
+    ----------
+    worker : int
+    gradient : ndarray, shape (d,)
+        The gradient the worker's half received.
+    model : ndarray, shape (d,)
+        The model it was computed at.
+    message : ndarray, shape (d,)
+        What the worker sent.
+    before, after : worker state
+        The worker's rows (one row) before and after the computation.
+    """
+
+    worker: int
+    gradient: np.ndarray
+    model: np.ndarray
+    message: np.ndarray
+    before: Any
+    after: Any
+
+
+@dataclass(frozen=True)
+class Update:
+    """One server update of the event engine.
+
+    Attributes
+    ----------
+    t : int
+    worker : int
+        The sender of the applied message.
+    message : ndarray
+        The applied message.
+    before, after : server state
+        The server's state around the update (replies and broadcasts included).
+    models : ndarray, shape (W, d)
+        The workers' models after the update.
+    dispatched : ndarray of int
+        The workers that read this version (they received a reply at this update).
+    """
+
+    t: int
+    worker: int
+    message: np.ndarray
+    before: Any
+    after: Any
+    models: np.ndarray
+    dispatched: np.ndarray
+
+
+@dataclass(frozen=True)
+class EventInvariant:
+    """An identity of an asynchronous algorithm: of every worker computation
+    (``on = "compute"``, ``check(algorithm, Computation)``) or of every server update
+    (``on = "update"``, ``check(algorithm, Update)``); returns ``(error, scale)`` as
+    :class:`Invariant` does."""
+
+    name: str
+    statement: str
+    check: Callable[[Any, Any], tuple[float, float]]
+    on: str = "update"
+    exact: bool = False
+
+    def holds(self, error: float, scale: float, rtol: float = RTOL) -> bool:
+        return error == 0.0 if self.exact else error <= rtol * scale
+
+
+@dataclass
+class EventMonitor:
+    """The event engine's observers (``run_async(..., observer=monitor.updated,
+    on_compute=monitor.computed)``) checking an asynchronous algorithm's identities
+    (``event_invariants``) at every computation and update, and pricing every message with the
+    codecs of its specification (``wire_format``; the replies and broadcasts the algorithm's
+    ``event_replies`` says it sends). Same reporting attributes as :class:`InvariantMonitor`.
+    """
+
+    algorithm: Any
+    rtol: float = RTOL
+    worst: dict[str, tuple[float, int]] = field(default_factory=dict)
+    failures: dict[str, tuple[int, float, float]] = field(default_factory=dict)
+    history: list[float] = field(default_factory=list)
+    rounds: int = 0
+    nonfinite: int | None = None
+    _rows: dict[int, Any] = field(default_factory=dict)
+    _pending: dict[int, list[np.ndarray]] = field(default_factory=dict)
+    _server: Any = None
+    _up: np.ndarray | None = None
+    _down: np.ndarray | None = None
+    _largest: float = 0.0
+
+    def invariants(self) -> tuple[EventInvariant, ...]:
+        return tuple(self.algorithm.event_invariants)
+
+    def _start(self, cluster: Any) -> None:
+        from convcheck.engine.rounds import start
+
+        states, _ = start(self.algorithm, np.array(cluster.server.theta), cluster.workers,
+                          lambda: None)
+        self._rows = {k: _row(states.workers, k) for k in range(cluster.workers)}
+        self._server = _copied(cluster.server)
+        self._up = np.zeros(cluster.workers, dtype=np.int64)
+        self._down = np.zeros(cluster.workers, dtype=np.int64)
+
+    def computed(self, k: int, gradient: np.ndarray, message: np.ndarray, cluster: Any) -> None:
+        """``on_compute``: worker ``k`` computed ``message``."""
+        if self._server is None:
+            self._start(cluster)
+        if self.nonfinite is not None:
+            return
+        after = _row(cluster.workers_state, k)
+        record = Computation(k, np.array(gradient), np.array(cluster.models[k]),
+                             np.array(message), self._rows[k], after)
+        self._check("compute", record, self.rounds + 1)
+        self._rows[k] = after
+        self._pending.setdefault(k, []).append(record.message)
+
+    def updated(self, t: int, cluster: Any, event: dict) -> None:
+        """``observer``: the server applied the message of ``event["worker"]``."""
+        if self.nonfinite is not None:
+            return
+        if not np.all(np.isfinite(cluster.server.theta)):
+            self.nonfinite = t
+            return
+        k = event["worker"]
+        message = self._pending[k].pop(0)  # the worker has already computed its next one
+        self._up[k] += codec_named(self.algorithm, self.algorithm.wire_format[0]).encode(
+            message).nbits
+        dispatched = np.flatnonzero(cluster.read == cluster.version)
+        after = _copied(cluster.server)
+        record = Update(t, k, message, self._server, after, np.array(cluster.models),
+                        dispatched)
+        self._check("update", record, t)
+        replies = self.algorithm.event_replies(record)
+        if replies is None:  # the algorithm does not say what it sends down
+            self._down = None
+        for receiver, vector, form in replies or ():
+            bits = codec_named(self.algorithm, form).encode(np.asarray(vector)).nbits
+            if self._down is not None and receiver is None:
+                self._down += bits
+            elif self._down is not None:
+                self._down[receiver] += bits
+        self.history.append(self._largest)
+        self._largest = 0.0
+        self.rounds += 1
+        self._server = after
+
+    def _check(self, on: str, record: Any, k: int) -> None:
+        for invariant in self.invariants():
+            if invariant.on != on:
+                continue
+            error, scale = invariant.check(self.algorithm, record)
+            relative = error if invariant.exact else error / scale if scale > 0 else error
+            if not invariant.exact:
+                self._largest = max(self._largest, relative)
+            if relative > self.worst.get(invariant.name, (-1.0, 0))[0]:
+                self.worst[invariant.name] = (relative, k)
+            if not invariant.holds(error, scale, self.rtol) and invariant.name not in self.failures:
+                self.failures[invariant.name] = (k, error, scale)
+
+    def ledger_mismatch(self, ledger: Any) -> tuple[int, str] | None:
+        """Whether the ledger's bits per worker over the run (rows after the first) differ from
+        the messages encoded with the specification's codecs (None: they agree)."""
+        if self._up is None or self.nonfinite is not None:
+            return None
+        for side, mine, rows in (("uplink", self._up, ledger.up), ("downlink", self._down,
+                                                                   ledger.down)):
+            if mine is None:
+                continue
+            theirs = np.asarray(rows[1:]).sum(axis=0)
+            if not np.array_equal(mine, theirs):
+                return self.rounds, (f"{side} bits over the run: ledger {theirs.tolist()}, "
+                                     f"real encodings {mine.tolist()}")
+        return None
+
+
+def _copied(state: Any) -> Any:
+    """A copy of a state dataclass whose arrays are copies (halves may write into them)."""
+    return type(state)(**{f: np.array(v) if isinstance(v, np.ndarray) else v
+                          for f, v in vars(state).items()})
+
+
+def _row(state: Any, k: int) -> Any:
+    """A copy of worker ``k``'s rows of ``state`` (one row each)."""
+    from convcheck.algorithms.base import take_rows
+
+    part = take_rows(state, slice(k, k + 1))
+    return type(part)(**{f: np.array(getattr(part, f)) for f in part.__dataclass_fields__})
+
+
+def monitor_for(algorithm: Any, rtol: float = RTOL) -> InvariantMonitor | EventMonitor:
+    """The monitor of ``algorithm``'s identities on its engine: synchronous rounds, or the
+    event engine's computations and updates."""
+    if "async" in algorithm.transports:
+        return EventMonitor(algorithm, rtol)
+    return InvariantMonitor(algorithm, rtol)

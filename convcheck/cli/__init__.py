@@ -4,7 +4,8 @@ Subcommands: ``list`` (what is available), ``inspect`` (one problem's constants 
 optimum), ``run`` (one run of an algorithm and its trace), ``compare`` (bits and iterations to a
 target for several algorithms on one problem), ``certify`` (an LMI-certified linear rate, with
 a lower bound beside it), ``regions`` (certified, worst-case and empirical stability regions
-over a grid), ``verify`` (the verification suite and its report), ``bench`` (the engine's
+over a grid), ``verify`` (the verification suite and its report), ``mutate`` (the suite's
+mutation score), ``bench`` (the engine's
 performance figures), ``data`` (where the real datasets are; downloading them) and
 ``torch-train``. Each module offers ``add_parser(commands)``, which registers the subcommand
 and its handler. Errors on bad input print one line naming the field and exit with status 2;
@@ -25,8 +26,8 @@ from convcheck.processes import exit_status, interrupt_name, interruptible
 
 #: Subcommand modules, in the order ``convcheck --help`` lists them.
 COMMANDS = (
-    "listing", "inspect", "run", "certify", "regions", "compare", "verify", "bench", "data",
-    "torch_train",
+    "listing", "inspect", "run", "certify", "regions", "compare", "verify", "mutate", "bench",
+    "data", "torch_train",
 )
 
 

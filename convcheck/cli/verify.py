@@ -39,6 +39,11 @@ def handle(args: argparse.Namespace) -> int:
     document = verify(cases, jobs=jobs, seed=args.seed, suite=suite, data_dir=args.data_dir,
                       progress=progress_line, show_bar=wants_progress(args),
                       allow_any_path=args.allow_any_path)
+    if args.mutate:
+        from convcheck.verify.mutation import mutation_score
+
+        document["mutation"] = mutation_score(cases, jobs=jobs, seed=args.seed,
+                                              data_dir=args.data_dir, progress=progress_line)
     index = write_report(document, args.out)
     print("\n".join(summary_lines(document)))
     print(f"report: {index}")
@@ -71,4 +76,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--allow-any-path", action="store_true",
         help="let case files read data outside their folder and the data folder",
     )
+    verification.add_argument(
+        "--mutate", action="store_true",
+        help="also run every mutant of the cases' algorithms against their positive checks "
+        "and put the mutation score in the report (as convcheck mutate)")
     verification.set_defaults(handler=handle)

@@ -23,7 +23,7 @@ COLUMNS = ("case", "check", "kind", "algorithm", "problem", "source", "verdict",
            "max ratio (at k)", "fitted / theory rate", "iterations", "bits up", "bits down",
            "plot")
 #: Bound kinds (provenance) in the order the summary shows them.
-SOURCES = ("classical", "paper", "derived here", "certified (LMI)", "empirical")
+SOURCES = ("classical", "paper", "derived here", "certified (LMI)", "empirical", "identity")
 CLASSES = ("nonconvex", "convex", "strongly convex")
 
 
@@ -154,6 +154,8 @@ def summary_lines(document: Mapping[str, Any]) -> list[str]:
         f"{document['suite'] or 'as given'}, seed offset {document['seed']}, "
         f"{summary['seconds']:.1f} s with {document['jobs']} job(s).",
     ]
+    if document.get("mutation"):
+        lines.append(mutation_line(document["mutation"]))
     return lines
 
 
@@ -300,8 +302,44 @@ def markdown_page(document: Mapping[str, Any], figures: Mapping[str, Sequence[Fi
         for figure in figures.get(case["case"], ()):
             lines += [f"![{_md_text(figure.caption)}](plots/{figure.file_name})", "",
                       f"*{_md_text(figure.caption)}*", ""]
+    lines += _mutation_markdown(document.get("mutation"))
     lines += ["## How to read this report", "", *READING_TEXT, ""]
     return "\n".join(lines)
+
+
+MUTATION_COLUMNS = ("algorithm", "mutant", "bug", "verdict", "caught in", "by")
+
+
+def mutation_rows(mutation: Mapping[str, Any]) -> list[list[str]]:
+    """One row per mutant, in :data:`MUTATION_COLUMNS` order (a survivor's explanation in the
+    last column)."""
+    rows = []
+    for row in mutation["mutants"]:
+        by = ("; ".join(f"{c['name']} ({c['outcome']})" for c in row["checks"])
+              if row["killed"] else row["survives"])
+        rows.append([row["algorithm"], row["mutant"], row["description"],
+                     "KILLED" if row["killed"] else "SURVIVED", row["case"] or "—", by])
+    return rows
+
+
+def mutation_line(mutation: Mapping[str, Any]) -> str:
+    """The score in words."""
+    from convcheck.verify.mutation import score_line
+
+    return score_line(mutation)
+
+
+def _mutation_markdown(mutation: Mapping[str, Any] | None) -> list[str]:
+    if not mutation:
+        return []
+    lines = ["## Mutation score", "", _md_text(mutation_line(mutation)), "",
+             "Each mutant is a one-line bug injected at run time where a case runs its claimed "
+             "algorithm; it is killed by the first case in which a positive check or an "
+             "identity that holds on the real algorithm does not hold.", "",
+             "| " + " | ".join(MUTATION_COLUMNS) + " |", "|" + "---|" * len(MUTATION_COLUMNS)]
+    lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |"
+              for row in mutation_rows(mutation)]
+    return [*lines, ""]
 
 
 #: The short guide at the end of both pages (docs/report-guide.md has the long one).
@@ -459,7 +497,8 @@ def html_page(document: Mapping[str, Any], figures: Mapping[str, Sequence[Figure
     parts = [head, f"<h1 id='top'>convcheck verification report — {e(document['created'])}</h1>"]
     klass = "verdict-pass" if passed else "verdict-fail"
     lines = summary_lines(document)
-    parts.append(f"<p class='{klass}'>{e(lines[0])}</p><p>{e(lines[1])}</p>")
+    parts.append(f"<p class='{klass}'>{e(lines[0])}</p>"
+                 + "".join(f"<p>{e(line)}</p>" for line in lines[1:]))
     parts.append(f"<p class='muted'>Environment: {e(environment_line(document))}</p>")
     case_links = " ".join(f"<a href='#{e(case_anchor(c['case']))}'>{e(c['case'])}</a>"
                           for c in document["cases"])
@@ -501,7 +540,20 @@ def html_page(document: Mapping[str, Any], figures: Mapping[str, Sequence[Figure
         parts += [_image(f) for f in figures.get(case["case"], ())]
         parts.append("<p><a href='#checks'>back to the checks</a> · <a href='#top'>top</a>"
                      "</p></section>")
-    parts.append("</section><section id='reading'><h2>How to read this report</h2><ul>")
+    parts.append("</section>")
+    mutation = document.get("mutation")
+    if mutation:
+        parts.append(f"<section id='mutation'><h2>Mutation score</h2><p>"
+                     f"{e(mutation_line(mutation))}</p><table><thead><tr>"
+                     + "".join(f"<th>{e(c)}</th>" for c in MUTATION_COLUMNS)
+                     + "</tr></thead><tbody>")
+        for row in mutation_rows(mutation):
+            klass = "verdict-pass" if row[3] == "KILLED" else "verdict-fail"
+            parts.append("<tr>" + "".join(
+                f"<td class='{klass}'>{e(c)}</td>" if i == 3 else f"<td>{e(c)}</td>"
+                for i, c in enumerate(row)) + "</tr>")
+        parts.append("</tbody></table></section>")
+    parts.append("<section id='reading'><h2>How to read this report</h2><ul>")
     parts += [f"<li>{_inline_markdown(line[2:])}</li>" for line in READING_TEXT]
     parts.append("</ul></section>")
     parts.append(f"<script>{SCRIPT}</script></body></html>")

@@ -513,9 +513,9 @@ def parse_case(data: Mapping[str, Any], path: str, name: str | None = None,
             raise CaseFileError("inject", check.inject, allowed, where)
         if check.names:
             _check_identity_names(check, algorithm, where)
-        if check.bound in IDENTITY_CHECKS and algorithm["name"] in _async_names():
+        if check.bound == IDENTITY_CHECKS[1] and algorithm["name"] in _async_names():
             raise CaseFileError("bound", check.bound, "a check of asynchronous runs: "
-                                f"{check.bound} checks synchronous rounds", where)
+                                f"{check.bound} runs synchronous rounds", where)
         spec = run.updated(check.run, where)
         check_algorithm({**algorithm, **check.algorithm}, where)
         if check.bound == "converges" and spec.target is None:

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from convcheck.algorithms.invariants import RTOL, InvariantMonitor
+from convcheck.algorithms.invariants import RTOL, monitor_for
 from convcheck.verify.cases import Case, CheckSpec, RunSpec
 from convcheck.verify.names import (
     BITS_CHECK,
@@ -42,12 +42,15 @@ REDUCTION_ROUNDS = 300
 
 
 def implicit_checks(case: Case, algorithm: Any) -> list[CheckSpec]:
-    """``invariants`` and ``reductions`` for a synchronous case that does not name them
-    (``reductions`` only where the algorithm declares some and its runs are deterministic)."""
-    if "sync" not in algorithm.transports or "async" in algorithm.transports:
-        return []
+    """``invariants`` for a case that does not name it (where the algorithm declares
+    identities) and ``reductions`` for a synchronous one (where the algorithm declares some and
+    its runs are deterministic)."""
     named = {check.bound for check in case.checks if check.kind == "positive"}
     out = []
+    if "async" in algorithm.transports:
+        if algorithm.event_invariants and INVARIANTS not in named:
+            out.append(CheckSpec(bound=INVARIANTS, kind="positive", name=INVARIANTS))
+        return out
     if INVARIANTS not in named:
         out.append(CheckSpec(bound=INVARIANTS, kind="positive", name=INVARIANTS))
     if REDUCTIONS not in named and algorithm.reductions and not algorithm.randomized:
@@ -61,14 +64,13 @@ def _common(name: str) -> dict[str, str]:
 
 
 def invariants(check: CheckSpec, case: Case, problem: Any, algorithm: Any, runs: list,
-               monitors: list[InvariantMonitor] | None) -> Verdict:
+               monitors: list[Any] | None) -> Verdict:
     """The ``invariants`` verdict from the monitors that watched ``runs`` (one per seed)."""
     base = base_fields(check, case, problem, algorithm, runs)
     common = _common(INVARIANTS)
     if monitors is None:
         return Verdict(**base, **common, holds=None, applicable=False, outcome="error",
-                       reason="not applicable: invariants are checked on synchronous rounds "
-                              f"({algorithm.name} runs on the event engine)")
+                       reason=f"not applicable: {algorithm.name} declares no identities")
     rtol = RTOL if check.tolerance is None else check.tolerance
     wanted = set(check.names or identity_names(algorithm))
     broken = []
@@ -90,7 +92,8 @@ def invariants(check: CheckSpec, case: Case, problem: Any, algorithm: Any, runs:
         key=lambda item: item[1][0], default=("", (0.0, 0)))
     holds = not broken
     if holds:
-        reason = (f"{len(wanted)} identities hold on {rounds} rounds over {len(runs)} seed(s); "
+        reason = (f"{len(wanted)} identities hold on {rounds} rounds (updates) over "
+                  f"{len(runs)} seed(s); "
                   f"largest round-off {worst:.3g} ({worst_name}, round {worst_round}) ≤ "
                   f"{rtol:g}")
     else:
@@ -115,7 +118,7 @@ def invariants(check: CheckSpec, case: Case, problem: Any, algorithm: Any, runs:
 
 
 def _exact(algorithm: Any, name: str) -> bool:
-    found = [i for i in InvariantMonitor(algorithm).invariants() if i.name == name]
+    found = [i for i in monitor_for(algorithm).invariants() if i.name == name]
     return name == BITS_CHECK or bool(found and found[0].exact)
 
 

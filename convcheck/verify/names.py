@@ -149,7 +149,8 @@ def known_checks() -> tuple[str, ...]:
 
 
 def identity_names(algorithm: Any) -> tuple[str, ...]:
-    """What ``invariants`` checks on ``algorithm``: its identities and the bit check."""
-    from convcheck.algorithms.invariants import InvariantMonitor
+    """What ``invariants`` checks on ``algorithm``: its identities (of synchronous rounds, or
+    of the event engine's computations and updates) and the bit check."""
+    from convcheck.algorithms.invariants import monitor_for
 
-    return (*(i.name for i in InvariantMonitor(algorithm).invariants()), BITS_CHECK)
+    return (*(i.name for i in monitor_for(algorithm).invariants()), BITS_CHECK)

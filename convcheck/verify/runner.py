@@ -39,11 +39,11 @@ def _runs(case: Case, check: CheckSpec, problem, seed_offset: int, cache: dict,
 
     With ``ran_with`` the runs use those parameters instead of the claimed ones. ``mutant``
     (``convcheck mutate``) is injected where the case runs the claimed algorithm. The runs of
-    the claimed algorithm on the synchronous engine are watched by an
-    :class:`~convcheck.algorithms.invariants.InvariantMonitor` each (``None`` otherwise).
+    the claimed algorithm are watched by a monitor of its identities each
+    (:func:`~convcheck.algorithms.invariants.monitor_for`; ``None`` otherwise).
     """
     from convcheck.algorithms import make_algorithm
-    from convcheck.algorithms.invariants import InvariantMonitor
+    from convcheck.algorithms.invariants import monitor_for
     from convcheck.verify.mutants import inject
 
     params = case.algorithm_params(check.algorithm)
@@ -61,17 +61,28 @@ def _runs(case: Case, check: CheckSpec, problem, seed_offset: int, cache: dict,
             algorithm = inject(algorithm, bug)
             ran = inject(ran, bug) if check.ran_with else algorithm
         engine = case.engine()
-        watched = claimed and "async" not in ran.transports
-        monitors = [InvariantMonitor(ran) for _ in spec.seeds] if watched else None
+        watched = claimed and bool(ran.invariants or ran.event_invariants)
+        monitors = [monitor_for(ran) for _ in spec.seeds] if watched else None
         runs = [
             engine(ran, problem, spec.iterations, seed=seed + seed_offset,
                    target=spec.target, target_metric=spec.target_metric, stop_at_target=False,
                    theta0=None if spec.theta0 is None else np.array(spec.theta0),
-                   **({"observer": monitors[i]} if monitors else {}))
+                   **_observers(monitors[i] if monitors else None))
             for i, seed in enumerate(spec.seeds)
         ]
         cache[key] = (algorithm, runs, spec, monitors)
     return cache[key]
+
+
+def _observers(monitor: Any) -> dict[str, Any]:
+    """The engine arguments that attach ``monitor`` (none for ``None``)."""
+    from convcheck.algorithms.invariants import EventMonitor
+
+    if monitor is None:
+        return {}
+    if isinstance(monitor, EventMonitor):
+        return {"observer": monitor.updated, "on_compute": monitor.computed}
+    return {"observer": monitor}
 
 
 def _curve(result) -> dict[str, Any]:
