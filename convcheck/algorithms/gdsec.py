@@ -193,7 +193,9 @@ class GDSEC(Algorithm):
                worker=_error_not_added),
         frozen_server("h", "the server memory h is never updated", "server-memory-not-updated"),
         replaced("beta", lambda alg: 1.0, "server", "beta-one-side",
-                 "β is applied on the workers' side only (the server uses 1)"),
+                 "β is applied on the workers' side only (the server uses 1)",
+                 survives="an equivalent mutant where every case has β = 1 (the server's "
+                          "weight is 1 either way): a case with β < 1 catches it"),
         replaced("xi", lambda alg: alg.xi * alg.alpha**2, "worker", "threshold-times-alpha",
                  "τ = ξα|θ^k − θ^(k−1)| (scaled by α instead of 1/α)"),
         Mutant("g-hat-from-0.9h", "ĝ = 0.9·h + mean(Δ̂)", server=_g_hat_from_part_of_h),

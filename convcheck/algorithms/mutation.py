@@ -112,14 +112,14 @@ def _swap(alg: Algorithm, attribute: str, value: Any, call: Callable[[], Any]) -
 
 
 def replaced(attribute: str, value_of: Callable[[Algorithm], Any], half: str, name: str,
-             description: str) -> Mutant:
+             description: str, survives: str = "") -> Mutant:
     """A parameter of one half replaced by ``value_of(algorithm)`` (``β = 1`` on the server
     only...); the algorithm still claims its own value."""
 
     def hook(alg: Algorithm, real: Hook, *args: Any) -> Any:
         return _swap(alg, attribute, value_of(alg), lambda: real(*args))
 
-    return Mutant(name, description, **{half: hook})
+    return Mutant(name, description, survives=survives, **{half: hook})
 
 
 def scaled(attribute: str, factor: float, half: str, name: str, description: str) -> Mutant:

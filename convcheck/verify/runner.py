@@ -38,9 +38,9 @@ def _runs(case: Case, check: CheckSpec, problem, seed_offset: int, cache: dict,
     the invariant monitors that watched them (cached per case).
 
     With ``ran_with`` the runs use those parameters instead of the claimed ones. ``mutant``
-    (``convcheck mutate``) is injected where the case runs the claimed algorithm. The runs of
-    the claimed algorithm are watched by a monitor of its identities each
-    (:func:`~convcheck.algorithms.invariants.monitor_for`; ``None`` otherwise).
+    (``convcheck mutate``) is injected where the case runs the claimed algorithm. Every run is
+    watched by a monitor of its algorithm's identities
+    (:func:`~convcheck.algorithms.invariants.monitor_for`; ``None`` where it declares none).
     """
     from convcheck.algorithms import make_algorithm
     from convcheck.algorithms.invariants import monitor_for
@@ -61,7 +61,7 @@ def _runs(case: Case, check: CheckSpec, problem, seed_offset: int, cache: dict,
             algorithm = inject(algorithm, bug)
             ran = inject(ran, bug) if check.ran_with else algorithm
         engine = case.engine()
-        watched = claimed and bool(ran.invariants or ran.event_invariants)
+        watched = bool(ran.invariants or ran.event_invariants)
         monitors = [monitor_for(ran) for _ in spec.seeds] if watched else None
         runs = [
             engine(ran, problem, spec.iterations, seed=seed + seed_offset,

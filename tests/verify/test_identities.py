@@ -1,0 +1,114 @@
+"""The identity checks every case gets: invariants (synchronous rounds and event-engine
+updates, with every message's bits re-encoded) and reductions; they pass on the real
+algorithms and fail, for the reason they name, on injected bugs; bad input is refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from convcheck.cli import main
+from convcheck.verify.cases import CaseFileError
+from tests.helpers import RIDGE_CASE, own_checks, verify_case
+
+GDSEC = 'name = "gd-sec"\nalpha = "0.5/L"\nxi = 0.2\nbeta = 0.5'
+ASYNC_TABLES = '\n[async]\ncompute = { model = "exponential", mean = 1.0, spread = 2.0 }\n'
+DGS = ('name = "dgs"\nalpha = "0.05/L"\nmomentum = 0.5\nrho_up = 0.5\nrho_down = 0.5\n'
+       'layers = 2\nresync = 7')
+ASYNC_TOPK = 'name = "async-sparse-sgd"\nalpha = "0.05/L"\nratio = 0.4'
+
+
+def rows(document, name):
+    return [c for c in document["checks"] if c["name"] == name]
+
+
+def control(name, bound, inject, extra=""):
+    return (f'[[negative_controls]]\nname = "{name}"\nbound = "{bound}"\nwhy = "a bug"\n'
+            f'inject = "{inject}"\n{extra}')
+
+
+def test_a_synchronous_case_gets_invariants_and_reductions(tmp_path):
+    document = verify_case(tmp_path, '[[checks]]\nbound = "gd-sec/nonconvex"\n',
+                           algorithm=GDSEC, iterations=120)
+    (invariants,) = rows(document, "invariants")
+    (reductions,) = rows(document, "reductions")
+    assert invariants["outcome"] == "pass" and invariants["sides"] == "identity"
+    assert "identities hold on 120 rounds" in invariants["reason"]
+    assert set(invariants["extra"]["identities"]) >= {"direction", "server-memory",
+                                                     "bits-re-encoded"}
+    assert reductions["outcome"] == "pass" and "xi-zero-is-gd" in reductions["reason"]
+    assert document["summary"]["passed"]
+
+
+@pytest.mark.parametrize(("bound", "inject", "words"), [
+    ("invariants", "error-not-cleared", "error-below-threshold"),
+    ("invariants", "uplink-priced-dense", "bits-re-encoded"),
+    ("invariants", "step-x1.3", "step"),
+    ("reductions", "step-x0.5", "xi-zero-is-gd"),
+])
+def test_identities_fail_on_injected_bugs(tmp_path, bound, inject, words):
+    """As negative controls the identity checks must be violated by each bug: they can fail."""
+    document = verify_case(tmp_path, control("bug", bound, inject), algorithm=GDSEC,
+                           iterations=60)
+    (check,) = own_checks(document)
+    assert check["outcome"] == "pass" and check["holds"] is False, check["reason"]
+    assert words in check["reason"], check["reason"]
+
+
+def test_a_restricted_invariants_check_does_not_see_other_bugs(tmp_path):
+    """``names`` restricts the identities: the mispriced uplink breaks only the bit check."""
+    only_direction = control("bug", "invariants", "uplink-priced-dense",
+                             'names = ["direction", "server-memory"]\n')
+    (check,) = own_checks(verify_case(tmp_path, only_direction, algorithm=GDSEC,
+                                      iterations=40))
+    assert check["outcome"] == "fail" and "did not fail" in check["reason"]
+
+
+@pytest.mark.parametrize(("algorithm", "inject", "words"), [
+    (DGS, "resync-keeps-accumulators", "model-is-sync-plus-accumulated"),
+    (DGS, "downlink-priced-dense", "downlink bits"),
+    (ASYNC_TOPK, "stale-reply", "replies-are-the-model"),
+    (ASYNC_TOPK, "k-plus-one", "compression-rule"),
+])
+def test_asynchronous_identities(tmp_path, algorithm, inject, words):
+    checks = '[[checks]]\nbound = "invariants"\n\n' + control("bug", "invariants", inject)
+    document = verify_case(tmp_path, checks, algorithm=algorithm, iterations=60,
+                           split="iid", tables=ASYNC_TABLES)
+    real, bug = document["checks"]
+    assert real["outcome"] == "pass" and "identities hold on 60 rounds" in real["reason"]
+    assert bug["outcome"] == "pass" and words in bug["reason"], bug["reason"]
+
+
+def test_a_diverging_run_is_checked_on_the_rounds_it_made(tmp_path):
+    """GD at 3/L diverges (the engine stops it); its identities still hold until then."""
+    document = verify_case(tmp_path, '[[checks]]\nbound = "invariants"\n',
+                           algorithm='name = "gd"\nalpha = "3/L"', iterations=3000)
+    (check,) = rows(document, "invariants")
+    assert check["status"] == "diverged" and check["outcome"] == "pass", check["reason"]
+    assert f"hold on {check['iterations']} rounds" in check["reason"]
+
+
+@pytest.mark.parametrize(("checks", "algorithm", "field", "words"), [
+    ('[[checks]]\nbound = "gd/nonconvex"\nnames = ["step"]\n', 'name = "gd"', "names",
+     "only invariants"),
+    ('[[checks]]\nbound = "invariants"\nnames = ["nosuch"]\n', GDSEC, "names",
+     "identities of gd-sec: sent-iff-above-threshold"),
+    ('[[checks]]\nbound = "invariants"\ntolerance = 0\n', GDSEC, "tolerance", "> 0"),
+    ('[[checks]]\nbound = "reductions"\n', DGS, "bound", "runs synchronous rounds"),
+    (control("bug", "invariants", "nosuch"), GDSEC, "inject", "error-not-cleared"),
+])
+def test_bad_identity_checks_are_refused_when_read(tmp_path, checks, algorithm, field, words):
+    with pytest.raises(CaseFileError) as info:
+        verify_case(tmp_path, checks, algorithm=algorithm)
+    assert info.value.field == field and words in str(info.value), str(info.value)
+
+
+def test_bad_identity_names_exit_2_naming_the_file(tmp_path, capsys):
+    case = tmp_path / "case.toml"
+    text = (f'description = "x"\n[problem]\nfamily = "ridge"\ndataset = "synthetic-regression"\n'
+            f'{RIDGE_CASE["problem_extra"]}\n[algorithm]\n{GDSEC}\n[run]\niterations = 5\n'
+            '[[checks]]\nbound = "invariants"\nnames = ["nosuch"]\n')
+    case.write_text(text)
+    assert main(["verify", str(case), "--out", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err
+    assert "case.toml" in error and "'names'" in error and "direction" in error
+    assert not (tmp_path / "out").exists()
