@@ -191,6 +191,8 @@ def catalog(data_dir: str | None = None) -> dict:
                 "engine": "async" if name in ASYNC_ALGORITHMS else "sync",
                 "description": algorithm_summary(name),
                 "parameters": algorithm_parameters(name),
+                "mutants": [{"name": m.name, "description": m.description,
+                             "survives": m.survives} for m in ALGORITHMS[name].mutants],
             }
             for name in ALGORITHMS
         },
@@ -225,7 +227,7 @@ def parameter_line(row: dict[str, Any]) -> str:
 
 
 def format_catalog(entries: dict) -> str:
-    """Plain text, one line per algorithm, compressor, dataset and check."""
+    """Plain text, one line per algorithm, compressor, dataset, injected bug and check."""
     lines = ["algorithms (--algorithm; keys of --set in convcheck run --help):"]
     for name, info in entries["algorithms"].items():
         keys = ", ".join(row["name"] for row in info["parameters"])
@@ -244,6 +246,12 @@ def format_catalog(entries: dict) -> str:
         lines.append(f"  {name:25s} {info['task']:14s} {info['description']}{mark}")
     lines += ["", "splits (--split): " + ", ".join(entries["splits"])]
     lines += ["scalings (--scaling): " + ", ".join(entries["scalings"])]
+    lines += ["", "injected bugs (inject = ... in a negative control; convcheck mutate runs "
+              "them all):"]
+    for name, info in entries["algorithms"].items():
+        if info["mutants"]:
+            lines.append(f"  {name}:")
+            lines += [f"    {m['name']:28s} {m['description']}" for m in info["mutants"]]
     lines += ["", "checks (bound = ... in a case file; provenance, class, statement, source):"]
     for name, info in entries["bounds"].items():
         source = f" — {plain(info['citation'])}" if info["citation"] else ""
