@@ -41,8 +41,11 @@ _EXPORTS = {
     "bounds_for": "convcheck.theory.registry",
     "check_bound": "convcheck.theory.check",
     "certify": "convcheck.theory.certified",
-    "load_case": "convcheck.verify.cases",
-    "load_suite": "convcheck.verify.cases",
+    "load_case": "convcheck.verification.cases",
+    "load_suite": "convcheck.verification.cases",
+    "verify": "convcheck.verification",
+    "mutation_score": "convcheck.verification.mutation",
+    "write_report": "convcheck.report",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]

@@ -157,9 +157,9 @@ def algorithm_summary(name: str) -> str:
 
 def checks() -> dict[str, dict[str, Any]]:
     """Every check a case (and so the report) can name: the bounds with their provenance, and
-    the checks that are not bounds (:data:`convcheck.verify.names.SPECIAL`)."""
+    the checks that are not bounds (:data:`convcheck.verification.names.SPECIAL`)."""
     from convcheck.theory.registry import BOUNDS
-    from convcheck.verify.names import SPECIAL
+    from convcheck.verification.names import SPECIAL
 
     described = {name: bound.describe() for name, bound in BOUNDS.items()}
     for name, kind in SPECIAL.items():

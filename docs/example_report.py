@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 from convcheck.report import write_report
-from convcheck.verify import default_folder, load_suite, verify
+from convcheck.verification import default_folder, load_suite, verify
 
 DOCS = Path(__file__).resolve().parent
 REPORT = DOCS / "example-report"

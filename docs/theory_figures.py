@@ -35,7 +35,7 @@ from convcheck.theory import (
 )
 from convcheck.theory.bounds import EF21PL
 from convcheck.theory.certified import gd_rate
-from convcheck.verify.mutants import inject
+from convcheck.verification.mutants import inject
 
 
 def gd_anchor() -> dict:

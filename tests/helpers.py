@@ -141,7 +141,7 @@ NONCONVEX_CASE = {"family": "nonconvex-logistic", "dataset": "breast-cancer",
                   "problem_extra": "lam_nc = 0.1"}
 
 
-#: The checks every synchronous case gets beside its own (convcheck.verify.identities).
+#: The checks every synchronous case gets beside its own (convcheck.verification.identities).
 IDENTITY_CHECKS = ("invariants", "reductions")
 
 
@@ -155,7 +155,7 @@ def verify_case(tmp_path, checks, *, problem=RIDGE_CASE, algorithm='name = "gd"\
                 iterations=200, seeds="[0]", run_extra="", split="sorted", workers=4, tables=""):
     """Write one case (``checks``: its [[checks]] / [[negative_controls]] text; ``tables``: more
     tables such as [async]) and verify it."""
-    from convcheck.verify import load_suite, verify
+    from convcheck.verification import load_suite, verify
 
     text = CASE_HEAD.format(algorithm=algorithm, iterations=iterations, seeds=seeds,
                             run_extra=run_extra, split=split, workers=workers,

@@ -17,7 +17,7 @@ from convcheck.catalog import (
 )
 from convcheck.compressors import COMPRESSORS
 from convcheck.errors import InputError
-from convcheck.verify.names import known_checks
+from convcheck.verification.names import known_checks
 
 DOC = """Summary line.
 

@@ -57,7 +57,7 @@ def test_report_guide_explains_every_column_and_verdict():
 
 
 def test_the_documented_case_loads(tmp_path):
-    from convcheck.verify import load_suite
+    from convcheck.verification import load_suite
 
     text = (DOCS / "cases.md").read_text(encoding="utf-8")
     minimal = text.split("## A minimal case", 1)[1]

@@ -80,7 +80,7 @@ def test_the_two_commands_and_ci():
 
 
 def test_the_quick_start_case_file_is_a_valid_case(tmp_path):
-    from convcheck.verify import load_suite
+    from convcheck.verification import load_suite
 
     [toml] = fenced(README.read_text(encoding="utf-8"), "toml")
     (tmp_path / "my-case.toml").write_text(toml)

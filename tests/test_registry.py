@@ -18,8 +18,8 @@ from convcheck.data import DATASETS, load_dataset
 from convcheck.engine import run
 from convcheck.errors import InputError
 from convcheck.registry import PluginError
-from convcheck.verify.cases import load_case, parse_case
-from convcheck.verify.runner import run_case
+from convcheck.verification.cases import load_case, parse_case
+from convcheck.verification.runner import run_case
 from tests.helpers import IDENTITY_CHECKS, engine_problem
 
 #: The plug-in's whole source: a compressor in four lines of user code.

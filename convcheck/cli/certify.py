@@ -51,8 +51,8 @@ def handle(args: argparse.Namespace) -> int:
 
 
 def _handle_case(args: argparse.Namespace) -> int:
-    from convcheck.verify.cases import load_case
-    from convcheck.verify.certificates import case_certificates
+    from convcheck.verification.cases import load_case
+    from convcheck.verification.certificates import case_certificates
 
     found = case_certificates(load_case(args.case), data_dir=args.data_dir,
                               instance_class=args.instance_class)

@@ -17,9 +17,9 @@ def handle(args: argparse.Namespace) -> int:
     from convcheck.data import find_data_dir
     from convcheck.jsonio import write_json
     from convcheck.outputs import check_output_file
-    from convcheck.verify import default_folder, load_suite
-    from convcheck.verify.mutation import catalog, mutation_score, score_line
-    from convcheck.verify.preflight import preflight
+    from convcheck.verification import default_folder, load_suite
+    from convcheck.verification.mutation import catalog, mutation_score, score_line
+    from convcheck.verification.preflight import preflight
 
     out = None if args.out is None else check_output_file(args.out, "--out", (".json",))
     jobs = check_int("--jobs", args.jobs, 1)
@@ -51,7 +51,7 @@ def handle(args: argparse.Namespace) -> int:
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    from convcheck.verify.cases import SUITES
+    from convcheck.verification.cases import SUITES
 
     mutate = commands.add_parser(
         "mutate", help="run the cases' algorithms with injected bugs: the mutation score",

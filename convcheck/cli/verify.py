@@ -26,7 +26,7 @@ def handle(args: argparse.Namespace) -> int:
     from convcheck.data import find_data_dir
     from convcheck.report import check_out_folder, write_report
     from convcheck.report.pages import summary_lines
-    from convcheck.verify import default_folder, load_suite, verify
+    from convcheck.verification import default_folder, load_suite, verify
 
     check_out_folder(args.out)
     jobs = check_int("--jobs", args.jobs, 1)
@@ -40,7 +40,7 @@ def handle(args: argparse.Namespace) -> int:
                       progress=progress_line, show_bar=wants_progress(args),
                       allow_any_path=args.allow_any_path)
     if args.mutate:
-        from convcheck.verify.mutation import mutation_score
+        from convcheck.verification.mutation import mutation_score
 
         document["mutation"] = mutation_score(cases, jobs=jobs, seed=args.seed,
                                               data_dir=args.data_dir, progress=progress_line)
@@ -52,7 +52,7 @@ def handle(args: argparse.Namespace) -> int:
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    from convcheck.verify.cases import SUITES
+    from convcheck.verification.cases import SUITES
 
     verification = commands.add_parser(
         "verify", help="run the verification suite and write its report (exit 0 iff verified)",

@@ -75,7 +75,7 @@ SPECS: dict[str, RegionSpec] = {
 
 
 def _problems_folder() -> Path:
-    from convcheck.verify.cases import default_folder
+    from convcheck.verification.cases import default_folder
 
     return default_folder()
 
@@ -83,8 +83,8 @@ def _problems_folder() -> Path:
 @functools.lru_cache(maxsize=8)
 def _case_and_problem(case_path: str, data_dir: str | None) -> tuple[Any, Any]:
     """The case and its problem, built once per process."""
-    from convcheck.verify.cases import load_case
-    from convcheck.verify.runner import case_problem
+    from convcheck.verification.cases import load_case
+    from convcheck.verification.runner import case_problem
 
     case = load_case(case_path)
     return case, case_problem(case, data_dir)

@@ -68,7 +68,7 @@ def write_report(document: Mapping[str, Any], out: str | os.PathLike) -> Path:
     Parameters
     ----------
     document : dict
-        What :func:`convcheck.verify.verify` returns: ``checks`` (verdict rows with their
+        What :func:`convcheck.verification.verify` returns: ``checks`` (verdict rows with their
         series), ``cases``, ``summary``, ``environment``, ``created``, ``suite``, ``seed``,
         ``jobs``.
     out : path

@@ -324,7 +324,7 @@ def mutation_rows(mutation: Mapping[str, Any]) -> list[list[str]]:
 
 def mutation_line(mutation: Mapping[str, Any]) -> str:
     """The score in words."""
-    from convcheck.verify.mutation import score_line
+    from convcheck.verification.mutation import score_line
 
     return score_line(mutation)
 

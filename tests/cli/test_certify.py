@@ -9,7 +9,7 @@ import time
 import pytest
 
 from convcheck.cli import main
-from convcheck.verify.cases import default_folder
+from convcheck.verification.cases import default_folder
 
 
 def test_certify_says_which_model_and_class(capsys):

@@ -20,7 +20,7 @@ import pytest
 
 from convcheck.report import plots, write_report
 from convcheck.report.pages import case_anchor
-from convcheck.verify import load_suite, verify
+from convcheck.verification import load_suite, verify
 from tests.helpers import TINY_CASE
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

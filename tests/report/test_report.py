@@ -9,7 +9,7 @@ import pytest
 
 from convcheck.errors import InputError
 from convcheck.report import plots, write_report
-from convcheck.verify import load_suite, verify
+from convcheck.verification import load_suite, verify
 from tests.helpers import TINY_CASE
 
 

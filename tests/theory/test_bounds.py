@@ -13,7 +13,7 @@ from convcheck import make_algorithm, run
 from convcheck.theory.bounds import CLOSED_FORM, EF21PL
 from convcheck.theory.check import check_bound
 from convcheck.theory.registry import BOUNDS, bounds_for
-from convcheck.verify.mutants import inject
+from convcheck.verification.mutants import inject
 from tests.helpers import bidir_toy_problem, engine_problem
 
 RTOL = 1e-9

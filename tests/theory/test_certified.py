@@ -22,7 +22,7 @@ from convcheck.theory.certified import (
 )
 from convcheck.theory.check import check_bound
 from convcheck.theory.fits import fit_linear_rate, fit_power_law
-from convcheck.verify.mutants import inject
+from convcheck.verification.mutants import inject
 from tests.helpers import engine_problem
 
 #: The run checks here are about the bound on runs; the lower bound beside the certificate is

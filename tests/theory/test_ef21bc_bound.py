@@ -14,7 +14,7 @@ from convcheck import make_algorithm, run
 from convcheck.theory.bounds import EF21BCPL, EF21PL
 from convcheck.theory.check import check_bound
 from convcheck.theory.registry import BOUNDS, bounds_for
-from convcheck.verify.mutants import inject
+from convcheck.verification.mutants import inject
 from tests.helpers import bidir_toy_problem
 from tests.theory.test_bounds import problem_of
 

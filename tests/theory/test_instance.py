@@ -11,8 +11,8 @@ from convcheck import build_problem, make_algorithm
 from convcheck.errors import InputError
 from convcheck.theory.certified import certificate_for
 from convcheck.theory.instance import instance_certificate, instance_model, worker_hessians
-from convcheck.verify.cases import default_folder, load_case
-from convcheck.verify.certificates import case_certificates
+from convcheck.verification.cases import default_folder, load_case
+from convcheck.verification.certificates import case_certificates
 from tests.helpers import engine_problem
 
 

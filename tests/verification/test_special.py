@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from convcheck.problem import build_problem
-from convcheck.verify.special import heavy_ball_values
+from convcheck.verification.special import heavy_ball_values
 from tests.helpers import RIDGE_CASE, own_checks, verify_case
 
 

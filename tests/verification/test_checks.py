@@ -12,7 +12,7 @@ from convcheck.theory import certified as certified_module
 from convcheck.theory.base import NotEvaluable
 from convcheck.theory.bounds import GDNonconvex
 from convcheck.theory.check import envelope_problem
-from convcheck.verify.cases import CaseFileError
+from convcheck.verification.cases import CaseFileError
 from tests.helpers import NONCONVEX_CASE as NONCONVEX
 from tests.helpers import own_checks
 from tests.helpers import verify_case as document_of

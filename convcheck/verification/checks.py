@@ -1,5 +1,5 @@
 """Evaluate one check of a case on its runs and decide its outcome (pass, fail, error,
-refuted; :data:`convcheck.verify.verdict.OUTCOMES`).
+refuted; :data:`convcheck.verification.verdict.OUTCOMES`).
 
 * a bound name of :data:`convcheck.theory.BOUNDS` (closed forms, and ``lmi/distance``: an LMI
   certificate of a linear rate ρ exists and ``‖θ^k − θ*‖² ≤ ρ^{2k}V(s⁰)``) — checked by
@@ -13,8 +13,8 @@ refuted; :data:`convcheck.verify.verdict.OUTCOMES`).
   over the seeds of ``(1/T) Σ_{t<T} ‖∇f(θ^t)‖²`` with its 95% t-interval must lie below it
   (``holds``) or entirely above it (``violated``); in between nothing is decided (an error);
 * ``"converges"`` — every run reaches the case's target accuracy;
-* ``gd/exact-rate``, ``lower/slowest-direction`` (:mod:`convcheck.verify.rates`) and
-  ``dgs/heavy-ball``, ``below-reference`` (:mod:`convcheck.verify.special`).
+* ``gd/exact-rate``, ``lower/slowest-direction`` (:mod:`convcheck.verification.rates`) and
+  ``dgs/heavy-ball``, ``below-reference`` (:mod:`convcheck.verification.special`).
 
 Beside the verdict, the empirical rate of the measured quantity is fitted the same way as the
 bound's own (a geometric bound: linear rate per iteration; a ``1/T`` bound: log-log slope), so
@@ -27,10 +27,10 @@ import math
 
 import numpy as np
 
-from convcheck.verify import rates as rate_checks
-from convcheck.verify import special
-from convcheck.verify.cases import Case, CheckSpec
-from convcheck.verify.names import (
+from convcheck.verification import rates as rate_checks
+from convcheck.verification import special
+from convcheck.verification.cases import Case, CheckSpec
+from convcheck.verification.names import (
     ASYNC_BOUND,
     BELOW_REFERENCE,
     CONVERGES,
@@ -38,7 +38,7 @@ from convcheck.verify.names import (
     HEAVY_BALL,
     SLOWEST_DIRECTION,
 )
-from convcheck.verify.verdict import Verdict, base_fields, judge, thin
+from convcheck.verification.verdict import Verdict, base_fields, judge, thin
 
 
 def stacked(runs: list, column: str) -> np.ndarray:

@@ -5,7 +5,7 @@ Every algorithm that a case of the suite runs brings its catalog of mutants
 a stale or never-updated memory, ``β`` on one side only, a threshold scale, ``k`` off by one,
 bits priced with the wrong codec, the wrong worker's row, ...). A mutant is applied at run
 time where a case runs its claimed algorithm and the case's *positive* checks — its bounds and
-the identity checks of :mod:`convcheck.verify.identities` — are evaluated on the mutated runs;
+the identity checks of :mod:`convcheck.verification.identities` — are evaluated on the mutated runs;
 negative controls are left out, so a bug caught only by a control that injects that very bug
 does not count. The mutant is *killed* by the first case (in suite order) in which a check
 that passes on the real algorithm does not pass; otherwise it *survives*, and the report shows
@@ -25,8 +25,8 @@ from typing import Any
 
 from convcheck.errors import InputError, check_int
 from convcheck.processes import worker_pool
-from convcheck.verify.cases import Case
-from convcheck.verify.runner import run_case
+from convcheck.verification.cases import Case
+from convcheck.verification.runner import run_case
 
 #: Characters of a killing check's reason kept in the table.
 REASON_CHARS = 240

@@ -19,9 +19,9 @@ import math
 import numpy as np
 
 from convcheck.errors import ConvcheckError
-from convcheck.verify.cases import Case, CheckSpec
-from convcheck.verify.names import EXACT_RATE, SLOWEST_DIRECTION, SPECIAL
-from convcheck.verify.verdict import Verdict, base_fields, judge, run_start, thin
+from convcheck.verification.cases import Case, CheckSpec
+from convcheck.verification.names import EXACT_RATE, SLOWEST_DIRECTION, SPECIAL
+from convcheck.verification.verdict import Verdict, base_fields, judge, run_start, thin
 
 #: Default relative tolerance on the convergence speed of ``gd/exact-rate``.
 SPEED_TOL = 0.01

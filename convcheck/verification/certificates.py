@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from convcheck.errors import InputError
-from convcheck.verify.cases import Case
+from convcheck.verification.cases import Case
 
 #: Classes ``convcheck certify --case`` accepts.
 CLASSES = ("smooth", "quadratic")
@@ -44,7 +44,7 @@ def case_certificates(
     from convcheck.theory.certified import certify, model_parameters
     from convcheck.theory.fits import fit_linear_rate
     from convcheck.theory.instance import instance_certificate, instance_model
-    from convcheck.verify.runner import case_problem
+    from convcheck.verification.runner import case_problem
 
     if instance_class is not None and instance_class not in CLASSES:
         raise InputError("class", instance_class, "one of " + ", ".join(map(repr, CLASSES)))

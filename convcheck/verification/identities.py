@@ -25,15 +25,15 @@ from typing import Any
 import numpy as np
 
 from convcheck.algorithms.invariants import RTOL, monitor_for
-from convcheck.verify.cases import Case, CheckSpec, RunSpec
-from convcheck.verify.names import (
+from convcheck.verification.cases import Case, CheckSpec, RunSpec
+from convcheck.verification.names import (
     BITS_CHECK,
     INVARIANTS,
     REDUCTIONS,
     SPECIAL,
     identity_names,
 )
-from convcheck.verify.verdict import Verdict, base_fields, judge, thin
+from convcheck.verification.verdict import Verdict, base_fields, judge, thin
 
 #: Default relative tolerance of ``reductions`` (on ``max_k ‖a_k − b_k‖ / max_k ‖a_k‖``).
 REDUCTION_RTOL = 1e-9

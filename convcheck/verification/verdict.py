@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from convcheck.jsonio import strict_json
-from convcheck.verify.cases import Case, CheckSpec
+from convcheck.verification.cases import Case, CheckSpec
 
 #: Kinds of checks: a positive check must hold, a negative control must fail.
 KINDS = ("positive", "negative_control")
@@ -164,7 +164,7 @@ def run_start(run, dim: int) -> np.ndarray:
 
 def base_fields(check: CheckSpec, case: Case, problem, algorithm, runs: list) -> dict[str, Any]:
     """Verdict fields every check shares (run statistics: mean over seeds)."""
-    from convcheck.verify.names import check_kind
+    from convcheck.verification.names import check_kind
 
     first = runs[0]
     reached = [r.summary["target_iteration"] for r in runs]

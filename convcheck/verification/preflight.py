@@ -1,6 +1,6 @@
 """Check every case completely before any case runs.
 
-Loading a case file (:mod:`convcheck.verify.cases`) checks what the file alone decides: keys,
+Loading a case file (:mod:`convcheck.verification.cases`) checks what the file alone decides: keys,
 types, ranges, names. What depends on the data is checked here, on the case's actual problem
 (data loaded, scaled and split, constants computed; the optimum is not certified):
 
@@ -12,7 +12,7 @@ types, ranges, names. What depends on the data is checked here, on the case's ac
   takes one round, which checks ``theta0`` against ``d``, ``k ≤ d``, the asynchronous settings
   and the step sizes resolved with the real constants.
 
-Any failure is a :class:`~convcheck.verify.cases.CaseFileError` naming the case file, the
+Any failure is a :class:`~convcheck.verification.cases.CaseFileError` naming the case file, the
 table and the field. A case whose named dataset needs the shared data folder and does not find
 it passes: it is skipped when the suite runs (and the verdict says so).
 """
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from convcheck.errors import DataFileError, InputError, OptimumError
-from convcheck.verify.cases import Case, CaseFileError
+from convcheck.verification.cases import Case, CaseFileError
 
 
 def preflight(cases: Sequence[Case], *, data_dir: str | None = None,
@@ -64,7 +64,7 @@ def check_paths(case: Case, roots: Sequence[Path]) -> None:
 def check_runs(case: Case, data_dir: str | None) -> None:
     """Build ``case``'s problem and start every run its checks will make (one round each)."""
     from convcheck.algorithms import make_algorithm
-    from convcheck.verify.mutants import inject
+    from convcheck.verification.mutants import inject
 
     problem = trial_problem(case, data_dir)
     if problem is None:

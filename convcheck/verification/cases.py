@@ -29,7 +29,7 @@ that must hold on it and the negative controls that must fail::
     link = { latency_up = 0.01, bandwidth_up = 1e6 }
 
     [[checks]]
-    bound = "gd-sec/nonconvex"     # a check name (convcheck.verify.names, problems/README.md)
+    bound = "gd-sec/nonconvex"     # a check name (convcheck.verification.names, problems/README.md)
     tolerance = 1e-9               # optional, > 0; its meaning depends on the check
 
     [[negative_controls]]
@@ -418,8 +418,8 @@ def _check_spec(table: Any, kind: str, context: str) -> CheckSpec:
         raise CaseFileError(kind, table, "a table", context)
     keys = CHECK_KEYS if kind == "positive" else CONTROL_KEYS
     _check_table(table, keys, context)
-    from convcheck.verify.mutants import all_mutants
-    from convcheck.verify.names import BELOW_REFERENCE, INVARIANTS, check_kind, known_checks
+    from convcheck.verification.mutants import all_mutants
+    from convcheck.verification.names import BELOW_REFERENCE, INVARIANTS, check_kind, known_checks
 
     bound = table["bound"]
     names = known_checks()
@@ -503,7 +503,7 @@ def parse_case(data: Mapping[str, Any], path: str, name: str | None = None,
     if not checks:
         raise CaseFileError("checks", None, "at least one [[checks]] or [[negative_controls]]",
                             path)
-    from convcheck.verify.mutants import mutants_of
+    from convcheck.verification.mutants import mutants_of
 
     own = mutants_of(algorithm["name"])
     for check in checks:
@@ -555,7 +555,7 @@ def _async_names() -> tuple[str, ...]:
 def _check_identity_names(check: CheckSpec, algorithm: Mapping[str, Any], where: str) -> None:
     """``names`` of an ``invariants`` check must be identities of the case's algorithm."""
     from convcheck.algorithms import make_algorithm
-    from convcheck.verify.names import identity_names
+    from convcheck.verification.names import identity_names
 
     params = {key: value for key, value in {**algorithm, **check.algorithm}.items()
               if key != "name"}

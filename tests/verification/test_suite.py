@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from convcheck.verify import load_suite, verify
-from convcheck.verify.cases import SUITES, find_cases
-from convcheck.verify.runner import case_problem
+from convcheck.verification import load_suite, verify
+from convcheck.verification.cases import SUITES, find_cases
+from convcheck.verification.runner import case_problem
 
 PROBLEMS = Path(__file__).resolve().parents[2] / "problems"
 

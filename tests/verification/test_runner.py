@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from convcheck.errors import InputError, OptimumError
-from convcheck.verify import CaseFileError, load_suite, verify
-from convcheck.verify.verdict import thin
+from convcheck.verification import CaseFileError, load_suite, verify
+from convcheck.verification.verdict import thin
 from tests.helpers import TINY_CASE, own_checks
 
 
@@ -48,7 +48,7 @@ def test_missing_shared_data_skips_the_case(tmp_path, monkeypatch):
 def test_a_case_that_cannot_run_is_refused_before_any_case_runs(tmp_path, monkeypatch):
     """k > d is only known once the data is loaded: the preflight finds it, names the file and
     the check, and nothing runs (not even the valid case beside it)."""
-    from convcheck.verify import runner
+    from convcheck.verification import runner
 
     ran = []
     monkeypatch.setattr(runner, "run_case", lambda case, **kw: ran.append(case))
@@ -60,7 +60,7 @@ def test_a_case_that_cannot_run_is_refused_before_any_case_runs(tmp_path, monkey
 
 
 def test_a_check_that_fails_while_running_fails_the_suite(tmp_path, monkeypatch):
-    from convcheck.verify import checks
+    from convcheck.verification import checks
 
     def broken(*args):
         raise OptimumError("solver stalled")
@@ -90,7 +90,7 @@ def test_thin_keeps_first_and_last():
 
 SCRIPT = """
 from convcheck.theory import certify
-from convcheck.verify import CaseFileError, load_suite, verify
+from convcheck.verification import CaseFileError, load_suite, verify
 
 if __name__ == "__main__":
     certify("gd-sec", L=1.0, mu=0.1, workers=4, alpha=0.5, xi=0.2)  # solver threads now running

@@ -1,12 +1,12 @@
 """Verification: case files → problems and runs → checks → verdicts (``convcheck verify``).
 
-``load_suite`` reads and validates case files (:mod:`convcheck.verify.cases`), ``verify`` runs
+``load_suite`` reads and validates case files (:mod:`convcheck.verification.cases`), ``verify`` runs
 them and returns the report document that :func:`convcheck.report.write_report` writes.
 """
 
-from convcheck.verify.cases import Case, CaseFileError, default_folder, load_case, load_suite
-from convcheck.verify.runner import run_case, verify
-from convcheck.verify.verdict import Verdict
+from convcheck.verification.cases import Case, CaseFileError, default_folder, load_case, load_suite
+from convcheck.verification.runner import run_case, verify
+from convcheck.verification.verdict import Verdict
 
 __all__ = [
     "Case",

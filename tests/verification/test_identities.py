@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from convcheck.cli import main
-from convcheck.verify.cases import CaseFileError
+from convcheck.verification.cases import CaseFileError
 from tests.helpers import RIDGE_CASE, own_checks, verify_case
 
 GDSEC = 'name = "gd-sec"\nalpha = "0.5/L"\nxi = 0.2\nbeta = 0.5'

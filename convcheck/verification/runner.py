@@ -20,8 +20,8 @@ import numpy as np
 from convcheck.environment import environment
 from convcheck.errors import ConvcheckError, DataFileError, check_int
 from convcheck.processes import worker_pool
-from convcheck.verify.cases import Case, CheckSpec, RunSpec
-from convcheck.verify.verdict import Verdict, thin
+from convcheck.verification.cases import Case, CheckSpec, RunSpec
+from convcheck.verification.verdict import Verdict, thin
 
 
 def case_problem(case: Case, data_dir: str | None = None):
@@ -44,7 +44,7 @@ def _runs(case: Case, check: CheckSpec, problem, seed_offset: int, cache: dict,
     """
     from convcheck.algorithms import make_algorithm
     from convcheck.algorithms.invariants import monitor_for
-    from convcheck.verify.mutants import inject
+    from convcheck.verification.mutants import inject
 
     params = case.algorithm_params(check.algorithm)
     spec: RunSpec = case.run.updated(check.run, f"{case.path}: run of {check.name!r}")
@@ -102,15 +102,15 @@ def run_case(case: Case, *, seed_offset: int = 0, data_dir: str | None = None,
     """Run every check of ``case``: its verdicts and what the report shows about it.
 
     Besides its own checks, a synchronous case gets ``invariants`` and ``reductions``
-    (:mod:`convcheck.verify.identities`). A case whose dataset is not available (the data
+    (:mod:`convcheck.verification.identities`). A case whose dataset is not available (the data
     folder lacks it) is skipped and says so; any other error is recorded as a failed check so
     that the suite fails loudly. ``mutant`` injects that bug of the case's algorithm into its
     claimed runs and ``positive_only`` leaves the negative controls out (``convcheck mutate``).
     """
     from convcheck.algorithms import make_algorithm
-    from convcheck.verify import identities
-    from convcheck.verify.checks import evaluate_check
-    from convcheck.verify.names import INVARIANTS, REDUCTIONS
+    from convcheck.verification import identities
+    from convcheck.verification.checks import evaluate_check
+    from convcheck.verification.names import INVARIANTS, REDUCTIONS
 
     started = time.perf_counter()
     algorithm_text = ", ".join(f"{k}={v}" for k, v in case.algorithm.items())
@@ -164,7 +164,7 @@ def _error_verdict(case: Case, check: CheckSpec, problem_class: str, reason: str
                    outcome: str = "error") -> Verdict:
     """A check that could not be run (``error``, whatever its kind) or a case that was
     ``skipped``."""
-    from convcheck.verify.names import check_kind
+    from convcheck.verification.names import check_kind
 
     return Verdict(
         case=case.name, name=check.name, algorithm=case.algorithm_name,
@@ -212,10 +212,10 @@ def verify(
     Raises
     ------
     CaseFileError
-        A case that cannot run as written (:mod:`convcheck.verify.preflight`): raised before
+        A case that cannot run as written (:mod:`convcheck.verification.preflight`): raised before
         any case runs.
     """
-    from convcheck.verify.preflight import preflight
+    from convcheck.verification.preflight import preflight
 
     jobs = check_int("jobs", jobs, 1)
     seed = check_int("seed", seed, 0)
@@ -270,7 +270,7 @@ def _case_line(result: dict[str, Any]) -> str:
 
 def _document(results: list[dict[str, Any]], *, suite: str | None, seed: int, jobs: int,
               seconds: float) -> dict[str, Any]:
-    from convcheck.verify.verdict import OUTCOMES
+    from convcheck.verification.verdict import OUTCOMES
 
     checks = [v for result in results for v in result["verdicts"]]
     ran = [v for v in checks if v.outcome != "skipped"]

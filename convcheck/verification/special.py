@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from convcheck.verify.cases import Case, CheckSpec
-from convcheck.verify.names import HEAVY_BALL, SPECIAL
-from convcheck.verify.verdict import Verdict, base_fields, judge, run_start, thin
+from convcheck.verification.cases import Case, CheckSpec
+from convcheck.verification.names import HEAVY_BALL, SPECIAL
+from convcheck.verification.verdict import Verdict, base_fields, judge, run_start, thin
 
 #: Default relative tolerance of ``dgs/heavy-ball``.
 HEAVY_BALL_TOL = 1e-9

@@ -13,7 +13,7 @@ from convcheck.engine import run
 from convcheck.engine.oracle import Oracle
 from convcheck.engine.rounds import start, sync_round
 from convcheck.errors import InputError
-from convcheck.verify.mutants import all_mutants, inject
+from convcheck.verification.mutants import all_mutants, inject
 from tests.helpers import engine_problem
 
 

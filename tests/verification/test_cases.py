@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from convcheck.verify.cases import CaseFileError, find_cases, load_case, load_suite
+from convcheck.verification.cases import CaseFileError, find_cases, load_case, load_suite
 from tests.helpers import TINY_CASE
 
 VALID = TINY_CASE

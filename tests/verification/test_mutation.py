@@ -11,8 +11,8 @@ import pytest
 from convcheck.algorithms import ALGORITHMS
 from convcheck.cli import main
 from convcheck.errors import InputError
-from convcheck.verify import default_folder, load_suite
-from convcheck.verify.mutation import mutation_score
+from convcheck.verification import default_folder, load_suite
+from convcheck.verification.mutation import mutation_score
 from tests.helpers import RIDGE_CASE
 
 CASE = """

@@ -1,6 +1,6 @@
 """The names a case may give a check (``bound = ...`` in a case file) and what each one tests.
 
-Every check has a *side* (:data:`convcheck.verify.verdict.SIDES`) and the ways it can fail; a
+Every check has a *side* (:data:`convcheck.verification.verdict.SIDES`) and the ways it can fail; a
 negative control names one of them in ``expect`` (default: the first), and passes only when it
 fails that way.
 """
@@ -39,7 +39,7 @@ class CheckKind:
     Attributes
     ----------
     sides : str
-        One of :data:`convcheck.verify.verdict.SIDES`.
+        One of :data:`convcheck.verification.verdict.SIDES`.
     failures : tuple of str
         The ways the check can fail; a negative control's ``expect`` is one of them (the first
         is the default).
