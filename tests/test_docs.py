@@ -24,10 +24,6 @@ KEY = re.compile(r"\[([A-Z]{2,}[0-9]*|[A-Z][a-z]+[0-9]{2})\]")
 OUTSIDE = ("THEORY" ".md", "DESIGN" ".md", ".." "/shared")
 #: The one file allowed to name them: CI has the team's data folder beside the checkout.
 CI = ".ci/run"
-#: Files that still name them and are being changed elsewhere; when one is cleaned, remove it.
-PENDING = {
-    "docs/example-report/results.json",  # the certified bound's citation, from certified.py
-}
 
 
 def test_every_citation_key_is_in_references():
@@ -86,5 +82,4 @@ def test_no_tracked_file_points_outside_the_repository():
             data = (ROOT / path).read_bytes()
             if any(name.encode() in data for name in OUTSIDE):
                 offenders.add(path)
-    assert offenders == PENDING, (f"name {OUTSIDE}: {sorted(offenders - PENDING)}; "
-                                  f"cleaned, drop from PENDING: {sorted(PENDING - offenders)}")
+    assert not offenders, f"name {OUTSIDE}: {sorted(offenders)}"
