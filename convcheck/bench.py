@@ -52,7 +52,7 @@ from convcheck.engine.batch import run_batch
 from convcheck.engine.rounds import start, sync_round
 from convcheck.environment import machine, versions
 from convcheck.errors import ConvcheckError, InputError, check_int
-from convcheck.objectives import Constants, make_objective
+from convcheck.objectives import Constants, logistic_loss, make_objective
 from convcheck.optimum import Optimum
 from convcheck.problem import Problem, build_problem
 
@@ -205,8 +205,9 @@ class LoopWorker:
     def value_and_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """``f_m(θ) = mean_i log(1 + e^{−b_i a_iᵀθ}) + (λ/2)‖θ‖²`` and its gradient."""
         margins = self.labels * (self.rows @ theta)
-        value = float(np.logaddexp(0.0, -margins).mean()) + 0.5 * self.lam * float(theta @ theta)
-        slope = -self.labels * expit(-margins) / self.labels.size
+        loss, slope = logistic_loss(margins)  # the objective's own kernel
+        value = float(loss.mean()) + 0.5 * self.lam * float(theta @ theta)
+        slope = -self.labels * slope / self.labels.size
         return value, self.rows.T @ slope + self.lam * theta
 
 
@@ -587,7 +588,7 @@ def profile_round(problem: Problem, name: str, rounds: int = 5) -> list[tuple[st
     entries = [
         ("engine round (under cProfile)", total),
         ("oracle: worker values and gradients", oracle),
-        ("  loss: logaddexp + expit on the n margins", loss),
+        ("  loss: log(1 + e^-m) and its slope on the n margins", loss),
         ("  products X θ, Bᵀr (+ regularizer)", oracle - loss),
         ("the algorithm's halves (gradients cached)", step),
         ("  compressor rows (compress_rows)", _cumulative(stats, "compress_rows")),

@@ -288,3 +288,21 @@ def test_worker_strong_convexity_against_finite_difference_worker_hessians(famil
         assert mu_workers[1] == pytest.approx(lam, abs=1e-12)  # 4 rows in d = 6: H_1 singular
     else:
         np.testing.assert_array_equal(mu_workers, max(lam - lam_nc / 2, 0.0))
+
+
+def test_logistic_loss_is_accurate_at_every_margin():
+    """One exponential gives ``log(1 + e^{−m})`` and ``σ(−m)`` to a few ulps of the
+    extended-precision values, with no overflow at huge margins and NaN kept NaN."""
+    mpmath = pytest.importorskip("mpmath")
+    margins = np.array([-800.0, -40.0, -1.0, -1e-9, 0.0, 1e-12, 0.5, 3.0, 37.0, 745.0, 1e4])
+    loss, slope = objectives.logistic_loss(margins)
+    for m, value, s in zip(margins, loss, slope, strict=True):
+        exact_loss = mpmath.log1p(mpmath.exp(-mpmath.mpf(m)))
+        exact_slope = 1 / (1 + mpmath.exp(mpmath.mpf(m)))
+        assert abs(value - float(exact_loss)) <= 4e-16 * float(exact_loss), m
+        assert abs(s - float(exact_slope)) <= 4e-16 * float(exact_slope) or s == float(
+            exact_slope), m
+    loss, slope = objectives.logistic_loss(np.array([np.inf, -np.inf, np.nan]))
+    assert loss[0] == 0.0 and slope[0] == 0.0
+    assert loss[1] == np.inf and slope[1] == 1.0
+    assert np.isnan(loss[2]) and np.isnan(slope[2])
