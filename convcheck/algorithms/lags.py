@@ -29,6 +29,7 @@ import numpy as np
 from convcheck import encoding
 from convcheck.algorithms.base import Param, batch_param, step_param
 from convcheck.algorithms.ef import ErrorFeedback
+from convcheck.algorithms.invariants import Reduction
 from convcheck.arrays import namespace
 from convcheck.compressors import Compressor, LayerTopK, TopK
 from convcheck.errors import InputError, check_int, check_real
@@ -205,6 +206,13 @@ class LAGS(ErrorFeedback):
     )
     diagnostic_names = ("error_norm_sq", "delta_max")
     wire_format = ("compressor", "compressor")
+    reductions = (
+        Reduction("dense-layers-is-gd", "k_l = d_l in every layer: nothing is held back, LAGS is "
+                  "GD", lambda alg, d: ({"k": None, "ratio": 1.0}, "gd", {"alpha": alg.alpha})),
+        Reduction("is-ef-with-layer-top-k", "LAGS is error feedback whose compressor is the "
+                  "layer-wise top-k of its layers and counts",
+                  lambda alg, d: ({}, "ef", {"alpha": alg.alpha, "compressor": alg.compressor})),
+    )
 
     def validate(self) -> None:
         if (self.k is None) == (self.ratio is None):

@@ -57,6 +57,7 @@ from convcheck.algorithms.ef21 import EF21
 from convcheck.algorithms.ef21bc import EF21BC
 from convcheck.algorithms.gd import GD
 from convcheck.algorithms.gdsec import GDSEC
+from convcheck.algorithms.lags import LAGS
 from convcheck.compressors import Compressor
 from convcheck.engine.trace import Run
 from convcheck.errors import InputError
@@ -513,7 +514,7 @@ class _FeedbackNonconvex(_MeanGradient):
 
 class EFNonconvex(_FeedbackNonconvex):
     name = "ef/nonconvex"
-    algorithms = (ErrorFeedback,)
+    algorithms = (ErrorFeedback, LAGS)
     statement = (
         "(1/T) Σ_{k<T} ‖∇f(θ^k)‖² ≤ [2(f(θ⁰) − f_low)/(αT) + (LαQ)²ζ²]/c, Q = t/(1 − t), "
         "t = √(1 − δ), c = 1 − Lα − (LαQ)² > 0, ζ² ≥ sup_θ (1/M)Σ_m‖∇f_m(θ) − ∇f(θ)‖² "

@@ -225,6 +225,8 @@ def test_bounds_for_selects_by_algorithm_and_class():
     assert [b.name for b in bounds_for(gd, nonconvex)] == ["gd/nonconvex"]
     ef = make_algorithm("ef", strongly.constants, k=2)
     assert [b.name for b in bounds_for(ef, strongly)] == ["ef/nonconvex", "lmi/distance"]
+    lags = make_algorithm("lags", strongly.constants, ratio=0.5)
+    assert [b.name for b in bounds_for(lags, strongly)] == ["ef/nonconvex", "lmi/distance"]
     wrong = check_bound(BOUNDS["ef21/pl"], run(gd, strongly, 5), strongly, gd)
     assert not wrong.applicable and "not gd" in wrong.reason
 
@@ -324,6 +326,7 @@ def _memory_energy(name, params, problem, theta0, steps=300):
         ("ef", {"alpha": 0.05, "k": 1}, "ef/nonconvex"),
         ("ef", {"alpha": 0.05, "compressor": "layer-top-k", "layer_sizes": [1, 2], "k": [1, 1]},
          "ef/nonconvex"),
+        ("lags", {"alpha": 0.05, "layers": [1, 2], "k": [1, 1]}, "ef/nonconvex"),
         ("bidir-topk", {"alpha": 0.05, "k_up": 1, "k_down": 1}, "bidir-topk/nonconvex"),
         ("bidir-topk", {"alpha": 0.05, "k_up": 2, "k_down": 1}, "bidir-topk/nonconvex"),
     ],
