@@ -230,6 +230,7 @@ def check_bound(
             f"{problem.constants.problem_class} problem"
         )
         return _not_evaluated(base, reason, [], {}, applicable=False)
+    algorithm.prepare(problem.objective.dim)  # what depends on d (LAGS's layer-wise top-k)
     constants = bound.constants(algorithm, problem, theta0)
     conditions = bound.conditions(constants)
     failed = [c for c in conditions if not c.holds]

@@ -53,6 +53,7 @@ def step_warning(algorithm: Algorithm, problem: Problem, *, workers: int | None 
     tau_max : int, optional
         Asynchronous runs: the staleness bound, if one is imposed.
     """
+    algorithm.prepare(problem.objective.dim)  # refuses parameters that do not fit d
     if isinstance(algorithm, AsyncSparseSGD):
         count = problem.objective.n_workers if workers is None else workers
         return _async_warning(algorithm, problem, count, tau_max)
