@@ -239,7 +239,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         default=[],
         metavar="KEY=VALUE",
         help="algorithm or compressor parameter, e.g. alpha=0.5/L, xi=0.1, compressor=top-k, "
-        "k=5 (see below)",
+        "k=5, a list as layers=20,10 (see below)",
     )
     run.add_argument("--target", type=float, help="target accuracy (records bits to reach it)")
     run.add_argument(
