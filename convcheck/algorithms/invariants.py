@@ -17,11 +17,13 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
 import numpy as np
 
-from convcheck.compressors import Compressor, LayerTopK, PartitionTopK, TopK
+from convcheck.compressors import Compressor, LayerTopK, PartitionTopK, RandK, Threshold, TopK
+from convcheck.errors import InputError
 
 #: Relative tolerance of the round-off invariants (float64: a few hundred ulps of the largest
 #: quantity involved).
@@ -111,24 +113,53 @@ def step_of_gd(alpha_of: Callable[[Any], float], memory: Callable[[Any], np.ndar
     return Invariant(name, statement, check)
 
 
+def expected_count(ratio: float | None, k: int | None, d: int) -> int:
+    """The count a top-k or rand-k keeps out of ``d`` by its specification, computed here
+    from the decimal value of ``ratio`` (``max(1, ⌊ratio·d⌋)``) or ``min(k, d)``, apart from
+    the compressor's own ``k_for``."""
+    if ratio is None:
+        return min(int(k), d)
+    return max(1, int((Decimal(repr(float(ratio))) * d).to_integral_value(ROUND_FLOOR)))
+
+
+def _top_k_blocks(compressor: Compressor, d: int) -> list[tuple[np.ndarray, int, bool]]:
+    """``(columns, k, ties by index)`` of each block a top-k selects in (one for top-k; a
+    layer or a group for the layer-wise ones); ``k`` from the specification, not from the
+    compressor (:func:`expected_count`)."""
+    if isinstance(compressor, TopK):
+        return [(np.arange(d), expected_count(compressor.ratio, compressor.k, d), True)]
+    layers = compressor if isinstance(compressor, LayerTopK) else compressor.layers
+    order = np.arange(d) if isinstance(compressor, LayerTopK) else compressor.order
+    bounds = np.cumsum([0, *layers.layer_sizes])
+    return [(order[a:b], expected_count(layers.ratio, k, b - a), isinstance(compressor, LayerTopK))
+            for a, b, k in zip(bounds[:-1], bounds[1:], layers.k, strict=True)]
+
+
+def _tie_violations(kept: np.ndarray, lost: np.ndarray, smallest: np.ndarray) -> int:
+    """Rows where an entry dropped at the cutoff magnitude has a lower index than one kept at
+    it (the rule keeps the lowest indices among ties)."""
+    position = np.arange(kept.shape[1])
+    kept_tie = (kept != 0) & (np.abs(kept) == smallest[:, None])
+    lost_tie = (lost != 0) & (np.abs(lost) == smallest[:, None])
+    last_kept = np.where(kept_tie, position, -1).max(axis=1)
+    first_lost = np.where(lost_tie, position, kept.shape[1]).min(axis=1)
+    return int(np.count_nonzero(first_lost < last_kept))
+
+
 def compression_error(compressor: Compressor, sent: np.ndarray,
                       dropped: np.ndarray) -> tuple[float, float]:
     """How far ``sent`` (kept) and ``dropped`` (the rest of the compressor's input) are from
-    the compressor's rule, row by row: for top-k (per layer for the layer-wise ones), exactly
-    ``min(k, nnz)`` entries kept and none dropped larger than a kept one; for other contractive
-    compressors, ``‖dropped‖² ≤ (1 − δ)‖sent + dropped‖²``. Returns ``(violation, scale)``."""
+    the compressor's rule, row by row. Top-k (per layer or group for the layer-wise ones):
+    exactly ``min(k, nnz)`` entries kept with ``k`` from the specification
+    (:func:`expected_count`), none dropped larger than a kept one, and among entries tied at
+    the cutoff the lowest indices kept. Unscaled rand-k: what it keeps is kept whole (nothing
+    dropped there), ``k`` entries of an input without zeros, never more; scaled rand-k: the
+    count alone. Other deterministic contractive compressors: ``‖dropped‖² ≤ (1 − δ)‖sent +
+    dropped‖²``. Returns ``(violation, scale)``."""
+    d = sent.shape[1]
     if isinstance(compressor, (TopK, LayerTopK, PartitionTopK)):
-        if isinstance(compressor, TopK):
-            blocks = [(np.arange(sent.shape[1]), compressor.k_for(sent.shape[1]))]
-        else:
-            layers = compressor if isinstance(compressor, LayerTopK) else compressor.layers
-            order = (np.arange(sent.shape[1]) if isinstance(compressor, LayerTopK)
-                     else compressor.order)
-            bounds = np.cumsum([0, *layers.layer_sizes])
-            blocks = [(order[a:b], k) for a, b, k in zip(bounds[:-1], bounds[1:], layers.k,
-                                                          strict=True)]
         violation = 0.0
-        for columns, k in blocks:
+        for columns, k, by_index in _top_k_blocks(compressor, d):
             kept, lost = sent[:, columns], dropped[:, columns]
             nnz_in = np.count_nonzero((kept != 0) | (lost != 0), axis=1)
             count = np.count_nonzero(kept, axis=1)
@@ -136,9 +167,18 @@ def compression_error(compressor: Compressor, sent: np.ndarray,
             smallest = np.where(kept != 0, np.abs(kept), np.inf).min(axis=1)
             largest = np.abs(lost).max(axis=1)
             violation += float(np.maximum(largest - smallest, 0.0).sum())
+            if by_index:
+                violation += _tie_violations(kept, lost, smallest)
+        return violation, 0.0
+    if isinstance(compressor, RandK):
+        k = expected_count(compressor.ratio, compressor.k, d)
+        count = np.count_nonzero(sent, axis=1)
+        dense_input = np.count_nonzero(sent + dropped, axis=1) == d
+        violation = float(np.count_nonzero((count > k) | (dense_input & (count != k))))
+        if not compressor.scaled:
+            violation += float(np.count_nonzero((sent != 0) & (dropped != 0)))
         return violation, 0.0
     if compressor.guarantee == "contractive" and not compressor.randomized:
-        d = sent.shape[1]
         whole = np.einsum("ij,ij->i", sent + dropped, sent + dropped)
         lost = np.einsum("ij,ij->i", dropped, dropped)
         excess = np.maximum(lost - (1 - compressor.delta(d)) * whole, 0.0)
@@ -155,8 +195,8 @@ def compression_rule(name: str, compressor_of: Callable[[Any], Compressor],
         return compression_error(compressor_of(alg), kept(alg, r), dropped(alg, r))
 
     return Invariant(name, "what is sent is what the compressor's rule keeps (top-k: exactly "
-                     "min(k, nnz) entries, none dropped larger than a kept one; else "
-                     "‖C(x) − x‖² ≤ (1 − δ)‖x‖²)", check)
+                     "min(k, nnz) entries, none dropped larger than a kept one, ties to the "
+                     "lowest index; else ‖C(x) − x‖² ≤ (1 − δ)‖x‖²)", check)
 
 
 #: Every synchronous algorithm: the workers compute at the server's model (they apply the
@@ -197,11 +237,16 @@ class InvariantMonitor:
     rounds: int = 0
     nonfinite: int | None = None
     bits: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+    wire_problem: tuple[int, str] | None = None
     _before: Any = None
 
     def start(self, states: Any) -> None:
-        """Snapshot the states at ``θ⁰`` (before the first round)."""
+        """Snapshot the states at ``θ⁰`` (before the first round) and sweep the prices of the
+        specification's codecs (:func:`wire_pricing`)."""
         self._before = _snapshot(states)
+        problem = wire_pricing(self.algorithm, np.shape(states.server.theta)[-1])
+        if problem:
+            self.wire_problem = (0, problem)
 
     def __call__(self, k: int, states: Any, wire: Any, gradients: np.ndarray) -> None:
         if self.nonfinite is not None:
@@ -212,7 +257,11 @@ class InvariantMonitor:
         after = _snapshot(states)
         down = wire.down[0][0] if wire.down else None
         record = Round(self._before, after, gradients, wire.up, down)
-        self.bits.append(wire_bits(self.algorithm, wire.up, down, gradients.shape[0]))
+        *bits, problem = wire_bits(self.algorithm, wire.up, down, gradients.shape[0],
+                                   decoded_at(k))
+        self.bits.append(tuple(bits))
+        if problem and self.wire_problem is None:
+            self.wire_problem = (k, f"round {k}: {problem}")
         largest = 0.0
         for invariant in self.invariants():
             error, scale = invariant.check(self.algorithm, record)
@@ -233,7 +282,10 @@ class InvariantMonitor:
 
     def ledger_mismatch(self, ledger: Any) -> tuple[int, str] | None:
         """The first round whose ledger row differs from the messages encoded with the
-        specification's codecs (see :func:`wire_bits`), or None."""
+        specification's codecs (see :func:`wire_bits`), or whose messages do not decode back,
+        or a codec whose prices disagree with its encodings (round 0); None when all agree."""
+        if self.wire_problem is not None:
+            return self.wire_problem
         for k, (up, down) in enumerate(self.bits, start=1):
             if k >= len(ledger.up):
                 break
@@ -259,20 +311,103 @@ def codec_named(algorithm: Any, form: str) -> Compressor:
     return {"dense": DENSE, "sparse": SPARSE}.get(form) or getattr(algorithm, form)
 
 
+#: The monitors decode every message of the first rounds (updates), then those of every
+#: :data:`DECODE_EVERY`-th: decoding costs as much as encoding, which every message gets.
+DECODE_FIRST = 64
+DECODE_EVERY = 8
+
+
+def decoded_at(k: int) -> bool:
+    """Whether the monitors decode the messages of round (update) ``k``."""
+    return k <= DECODE_FIRST or k % DECODE_EVERY == 0
+
+
+def encoded_bits(codec: Compressor, row: np.ndarray, decode: bool = True) -> tuple[int, str]:
+    """The length of the message that encodes ``row`` with ``codec`` (a real bit string), and
+    (``decode``) what differs when it does not decode back to ``row`` at the wire precision
+    (``""``: it does). At 32 bits the values may move by float32 rounding, nothing else: an
+    entry decoded at another index, a lost or invented entry, a wrong value all count."""
+    message = codec.encode(row)
+    if not decode:
+        return message.nbits, ""
+    try:
+        back = codec.decode(message)
+    except InputError as error:
+        return message.nbits, (f"a {type(codec).__name__} message of {row.shape[0]} entries "
+                               f"does not decode: {error}")
+    if codec.value_bits == 32:
+        expected, tolerance = row.astype(np.float32).astype(np.float64), 2.0**-21
+    else:
+        expected, tolerance = row, 2.0**-48
+    wrong = np.flatnonzero(np.abs(back - expected) > tolerance * np.abs(expected))
+    if wrong.size == 0:
+        return message.nbits, ""
+    i = int(wrong[0])
+    return message.nbits, (f"a {type(codec).__name__} message of {row.shape[0]} entries decodes "
+                           f"to {back[i]!r} at index {i} instead of {expected[i]!r} "
+                           f"({wrong.size} entries differ)")
+
+
+#: Codecs whose price depends on the message's support (swept by :func:`pricing_mismatch`).
+SPARSE_CODECS = (TopK, RandK, Threshold, LayerTopK, PartitionTopK)
+#: :func:`pricing_mismatch` prices every count up to this dimension, else a sample of counts.
+SWEEP_ALL_UP_TO = 1024
+
+
+def pricing_mismatch(codec: Compressor, d: int) -> str:
+    """Whether ``codec``'s prices (the vectorized ``price_rows`` a transport uses for the
+    uplink, the scalar ``price`` for a broadcast) equal the length of the real message, for
+    messages of dimension ``d`` with every number of nonzeros (all counts up to
+    :data:`SWEEP_ALL_UP_TO`, else 257 counts over ``0..d`` and those around the switch from
+    an index list to a bitmap). ``""`` when they agree; sparse codecs only."""
+    if not isinstance(codec, SPARSE_CODECS) or d > 1 << 16:
+        return ""
+    if d <= SWEEP_ALL_UP_TO:
+        counts = np.arange(d + 1)
+    else:
+        switch = -(-d // max(1, (d - 1).bit_length()))
+        counts = np.unique(np.clip(np.r_[np.linspace(0, d, 257).astype(int),
+                                          np.arange(switch - 3, switch + 4)], 0, d))
+    rows = (np.arange(d)[None, :] < counts[:, None]).astype(np.float64)
+    vectorized, nonzeros = codec.price_rows(rows)
+    for count, row, bits, nnz in zip(counts, rows, vectorized, nonzeros, strict=True):
+        length, _ = encoded_bits(codec, row)
+        scalar = codec.price(row)
+        if not (bits == length == scalar[0] and nnz == count == scalar[1]):
+            return (f"{codec.describe()['name']} prices a message of {count} nonzeros out of "
+                    f"{d} at {int(bits)} bits (rows) and {scalar[0]} (one vector), its real "
+                    f"encoding has {length}")
+    return ""
+
+
 def wire_bits(algorithm: Any, up: np.ndarray | None, down: np.ndarray | None,
-              workers: int) -> tuple[np.ndarray, np.ndarray]:
+              workers: int, decode: bool = True) -> tuple[np.ndarray, np.ndarray, str]:
     """Per-worker bits of one round's messages, each ENCODED (a real bit string) with the codec
     of the algorithm's specification (``wire_format``), independently of the codecs the
-    transport priced them with."""
+    transport priced them with, and (``decode``) what differs when a message does not decode
+    back to what was sent (``""``: every one does; see :func:`encoded_bits`)."""
     up_form, down_form = algorithm.wire_format
     bits_up = np.zeros(workers, dtype=np.int64)
     bits_down = np.zeros(workers, dtype=np.int64)
+    problems = []
     if up is not None:
         codec = codec_named(algorithm, up_form)
-        bits_up[:] = [codec.encode(row).nbits for row in up]
+        for m, row in enumerate(up):
+            bits_up[m], problem = encoded_bits(codec, row, decode)
+            problems.append(problem)
     if down is not None:
-        bits_down[:] = codec_named(algorithm, down_form).encode(down).nbits
-    return bits_up, bits_down
+        bits_down[:], problem = encoded_bits(codec_named(algorithm, down_form), down, decode)
+        problems.append(problem)
+    return bits_up, bits_down, next((p for p in problems if p), "")
+
+
+def wire_pricing(algorithm: Any, d: int) -> str:
+    """:func:`pricing_mismatch` of the codecs the algorithm's specification names."""
+    for form in algorithm.wire_format:
+        problem = pricing_mismatch(codec_named(algorithm, form), d)
+        if problem:
+            return problem
+    return ""
 
 
 @dataclass(frozen=True)
@@ -385,6 +520,7 @@ class EventMonitor:
     history: list[float] = field(default_factory=list)
     rounds: int = 0
     nonfinite: int | None = None
+    wire_problem: tuple[int, str] | None = None
     _rows: dict[int, Any] = field(default_factory=dict)
     _pending: dict[int, list[np.ndarray]] = field(default_factory=dict)
     _server: Any = None
@@ -404,6 +540,9 @@ class EventMonitor:
         self._server = _copied(cluster.server)
         self._up = np.zeros(cluster.workers, dtype=np.int64)
         self._down = np.zeros(cluster.workers, dtype=np.int64)
+        problem = wire_pricing(self.algorithm, np.shape(cluster.server.theta)[-1])
+        if problem:
+            self.wire_problem = (0, problem)
 
     def computed(self, k: int, gradient: np.ndarray, message: np.ndarray, cluster: Any) -> None:
         """``on_compute``: worker ``k`` computed ``message``."""
@@ -427,8 +566,11 @@ class EventMonitor:
             return
         k = event["worker"]
         message = self._pending[k].pop(0)  # the worker has already computed its next one
-        self._up[k] += codec_named(self.algorithm, self.algorithm.wire_format[0]).encode(
-            message).nbits
+        bits, problem = encoded_bits(codec_named(self.algorithm, self.algorithm.wire_format[0]),
+                                     message, decoded_at(t))
+        self._up[k] += bits
+        if problem and self.wire_problem is None:
+            self.wire_problem = (t, f"update {t}: {problem}")
         dispatched = np.flatnonzero(cluster.read == cluster.version)
         after = _copied(cluster.server)
         record = Update(t, k, message, self._server, after, np.array(cluster.models),
@@ -438,7 +580,10 @@ class EventMonitor:
         if replies is None:  # the algorithm does not say what it sends down
             self._down = None
         for receiver, vector, form in replies or ():
-            bits = codec_named(self.algorithm, form).encode(np.asarray(vector)).nbits
+            bits, problem = encoded_bits(codec_named(self.algorithm, form), np.asarray(vector),
+                                         decoded_at(t))
+            if problem and self.wire_problem is None:
+                self.wire_problem = (t, f"update {t}: {problem}")
             if self._down is not None and receiver is None:
                 self._down += bits
             elif self._down is not None:
@@ -463,7 +608,10 @@ class EventMonitor:
 
     def ledger_mismatch(self, ledger: Any) -> tuple[int, str] | None:
         """Whether the ledger's bits per worker over the run (rows after the first) differ from
-        the messages encoded with the specification's codecs (None: they agree)."""
+        the messages encoded with the specification's codecs, a message does not decode back,
+        or a codec's prices disagree with its encodings (None: all agree)."""
+        if self.wire_problem is not None:
+            return self.wire_problem
         if self._up is None or self.nonfinite is not None:
             return None
         for side, mine, rows in (("uplink", self._up, ledger.up), ("downlink", self._down,

@@ -112,3 +112,48 @@ def test_bad_identity_names_exit_2_naming_the_file(tmp_path, capsys):
     error = capsys.readouterr().err
     assert "case.toml" in error and "'names'" in error and "direction" in error
     assert not (tmp_path / "out").exists()
+
+
+def test_a_message_that_does_not_decode_back_breaks_the_bit_check(tmp_path, monitor_codecs):
+    """An index width of ⌊log₂ d⌋ (d = 5: index 4 wraps to 0) prices the ledger and the
+    re-encoding alike; only decoding the messages sees it."""
+    from convcheck import encoding
+
+    monitor_codecs.setattr(encoding, "index_bits", lambda d: max(1, int(d).bit_length() - 1))
+    document = verify_case(tmp_path, '[[checks]]\nbound = "gd-sec/nonconvex"\n', algorithm=GDSEC,
+                           iterations=40)
+    (invariants,) = rows(document, "invariants")
+    assert invariants["holds"] is False and invariants["outcome"] == "fail"
+    assert "bits-re-encoded" in invariants["reason"] and "decode" in invariants["reason"]
+
+
+def test_prices_are_swept_against_encodings_at_every_count(tmp_path, monitor_codecs):
+    """A pricing table wrong at one count that no message of the run has is still caught
+    (round 0): every count of nonzeros is priced and encoded when the run starts."""
+    from convcheck import encoding
+
+    real = encoding._sparse_table.__wrapped__
+
+    def table(d, value_bits):
+        out = real(d, value_bits).copy()
+        out[min(3, d)] += 1
+        return out
+
+    monitor_codecs.setattr(encoding, "_sparse_table", table)
+    document = verify_case(tmp_path, '[[checks]]\nbound = "gd-sec/nonconvex"\n', algorithm=GDSEC,
+                           iterations=20)
+    (invariants,) = rows(document, "invariants")
+    assert invariants["holds"] is False
+    assert "prices a message of 3 nonzeros out of 5" in invariants["reason"]
+
+
+@pytest.fixture
+def monitor_codecs(monkeypatch):
+    """``monkeypatch`` for the encoding module, with its cached table emptied around the
+    test (a patched width must not leave wrong tables behind)."""
+    from convcheck import encoding
+
+    encoding._sparse_table.cache_clear()
+    yield monkeypatch
+    monkeypatch.undo()
+    encoding._sparse_table.cache_clear()
