@@ -108,6 +108,9 @@ CHECK_KEYS = {
                      "'name' and its parameters"),
     "names": Key((list,), "identities of the case's algorithm that 'invariants' checks "
                  "(default: all of them)"),
+    "attained": Key(_NUMBER, "a bound's check only: the bound is attained, measured/bound "
+                    "≥ 1 − attained at every iteration k ≥ 1 where the bound is at least 1e-6 "
+                    "of its start; a real number in (0, 1)"),
 }
 CONTROL_KEYS = {
     **CHECK_KEYS,
@@ -195,7 +198,8 @@ class CheckSpec:
     injected bug ``inject``, and must fail the way ``expect`` names. With ``ran_with`` the run
     uses those parameters while the check is evaluated for the claimed ones. ``reference`` is
     the reference algorithm of ``below-reference``; ``names``, the identities ``invariants``
-    checks (all when empty).
+    checks (all when empty); ``attained``, for a bound, the tolerance within which the runs
+    must reach it (a two-sided check: the bound is tight on this problem).
     """
 
     bound: str
@@ -210,6 +214,7 @@ class CheckSpec:
     ran_with: Mapping[str, Any] = field(default_factory=dict)
     reference: Mapping[str, Any] = field(default_factory=dict)
     names: tuple[str, ...] = ()
+    attained: float | None = None
 
 
 @dataclass(frozen=True)
@@ -451,6 +456,15 @@ def _check_spec(table: Any, kind: str, context: str) -> CheckSpec:
         allowed = (f"a non-empty list of identity names ({INVARIANTS} checks only)"
                    if bound == INVARIANTS else f"no names: only {INVARIANTS} takes them")
         raise CaseFileError("names", names, allowed, context)
+    attained = table.get("attained")
+    if attained is not None:
+        from convcheck.theory import BOUNDS
+
+        if bound not in BOUNDS or what.sides != "upper":
+            raise CaseFileError("attained", attained, "no attained: only a bound of convcheck "
+                                f"list (an upper bound) takes it, not {bound}", context)
+        if not (math.isfinite(attained) and 0 < attained < 1):
+            raise CaseFileError("attained", attained, CHECK_KEYS["attained"].allowed, context)
     inject = table.get("inject")
     known = all_mutants()
     if inject is not None and inject not in known:
@@ -471,6 +485,7 @@ def _check_spec(table: Any, kind: str, context: str) -> CheckSpec:
         ran_with=dict(table.get("ran_with", {})),
         reference=dict(reference or {}),
         names=tuple(names or ()),
+        attained=None if attained is None else float(attained),
     )
 
 

@@ -24,6 +24,7 @@ the report can set the fitted rate beside the theory's.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -32,10 +33,12 @@ from convcheck.verification import special
 from convcheck.verification.cases import Case, CheckSpec
 from convcheck.verification.names import (
     ASYNC_BOUND,
+    ATTAINED_WINDOW,
     BELOW_REFERENCE,
     CONVERGES,
     EXACT_RATE,
     HEAVY_BALL,
+    NOT_ATTAINED,
     SLOWEST_DIRECTION,
 )
 from convcheck.verification.verdict import Verdict, base_fields, judge, thin
@@ -149,11 +152,19 @@ def _bound(check: CheckSpec, case: Case, problem, algorithm, runs: list) -> Verd
                        extra={"conditions": [c.as_dict() for c in first.conditions]})
     worst = max(results, key=lambda r: r.max_ratio)
     holds = all(r.holds for r in results)
+    failure = "violated"
     reason = (f"max measured/bound = {worst.max_ratio:.4g} at iteration {worst.argmax} "
               f"({worst.quantity})")
+    if check.attained is not None:
+        lowest, where, count = min(_attainment(r) for r in results)
+        reason += (f"; lowest measured/bound {lowest:.6g} at iteration {where} over {count} "
+                   f"iterations where the bound ≥ {ATTAINED_WINDOW:g} of its start (attained "
+                   f"iff ≥ 1 − {check.attained:g})")
+        if holds and not lowest >= 1.0 - check.attained:
+            holds, failure = False, NOT_ATTAINED
     if not applicable:
         reason = f"not applicable ({worst.reason}); evaluated anyway: " + reason
-    outcome, note = judge(check, holds, "violated")
+    outcome, note = judge(check, holds, failure)
     certified = bound.provenance == "certified (LMI)"
     if certified and not holds and applicable and not _mutated(check, algorithm):
         outcome = "refuted"
@@ -175,6 +186,21 @@ def _bound(check: CheckSpec, case: Case, problem, algorithm, runs: list) -> Verd
                       "bound": worst.bound_values[index].tolist(),
                       "quantity": worst.quantity_formula}
     return verdict
+
+
+def _attainment(result: Any) -> tuple[float, int, int]:
+    """The lowest measured/bound of a run over the iterations ``k ≥ 1`` where the bound is at
+    least :data:`ATTAINED_WINDOW` of its start, where it is reached, and how many there are
+    (``(−inf, 0, 0)`` when there are none: nothing shows the bound attained)."""
+    bound = np.asarray(result.bound_values, dtype=float)
+    window = (np.asarray(result.iterations) >= 1) & (bound >= ATTAINED_WINDOW * bound[0]) & (
+        bound > 0)
+    if not window.any():
+        return -math.inf, 0, 0
+    ratio = np.asarray(result.measured, dtype=float)[window] / bound[window]
+    ratio = np.where(np.isfinite(ratio), ratio, -math.inf)
+    at = int(np.argmin(ratio))
+    return float(ratio[at]), int(np.asarray(result.iterations)[window][at]), int(window.sum())
 
 
 def _no_certificate(check: CheckSpec, base: dict, common: dict, results: list) -> Verdict:

@@ -220,3 +220,44 @@ def test_outcome_and_sides_are_in_results(tmp_path):
     assert rows["gd/nonconvex"]["sides"] == "upper"
     assert all(c["outcome"] == "pass" and c["passed"] for c in rows.values())
     assert document["summary"]["outcomes"]["pass"] == 3 and document["summary"]["passed"]
+
+
+QUADRATICS = {"family": "ridge", "dataset": "quadratics",
+              "problem_extra": 'scaling = "none"\nlam = 0.0\n'
+                               "dataset_params = { centers = [[1.0, 2.0], [-2.0, 0.5]] }"}
+ATTAINED = '[[checks]]\nbound = "gd/strongly-convex"\nattained = 1e-6\n'
+
+
+def test_an_attained_bound_holds_on_isotropic_quadratics(tmp_path):
+    document = document_of(tmp_path, ATTAINED, problem=QUADRATICS, split="natural", workers=2,
+                           algorithm='name = "gd"\nalpha = 0.3', iterations=30)
+    check = only(document)
+    assert check["outcome"] == "pass", check["reason"]
+    assert "lowest measured/bound 1 " in check["reason"]
+
+
+def test_a_loosened_rate_is_not_attained(tmp_path, monkeypatch):
+    """A bound made looser (the rate ρ replaced by √ρ) is still respected by every run; only
+    ``attained`` sees it."""
+    real = BOUNDS["gd/strongly-convex"].constants
+
+    def looser(algorithm, problem, theta0=None):
+        out = real(algorithm, problem, theta0)
+        return {**out, "rate": out["rate"] ** 0.5}
+
+    monkeypatch.setattr(BOUNDS["gd/strongly-convex"], "constants", looser)
+    document = document_of(tmp_path, ATTAINED, problem=QUADRATICS, split="natural", workers=2,
+                           algorithm='name = "gd"\nalpha = 0.3', iterations=30)
+    check = only(document)
+    assert check["outcome"] == "fail" and "lowest measured/bound 2.25" in check["reason"]
+
+
+@pytest.mark.parametrize(("extra", "words"), [
+    ('bound = "converges"\nattained = 0.1', "only a bound of convcheck list"),
+    ('bound = "gd/strongly-convex"\nattained = 1.5', "a real number in (0, 1)"),
+    ('bound = "gd/strongly-convex"\nattained = "yes"', "attained"),
+])
+def test_bad_attained_is_refused_naming_the_field(tmp_path, extra, words):
+    with pytest.raises(CaseFileError) as info:
+        document_of(tmp_path, f"[[checks]]\n{extra}\n", run_extra="target = 1e-3")
+    assert "attained" in str(info.value) and words in str(info.value)
