@@ -261,7 +261,13 @@ def _async_bound(check: CheckSpec, case: Case, problem, algorithm, runs: list) -
                               "contractive compressor")
     staleness = [r.summary["staleness"] for r in runs]
     settings = case.asynchronous or {}
-    tau_max = settings.get("tau_max", max(s["max"] for s in staleness))
+    measured = max(s["max"] for s in staleness)
+    tau_max = settings.get("tau_max", measured)
+    if measured > tau_max:
+        return Verdict(**base, **common, holds=None, applicable=False, outcome="error",
+                       reason=f"cannot be evaluated: the runs' staleness reaches {measured} > "
+                              f"τ_max = {tau_max} of the case (the engine did not enforce it; "
+                              "the bound for τ_max does not cover them)")
     batch = getattr(algorithm, "batch_size", None)
     bound = theory.async_sparsified_sgd_bound(
         L=problem.constants.L, alpha=algorithm.alpha, T=base["iterations"],

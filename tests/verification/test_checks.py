@@ -261,3 +261,19 @@ def test_bad_attained_is_refused_naming_the_field(tmp_path, extra, words):
     with pytest.raises(CaseFileError) as info:
         document_of(tmp_path, f"[[checks]]\n{extra}\n", run_extra="target = 1e-3")
     assert "attained" in str(info.value) and words in str(info.value)
+
+
+def test_staleness_beyond_the_cases_tau_max_is_an_error(tmp_path, monkeypatch):
+    """An engine that stops enforcing τ_max runs messages staler than the case's bound
+    assumes: the asynchronous bound is not evaluated for them."""
+    from convcheck.engine import events
+
+    monkeypatch.setattr(events._Cluster, "applicable", lambda self, k: True)
+    monkeypatch.setattr(events._Cluster, "may_read", lambda self: True)
+    tables = ('\n[async]\ntau_max = 1\n'
+              'compute = { model = "exponential", mean = 1.0, spread = 2.0 }\n')
+    document = document_of(tmp_path, '[[checks]]\nbound = "async-sparse-sgd/nonconvex"\n',
+                           problem=NONCONVEX, split="iid", workers=4, tables=tables,
+                           algorithm='name = "async-sparse-sgd"\nalpha = "0.01/L"\nratio = 0.5',
+                           iterations=300, seeds="[0, 1]")
+    assert_error(document, "staleness reaches", "τ_max = 1")
