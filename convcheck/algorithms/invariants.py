@@ -449,6 +449,8 @@ class Computation:
         What the worker sent.
     before, after : worker state
         The worker's rows (one row) before and after the computation.
+    expected_gradient : ndarray, shape (d,), optional
+        ``∇f`` of the worker's shard at ``model``, computed by the monitor (full gradients).
     """
 
     worker: int
@@ -457,6 +459,7 @@ class Computation:
     message: np.ndarray
     before: Any
     after: Any
+    expected_gradient: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -504,6 +507,19 @@ class EventInvariant:
         return error == 0.0 if self.exact else error <= rtol * scale
 
 
+def _own_model_gradient(alg: Any, c: Computation) -> tuple[float, float]:
+    if c.expected_gradient is None:  # minibatches, or no objective given: nothing to compare
+        return 0.0, 0.0
+    return difference(c.gradient, c.expected_gradient)
+
+
+#: Every asynchronous algorithm with full gradients: a worker's gradient is its shard's, at the
+#: model it holds (not the server's current one).
+OWN_MODEL_GRADIENT = EventInvariant(
+    "gradient-at-own-model", "a full-gradient worker computes ∇f_k at the model it holds",
+    _own_model_gradient, on="compute")
+
+
 @dataclass
 class EventMonitor:
     """The event engine's observers (``run_async(..., observer=monitor.updated,
@@ -515,6 +531,7 @@ class EventMonitor:
 
     algorithm: Any
     rtol: float = RTOL
+    objective: Any = None
     worst: dict[str, tuple[float, int]] = field(default_factory=dict)
     failures: dict[str, tuple[int, float, float]] = field(default_factory=dict)
     history: list[float] = field(default_factory=list)
@@ -529,7 +546,8 @@ class EventMonitor:
     _largest: float = 0.0
 
     def invariants(self) -> tuple[EventInvariant, ...]:
-        return tuple(self.algorithm.event_invariants)
+        """The algorithm's declared identities and :data:`OWN_MODEL_GRADIENT`."""
+        return (*self.algorithm.event_invariants, OWN_MODEL_GRADIENT)
 
     def _start(self, cluster: Any) -> None:
         from convcheck.engine.rounds import start
@@ -551,8 +569,13 @@ class EventMonitor:
         if self.nonfinite is not None:
             return
         after = _row(cluster.workers_state, k)
-        record = Computation(k, np.array(gradient), np.array(cluster.models[k]),
-                             np.array(message), self._rows[k], after)
+        model = np.array(cluster.models[k])
+        expected = None
+        if self.objective is not None and getattr(self.algorithm, "batch_size", None) is None:
+            shard = int(cluster.gradients.shard_of[k])
+            expected = self.objective.restrict(shard).worker_gradients(model)[0]
+        record = Computation(k, np.array(gradient), model, np.array(message), self._rows[k],
+                             after, expected)
         self._check("compute", record, self.rounds + 1)
         self._rows[k] = after
         self._pending.setdefault(k, []).append(record.message)
@@ -639,9 +662,11 @@ def _row(state: Any, k: int) -> Any:
     return type(part)(**{f: np.array(getattr(part, f)) for f in part.__dataclass_fields__})
 
 
-def monitor_for(algorithm: Any, rtol: float = RTOL) -> InvariantMonitor | EventMonitor:
+def monitor_for(algorithm: Any, rtol: float = RTOL,
+                objective: Any = None) -> InvariantMonitor | EventMonitor:
     """The monitor of ``algorithm``'s identities on its engine: synchronous rounds, or the
-    event engine's computations and updates."""
+    event engine's computations and updates (given the ``objective``, it also recomputes every
+    full gradient at the model the worker holds)."""
     if "async" in algorithm.transports:
-        return EventMonitor(algorithm, rtol)
+        return EventMonitor(algorithm, rtol, objective)
     return InvariantMonitor(algorithm, rtol)

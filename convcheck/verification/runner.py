@@ -62,7 +62,8 @@ def _runs(case: Case, check: CheckSpec, problem, seed_offset: int, cache: dict,
             ran = inject(ran, bug) if check.ran_with else algorithm
         engine = case.engine()
         watched = bool(ran.invariants or ran.event_invariants)
-        monitors = [monitor_for(ran) for _ in spec.seeds] if watched else None
+        monitors = ([monitor_for(ran, objective=problem.objective) for _ in spec.seeds]
+                    if watched else None)
         runs = [
             engine(ran, problem, spec.iterations, seed=seed + seed_offset,
                    target=spec.target, target_metric=spec.target_metric, stop_at_target=False,

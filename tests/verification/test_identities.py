@@ -157,3 +157,31 @@ def monitor_codecs(monkeypatch):
     yield monkeypatch
     monkeypatch.undo()
     encoding._sparse_table.cache_clear()
+
+
+def test_a_gradient_at_the_servers_model_breaks_the_own_model_identity(tmp_path, monkeypatch):
+    """An event engine that computes a worker's gradient at the server's current model
+    instead of the model the worker holds (DGS: the sparsified replies make them differ;
+    asynchronous SGD computes as soon as it reads, when the two are equal)."""
+    algorithm = DGS
+    from convcheck.algorithms.base import put_rows, take_rows
+    from convcheck.engine import events
+
+    def at_server(self, k):  # compute_message with one change: the server's θ
+        row = slice(k, k + 1)
+        mine = take_rows(self.workers_state, row)
+        gradient = self.gradients(k, self.server.theta, self.batch, self.rng)
+        message = self.algorithm.worker(mine, gradient[None], self.models[k], self.rng)[0]
+        put_rows(self.workers_state, row, mine)
+        if self.on_compute is not None:
+            self.on_compute(k, gradient, message, self)
+        return message
+
+    checks = '[[checks]]\nbound = "invariants"\n'
+    (check,) = rows(verify_case(tmp_path, checks, algorithm=algorithm, iterations=60,
+                                split="iid", tables=ASYNC_TABLES), "invariants")
+    assert check["outcome"] == "pass", check["reason"]
+    monkeypatch.setattr(events._Cluster, "compute_message", at_server)
+    (check,) = rows(verify_case(tmp_path, checks, algorithm=algorithm, iterations=60,
+                                split="iid", tables=ASYNC_TABLES), "invariants")
+    assert check["outcome"] == "fail" and "gradient-at-own-model" in check["reason"]
