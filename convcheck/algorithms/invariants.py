@@ -206,6 +206,29 @@ SAME_MODEL = Invariant(
     lambda alg, r: (norm(np.asarray(r.after.model) - r.after.server.theta), 0.0), exact=True)
 
 
+def _mean_square_rows(rows: np.ndarray) -> float:
+    return float(np.mean([row @ row for row in np.asarray(rows)]))
+
+
+def _square(vector: np.ndarray) -> float:
+    flat = np.ravel(vector)
+    return float(flat @ flat)
+
+
+#: Trace columns that bounds read (EF21's ``G``, the error memories), each defined here from
+#: the states of the round that follows the row: row ``k`` from round ``k + 1``, whose
+#: ``before`` holds the states at ``θ^k`` and whose gradients are taken at ``θ^k``
+#: (deterministic runs). The algorithms compute them in their own ``diagnostics``; the monitor
+#: recomputes them from the states alone.
+TRACE_QUANTITIES: dict[str, Callable[[Round], float]] = {
+    "error_norm_sq": lambda r: _mean_square_rows(r.before.workers.errors),
+    "server_error_norm_sq": lambda r: _square(r.before.server.server_error),
+    # EF21's G^k = (1/M) Σ_m ‖g_m^k − ∇f_m(θ^k)‖², g_m^k formed in round k + 1
+    "ef21_G": lambda r: _mean_square_rows(r.after.workers.estimates - r.gradients),
+    "downlink_error_sq": lambda r: _square(r.before.server.b - r.before.server.estimate),
+}
+
+
 @dataclass
 class InvariantMonitor:
     """An engine observer (``run(..., observer=monitor)``) checking every invariant of the
@@ -238,6 +261,7 @@ class InvariantMonitor:
     nonfinite: int | None = None
     bits: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
     wire_problem: tuple[int, str] | None = None
+    traced: dict[str, list[float]] = field(default_factory=dict)
     _before: Any = None
 
     def start(self, states: Any) -> None:
@@ -275,6 +299,24 @@ class InvariantMonitor:
         self.history.append(largest)
         self.rounds += 1
         self._before = after
+        if getattr(self.algorithm, "batch_size", None) is None:
+            for name in self.algorithm.diagnostic_names:
+                if name in TRACE_QUANTITIES:
+                    self.traced.setdefault(name, []).append(TRACE_QUANTITIES[name](record))
+
+    def trace_mismatch(self, run: Any, rtol: float = 1e-9) -> str | None:
+        """The first trace row whose diagnostic columns of :data:`TRACE_QUANTITIES` differ
+        from the values recomputed from the states (relative ``rtol``), or None."""
+        for name, values in self.traced.items():
+            recorded = np.asarray(run.columns[name][:len(values)], dtype=float)
+            mine = np.asarray(values[:recorded.size])
+            off = np.abs(recorded - mine) > rtol * np.maximum(np.abs(recorded), np.abs(mine))
+            off &= np.isfinite(mine)
+            if off.any():
+                k = int(np.argmax(off))
+                return (f"trace column {name} at row {k}: recorded {recorded[k]!r}, from the "
+                        f"states {mine[k]!r}")
+        return None
 
     def invariants(self) -> tuple[Invariant, ...]:
         """The algorithm's declared invariants and :data:`SAME_MODEL`."""

@@ -31,6 +31,7 @@ from convcheck.verification.names import (
     INVARIANTS,
     REDUCTIONS,
     SPECIAL,
+    TRACE_CHECK,
     identity_names,
 )
 from convcheck.verification.verdict import Verdict, base_fields, judge, thin
@@ -83,6 +84,10 @@ def invariants(check: CheckSpec, case: Case, problem: Any, algorithm: Any, runs:
             mismatch = monitor.ledger_mismatch(run.ledger)
             if mismatch is not None:
                 broken.append(f"{BITS_CHECK}: seed {seed}, {mismatch[1]}")
+        if TRACE_CHECK in wanted:
+            traced = monitor.trace_mismatch(run)
+            if traced is not None:
+                broken.append(f"{TRACE_CHECK}: seed {seed}, {traced}")
     rounds = sum(m.rounds for m in monitors)
     unchecked = [(seed, m.nonfinite) for seed, m in zip(base["seeds"], monitors, strict=True)
                  if m.nonfinite is not None]
@@ -119,7 +124,7 @@ def invariants(check: CheckSpec, case: Case, problem: Any, algorithm: Any, runs:
 
 def _exact(algorithm: Any, name: str) -> bool:
     found = [i for i in monitor_for(algorithm).invariants() if i.name == name]
-    return name == BITS_CHECK or bool(found and found[0].exact)
+    return name in (BITS_CHECK, TRACE_CHECK) or bool(found and found[0].exact)
 
 
 def _special_case(algorithm: Any, overrides: dict[str, Any]) -> Any:

@@ -35,6 +35,8 @@ NOT_ATTAINED = "not-attained"
 ATTAINED_WINDOW = 1e-6
 #: The pseudo-invariant name of the bit check inside ``invariants``.
 BITS_CHECK = "bits-re-encoded"
+#: The pseudo-invariant name of the trace-column check inside ``invariants`` (synchronous).
+TRACE_CHECK = "trace-diagnostics"
 
 
 @dataclass(frozen=True)
@@ -155,7 +157,10 @@ def known_checks() -> tuple[str, ...]:
 
 def identity_names(algorithm: Any) -> tuple[str, ...]:
     """What ``invariants`` checks on ``algorithm``: its identities (of synchronous rounds, or
-    of the event engine's computations and updates) and the bit check."""
-    from convcheck.algorithms.invariants import monitor_for
+    of the event engine's computations and updates), the bit check and, on synchronous rounds,
+    the trace-column check."""
+    from convcheck.algorithms.invariants import InvariantMonitor, monitor_for
 
-    return (*(i.name for i in monitor_for(algorithm).invariants()), BITS_CHECK)
+    monitor = monitor_for(algorithm)
+    trace = (TRACE_CHECK,) if isinstance(monitor, InvariantMonitor) else ()
+    return (*(i.name for i in monitor.invariants()), BITS_CHECK, *trace)

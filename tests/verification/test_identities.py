@@ -4,6 +4,7 @@ algorithms and fail, for the reason they name, on injected bugs; bad input is re
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from convcheck.cli import main
@@ -185,3 +186,21 @@ def test_a_gradient_at_the_servers_model_breaks_the_own_model_identity(tmp_path,
     (check,) = rows(verify_case(tmp_path, checks, algorithm=algorithm, iterations=60,
                                 split="iid", tables=ASYNC_TABLES), "invariants")
     assert check["outcome"] == "fail" and "gradient-at-own-model" in check["reason"]
+
+
+def test_a_diagnostic_column_off_its_definition_breaks_the_trace_check(tmp_path, monkeypatch):
+    """EF21's G measured with the old estimates (a column the EF21 bounds read): only the
+    trace check, which recomputes G from the states, sees it."""
+    from convcheck.algorithms.ef21 import EF21
+
+    def stale(self, s, w, gradients):
+        gap = w.estimates - gradients
+        return (float(np.mean(np.sum(gap * gap, axis=1))),)
+
+    ef21 = 'name = "ef21"\nalpha = "0.2/L"\ncompressor = "top-k"\nk = 2'
+    checks = '[[checks]]\nbound = "invariants"\n'
+    (check,) = rows(verify_case(tmp_path, checks, algorithm=ef21, iterations=60), "invariants")
+    assert check["outcome"] == "pass" and "trace-diagnostics" in check["extra"]["identities"]
+    monkeypatch.setattr(EF21, "diagnostics", stale)
+    (check,) = rows(verify_case(tmp_path, checks, algorithm=ef21, iterations=60), "invariants")
+    assert check["outcome"] == "fail" and "trace column ef21_G at row" in check["reason"]
