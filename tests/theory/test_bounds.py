@@ -12,6 +12,7 @@ import pytest
 from convcheck import make_algorithm, run
 from convcheck.theory.bounds import CLOSED_FORM, EF21PL
 from convcheck.theory.check import check_bound
+from convcheck.theory.quantities import Reference
 from convcheck.theory.registry import BOUNDS, bounds_for
 from convcheck.verification.mutants import inject
 from tests.helpers import bidir_toy_problem, engine_problem
@@ -383,3 +384,29 @@ def test_feedback_bound_conditions():
     check = check_bound(BOUNDS["ef/nonconvex"], run(algorithm, problem, 20), problem, algorithm,
                         force=True)
     assert not check.evaluated and "c = 1 − Lα − (LαQ)²" in check.reason
+
+
+def test_gd_bound_values_follow_their_statements():
+    """Each GD bound's values, recomputed here from its statement with the run's first row
+    and the problem's constants (a constant or exponent changed in bounds.py shows, even
+    where the bound stays respected)."""
+    problem = problem_of("strongly convex")
+    L, mu = problem.constants.L, problem.constants.mu
+    alpha = 0.7 / L
+    algorithm = make_algorithm("gd", problem.constants, alpha=alpha)
+    trace = run(algorithm, problem, 50)
+    k = np.arange(51)
+    f0 = trace.columns["value"][0]
+    ref = Reference.of(problem)  # θ̂ within a certified radius of θ*, f_low ≤ f* ≤ f(θ̂)
+    f_low, f_hat = ref.f_low, ref.f_hat
+    dist0 = max(np.sqrt(trace.columns["dist_sq"][0]) - ref.radius, 0.0) ** 2
+    expected = {
+        "gd/strongly-convex": (1 - alpha * mu * (2 - alpha * L)) ** k * (f0 - f_hat),
+        "gd/convex": dist0 / (2 * alpha * np.maximum(k, 1)),
+        "gd/nonconvex": (f0 - f_low) / (alpha * (1 - alpha * L / 2) * np.maximum(k, 1)),
+    }
+    for name, values in expected.items():
+        check = check_bound(BOUNDS[name], trace, problem, algorithm, force=True)
+        rows = check.iterations >= 1
+        np.testing.assert_allclose(check.bound_values[rows], values[check.iterations[rows]],
+                                   rtol=1e-6, err_msg=name)
