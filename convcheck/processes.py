@@ -68,6 +68,24 @@ def interruptible() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def exit_now_on_signals() -> None:
+    """From now on, ``SIGINT`` or ``SIGTERM`` flushes the standard streams and ends the
+    process at once with ``128 +`` the signal number. For a command whose work and output are
+    complete: an interrupt while the interpreter shuts down then exits as every interrupt does,
+    instead of a ``KeyboardInterrupt`` escaping the program (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def leave(signum, frame):
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(128 + signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, leave)
+
+
 def die_with_parent(parent: int) -> None:
     """Make this process exit when ``parent`` (its parent's id) is gone."""
     if sys.platform.startswith("linux"):

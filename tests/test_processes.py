@@ -77,3 +77,19 @@ def test_sigterm_raises_an_interrupt_inside_only():
     assert signal.getsignal(signal.SIGTERM) is before
     assert exit_status(KeyboardInterrupt()) == 130 and interrupt_name(KeyboardInterrupt()) == \
         "SIGINT"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_after_the_command_returned_exits_as_an_interrupt(signum):
+    """What the console script does after main returned: the output printed so far is kept
+    and the status is 128 + the signal, not a KeyboardInterrupt escaping at shutdown."""
+    script = ("import os, signal, sys, time\n"
+              "from convcheck.processes import exit_now_on_signals\n"
+              "print('report written')\n"
+              "exit_now_on_signals()\n"
+              f"os.kill(os.getpid(), {int(signum)})\n"
+              "time.sleep(30)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 128 + signum
+    assert done.stdout == "report written\n" and "Traceback" not in done.stderr

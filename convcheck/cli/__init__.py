@@ -22,7 +22,12 @@ from collections.abc import Sequence
 from convcheck.cli import exits
 from convcheck.errors import ConvcheckError
 from convcheck.keyvalue import parse_assignments
-from convcheck.processes import exit_status, interrupt_name, interruptible
+from convcheck.processes import (
+    exit_now_on_signals,
+    exit_status,
+    interrupt_name,
+    interruptible,
+)
 
 #: Subcommand modules, in the order ``convcheck --help`` lists them.
 COMMANDS = (
@@ -59,4 +64,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return exit_status(interrupt)
 
 
-__all__ = ["COMMANDS", "build_parser", "main", "parse_assignments"]
+def console() -> None:
+    """The ``convcheck`` console script and ``python -m convcheck.cli``: :func:`main`, then exit
+    with its status; an interrupt that lands after the command returned (its output complete,
+    the interpreter shutting down) still exits with 130 or 143."""
+    status = main()
+    exit_now_on_signals()
+    sys.exit(status)
+
+
+__all__ = ["COMMANDS", "build_parser", "console", "main", "parse_assignments"]

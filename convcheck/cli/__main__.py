@@ -1,7 +1,5 @@
 """``python -m convcheck.cli``: the ``convcheck`` command."""
 
-import sys
+from convcheck.cli import console
 
-from convcheck.cli import main
-
-sys.exit(main())
+console()
