@@ -70,3 +70,11 @@ def test_k_down_larger_than_d_is_refused():
     with pytest.raises(InputError) as raised:
         run(BidirectionalTopK(1.0, k_up=1, k_down=d + 1), problem, 2)
     assert raised.value.field == "k_down"
+
+
+def test_the_lmi_model_takes_each_links_own_contraction():
+    """δ_up = k_up/d and δ_down = k_down/d, each from its own link (a copy-paste of the uplink's
+    δ into the downlink's passed every case: they all have k_up = k_down)."""
+    name, params = BidirectionalTopK(alpha=0.1, k_up=5, k_down=20).lmi_model(100)
+    assert name == "bidir-topk"
+    assert params == {"alpha": 0.1, "delta_up": 0.05, "delta_down": 0.2}
