@@ -168,9 +168,15 @@ def _samomentum(alg: Any, c: Computation) -> tuple[float, float]:
     return difference(rebuilt, u)
 
 
+def _declared(alg: Any, link: str) -> PartitionTopK:
+    """The layer-wise top-ρ of a link (``"up"``, ``"down"``) built here from the declared
+    ``rho_<link>`` and the layers, apart from the compressor the algorithm built."""
+    return PartitionTopK(getattr(alg, f"sparsify_{link}").groups, getattr(alg, f"rho_{link}"))
+
+
 def _sent_is_top_rho(alg: Any, c: Computation) -> tuple[float, float]:
     u = _momentum_input(alg, c)
-    return compression_error(alg.sparsify_up, c.message[None], (u - c.message)[None])
+    return compression_error(_declared(alg, "up"), c.message[None], (u - c.message)[None])
 
 
 def _resynced(alg: Any, u: Update) -> bool:
@@ -181,7 +187,8 @@ def _reply(alg: Any, u: Update, j: int) -> tuple[Any, Any]:
     """``(A_k before the reply, S_k)`` of a worker served at update ``u``, recomputed."""
     base = (np.zeros_like(u.after.accumulated[j]) if _resynced(alg, u)
             else u.before.accumulated[j])
-    sent = NUMPY.compress(alg.sparsify_down, (u.after.theta - u.after.theta_sync) - base, None)
+    sent = NUMPY.compress(_declared(alg, "down"), (u.after.theta - u.after.theta_sync) - base,
+                          None)
     return base, sent
 
 

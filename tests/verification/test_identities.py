@@ -204,3 +204,26 @@ def test_a_diagnostic_column_off_its_definition_breaks_the_trace_check(tmp_path,
     monkeypatch.setattr(EF21, "diagnostics", stale)
     (check,) = rows(verify_case(tmp_path, checks, algorithm=ef21, iterations=60), "invariants")
     assert check["outcome"] == "fail" and "trace column ef21_G at row" in check["reason"]
+
+
+def test_dgs_links_are_checked_against_their_declared_ratios(tmp_path, monkeypatch):
+    """A downlink compressor built from ρ_up instead of ρ_down: the algorithm and its own
+    compressor agree, the ratio declared for the link does not."""
+    from convcheck.algorithms import dgs as module
+    from convcheck.compressors import PartitionTopK
+
+    real = module.DGS.prepare
+
+    def swapped(self, d):
+        real(self, d)
+        self.sparsify_down = PartitionTopK(self.sparsify_down.groups, self.rho_up)
+
+    dgs = DGS.replace("rho_down = 0.5", "rho_down = 1.0")  # d = 5 in layers of 3 and 2
+    checks = '[[checks]]\nbound = "invariants"\n'
+    (check,) = rows(verify_case(tmp_path, checks, algorithm=dgs, iterations=60, split="iid",
+                                tables=ASYNC_TABLES), "invariants")
+    assert check["outcome"] == "pass", check["reason"]
+    monkeypatch.setattr(module.DGS, "prepare", swapped)
+    (check,) = rows(verify_case(tmp_path, checks, algorithm=dgs, iterations=60, split="iid",
+                                tables=ASYNC_TABLES), "invariants")
+    assert check["outcome"] == "fail" and "replies-accumulated" in check["reason"]
