@@ -229,8 +229,38 @@ TRACE_QUANTITIES: dict[str, Callable[[Round], float]] = {
 }
 
 
+class _Tally:
+    """What both monitors record: per identity the worst ``error/scale`` and the first
+    failure, and the first wire problem (a message that does not decode, a mispriced count)."""
+
+    worst: dict[str, tuple[float, int]]
+    failures: dict[str, tuple[int, float, float]]
+    rtol: float
+    wire_problem: tuple[int, str] | None
+
+    def _tally(self, invariant: Invariant | EventInvariant, error: float, scale: float,
+               k: int) -> float:
+        """Record one evaluation at round (update) ``k``; its ``error/scale`` for a round-off
+        identity (0 for an exact one)."""
+        relative = error if invariant.exact else error / scale if scale > 0 else error
+        if relative > self.worst.get(invariant.name, (-1.0, 0))[0]:
+            self.worst[invariant.name] = (relative, k)
+        if not invariant.holds(error, scale, self.rtol) and invariant.name not in self.failures:
+            self.failures[invariant.name] = (k, error, scale)
+        return 0.0 if invariant.exact else relative
+
+    def _wire(self, k: int, problem: str, where: str = "") -> None:
+        """Keep the first wire problem (``""``: none)."""
+        if problem and self.wire_problem is None:
+            self.wire_problem = (k, f"{where}: {problem}" if where else problem)
+
+    def _sweep(self, algorithm: Any, theta: Any) -> None:
+        """:func:`wire_pricing` at the run's dimension, once at the start (round 0)."""
+        self._wire(0, wire_pricing(algorithm, np.shape(theta)[-1]))
+
+
 @dataclass
-class InvariantMonitor:
+class InvariantMonitor(_Tally):
     """An engine observer (``run(..., observer=monitor)``) checking every invariant of the
     algorithm on every round.
 
@@ -268,9 +298,7 @@ class InvariantMonitor:
         """Snapshot the states at ``θ⁰`` (before the first round) and sweep the prices of the
         specification's codecs (:func:`wire_pricing`)."""
         self._before = _snapshot(states)
-        problem = wire_pricing(self.algorithm, np.shape(states.server.theta)[-1])
-        if problem:
-            self.wire_problem = (0, problem)
+        self._sweep(self.algorithm, states.server.theta)
 
     def __call__(self, k: int, states: Any, wire: Any, gradients: np.ndarray) -> None:
         if self.nonfinite is not None:
@@ -284,18 +312,11 @@ class InvariantMonitor:
         *bits, problem = wire_bits(self.algorithm, wire.up, down, gradients.shape[0],
                                    decoded_at(k))
         self.bits.append(tuple(bits))
-        if problem and self.wire_problem is None:
-            self.wire_problem = (k, f"round {k}: {problem}")
+        self._wire(k, problem, f"round {k}")
         largest = 0.0
         for invariant in self.invariants():
             error, scale = invariant.check(self.algorithm, record)
-            relative = error if invariant.exact else error / scale if scale > 0 else error
-            if not invariant.exact:
-                largest = max(largest, relative)
-            if relative > self.worst.get(invariant.name, (-1.0, 0))[0]:
-                self.worst[invariant.name] = (relative, k)
-            if not invariant.holds(error, scale, self.rtol) and invariant.name not in self.failures:
-                self.failures[invariant.name] = (k, error, scale)
+            largest = max(largest, self._tally(invariant, error, scale, k))
         self.history.append(largest)
         self.rounds += 1
         self._before = after
@@ -563,7 +584,7 @@ OWN_MODEL_GRADIENT = EventInvariant(
 
 
 @dataclass
-class EventMonitor:
+class EventMonitor(_Tally):
     """The event engine's observers (``run_async(..., observer=monitor.updated,
     on_compute=monitor.computed)``) checking an asynchronous algorithm's identities
     (``event_invariants``) at every computation and update, and pricing every message with the
@@ -600,9 +621,7 @@ class EventMonitor:
         self._server = _copied(cluster.server)
         self._up = np.zeros(cluster.workers, dtype=np.int64)
         self._down = np.zeros(cluster.workers, dtype=np.int64)
-        problem = wire_pricing(self.algorithm, np.shape(cluster.server.theta)[-1])
-        if problem:
-            self.wire_problem = (0, problem)
+        self._sweep(self.algorithm, cluster.server.theta)
 
     def computed(self, k: int, gradient: np.ndarray, message: np.ndarray, cluster: Any) -> None:
         """``on_compute``: worker ``k`` computed ``message``."""
@@ -634,8 +653,7 @@ class EventMonitor:
         bits, problem = encoded_bits(codec_named(self.algorithm, self.algorithm.wire_format[0]),
                                      message, decoded_at(t))
         self._up[k] += bits
-        if problem and self.wire_problem is None:
-            self.wire_problem = (t, f"update {t}: {problem}")
+        self._wire(t, problem, f"update {t}")
         dispatched = np.flatnonzero(cluster.read == cluster.version)
         after = _copied(cluster.server)
         record = Update(t, k, message, self._server, after, np.array(cluster.models),
@@ -647,8 +665,7 @@ class EventMonitor:
         for receiver, vector, form in replies or ():
             bits, problem = encoded_bits(codec_named(self.algorithm, form), np.asarray(vector),
                                          decoded_at(t))
-            if problem and self.wire_problem is None:
-                self.wire_problem = (t, f"update {t}: {problem}")
+            self._wire(t, problem, f"update {t}")
             if self._down is not None and receiver is None:
                 self._down += bits
             elif self._down is not None:
@@ -663,13 +680,7 @@ class EventMonitor:
             if invariant.on != on:
                 continue
             error, scale = invariant.check(self.algorithm, record)
-            relative = error if invariant.exact else error / scale if scale > 0 else error
-            if not invariant.exact:
-                self._largest = max(self._largest, relative)
-            if relative > self.worst.get(invariant.name, (-1.0, 0))[0]:
-                self.worst[invariant.name] = (relative, k)
-            if not invariant.holds(error, scale, self.rtol) and invariant.name not in self.failures:
-                self.failures[invariant.name] = (k, error, scale)
+            self._largest = max(self._largest, self._tally(invariant, error, scale, k))
 
     def ledger_mismatch(self, ledger: Any) -> tuple[int, str] | None:
         """Whether the ledger's bits per worker over the run (rows after the first) differ from
