@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from convcheck.algorithms.base import DENSE, Algorithm, batch_param, step_param
+from convcheck.algorithms.base import DENSE, SPARSE, Algorithm, batch_param, step_param
 from convcheck.algorithms.invariants import Invariant, norm, step_of_gd
-from convcheck.algorithms.mutation import Mutant, common
+from convcheck.algorithms.mutation import Mutant, common, mispriced
 from convcheck.arrays import namespace
 from convcheck.compressors import Compressor
 
@@ -38,6 +38,8 @@ class GD(Algorithm):
         *common("server", sparse_uplink=False, memories=False),
         Mutant("workers-miss-the-broadcast", "the workers ignore the broadcast and keep "
                "computing at θ⁰", receive=lambda alg, real, w, model, down: model),
+        mispriced("down", SPARSE, "downlink-priced-sparse",
+                  "the dense broadcast is priced as a sparse vector"),
     )
     invariants = (
         step_of_gd(lambda alg: alg.alpha, lambda states: 0.0, "gradient-step",

@@ -86,7 +86,7 @@ def test_mutate_command_and_verify_report(tmp_path, capsys):
     out = tmp_path / "score.json"
     assert main(["mutate", str(tmp_path), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "Mutation score: 7/7 mutants killed (100.0%)" in printed
+    assert "Mutation score: 8/8 mutants killed (100.0%)" in printed
     assert json.loads(out.read_text())["score"] == 1.0
     assert main(["mutate", str(tmp_path / "gd.toml"), "--fail-under", "100"]) == 0
     report = tmp_path / "report"
